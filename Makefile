@@ -1,0 +1,18 @@
+# The README's two commands: `make run` and `make test`. Both install what they need first.
+VENV := .venv/bin
+
+.PHONY: install run test lint
+
+install:
+	bash scripts/install.sh
+
+run: install
+	$(VENV)/spd-atlas serve
+
+lint: install
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+
+test: install lint
+	bash scripts/install-test-services.sh
+	$(VENV)/python -m pytest

@@ -1,0 +1,49 @@
+"""The SPD Atlas web app: `python app.py` or `gunicorn app:server`."""
+
+from __future__ import annotations
+
+import dash
+from flask import redirect, request
+
+from dashboard.app_state import current_study, settings
+from dashboard.components.shell import app_shell
+from dashboard.runtime import background_manager, cache, cache_config
+
+
+def create_app() -> dash.Dash:
+    current = settings()
+    print(f"SPD Atlas: {current.mode} mode\n{current.describe()}", flush=True)
+    status = current_study()
+    if status.study is not None:
+        print(f"  study: {status.study.name} ({status.study.path})", flush=True)
+    elif status.problem:
+        print(f"  study not loaded: {status.problem}", flush=True)
+    dash_app = dash.Dash(
+        __name__,
+        use_pages=True,
+        pages_folder="dashboard/pages",
+        title="SPD Atlas",
+        background_callback_manager=background_manager(current),
+        serve_locally=True,
+    )
+    dash_app.server.secret_key = current.secret_key
+    cache.init_app(dash_app.server, config=cache_config(current))
+    study_label = status.study.name if status.study is not None else "no study loaded"
+    dash_app.layout = app_shell(study_label)
+
+    @dash_app.server.before_request
+    def open_cluster_list_at_root():  # the cluster list is the home page
+        if request.path == "/":
+            return redirect(
+                "/clusters" + (f"?{request.query_string.decode()}" if request.query_string else "")
+            )
+        return None
+
+    return dash_app
+
+
+app = create_app()
+server = app.server
+
+if __name__ == "__main__":
+    app.run(host="127.0.0.1", port=settings().port, debug=False)

@@ -1,0 +1,1 @@
+"""SPD Atlas: a dashboard for clusters of Stochastic Parameter Decomposition subcomponents."""

@@ -1,0 +1,54 @@
+"""Empty states and messages shown instead of data."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+
+def no_study_notice(problem: str | None) -> dbc.Alert:
+    """Why no study is shown, and how to load one."""
+    body = [
+        html.H4("No study loaded", className="alert-heading"),
+        html.P(
+            [
+                "Set ",
+                html.Code("ATLAS_STUDY"),
+                " to a study directory, or to the name of one inside ",
+                html.Code("ATLAS_DATA_DIR"),
+                ", and restart the app. ",
+                html.Code("spd-atlas validate PATH"),
+                " checks a study before you load it.",
+            ]
+        ),
+    ]
+    if problem:
+        body.append(html.Pre(problem, className="mb-0 small", id="study-problem"))
+    return dbc.Alert(body, color="warning" if problem else "secondary", id="no-study")
+
+
+def not_found_notice(message: str) -> html.Div:
+    return html.Div(
+        [
+            html.H3("Not found"),
+            html.P(message, id="not-found-message"),
+            dcc.Link("Back to the cluster list", href="/clusters"),
+        ],
+        id="not-found",
+    )
+
+
+def coming_notice(title: str, description: str) -> html.Div:
+    """A page whose compute backend is not part of this build."""
+    return html.Div(
+        [
+            html.H3(title),
+            html.P(description),
+            dbc.Alert(
+                "The live-model inference service is not available in this build, "
+                "so this page has nothing to run yet.",
+                color="secondary",
+                id="service-unavailable",
+            ),
+        ]
+    )

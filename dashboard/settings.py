@@ -1,0 +1,111 @@
+"""Settings read from the environment, each with a default."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+Mode = Literal["embedded", "scaled"]
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the app cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    study: str | None
+    redis_url: str | None
+    database_url: str | None
+    device: str
+    secret_key: str
+    secret_key_is_generated: bool
+    port: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        device = env.get("ATLAS_DEVICE", "auto").strip().lower() or "auto"
+        if device not in DEVICES:
+            raise SettingsError(f"ATLAS_DEVICE={device!r}: expected one of {', '.join(DEVICES)}")
+        port_text = env.get("PORT", "8050").strip() or "8050"
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise SettingsError(f"PORT={port_text!r}: expected an integer between 1 and 65535")
+        data_dir = Path(env.get("ATLAS_DATA_DIR", "") or "./atlas-data").expanduser().resolve()
+        secret_key = env.get("ATLAS_SECRET_KEY", "")
+        return cls(
+            data_dir=data_dir,
+            study=env.get("ATLAS_STUDY") or None,
+            redis_url=env.get("REDIS_URL") or None,
+            database_url=env.get("DATABASE_URL") or None,
+            device=device,
+            secret_key=secret_key or shared_secret_key(data_dir),
+            secret_key_is_generated=not secret_key,
+            port=int(port_text),
+        )
+
+    @property
+    def mode(self) -> Mode:
+        """Scaled when a Redis URL is set, embedded otherwise."""
+        return "scaled" if self.redis_url else "embedded"
+
+    @property
+    def store_url(self) -> str:
+        """The URL of the mask and explanation store."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'atlas.sqlite3'}"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    def describe(self) -> str:
+        """A multi-line summary for start-up logs; secrets are masked."""
+        secret_note = "generated, kept in the data dir" if self.secret_key_is_generated else "set"
+        rows = [
+            ("mode", self.mode),
+            ("ATLAS_DATA_DIR", str(self.data_dir)),
+            ("ATLAS_STUDY", self.study or "(none)"),
+            ("REDIS_URL", mask_url_password(self.redis_url) if self.redis_url else "(unset)"),
+            ("DATABASE_URL", mask_url_password(self.store_url)),
+            ("ATLAS_DEVICE", self.device),
+            ("ATLAS_SECRET_KEY", f"*** ({secret_note})"),
+            ("PORT", str(self.port)),
+        ]
+        width = max(len(name) for name, _ in rows)
+        return "\n".join(f"  {name.ljust(width)}  {value}" for name, value in rows)
+
+
+def mask_url_password(url: str) -> str:
+    """Replace the password of a URL with '***'."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    netloc = f"{parts.username or ''}:***@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def shared_secret_key(data_dir: Path) -> str:
+    """The data dir's secret key, created once so every process on this host signs alike."""
+    key_path = data_dir / ".secret_key"
+    if not key_path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        draft = data_dir / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+        draft.write_text(secrets.token_hex(32))
+        draft.chmod(0o600)
+        try:
+            os.link(draft, key_path)  # atomic: the first process wins, the others read its key
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return key_path.read_text().strip()

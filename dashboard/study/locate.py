@@ -1,0 +1,49 @@
+"""Find study directories: the configured one, and names under the data directory."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from dashboard.study.schema import MANIFEST_NAME
+
+STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class StudyNotFoundError(LookupError):
+    """A study name or path that names no study directory."""
+
+
+def study_in_data_dir(data_dir: Path, name: str) -> Path:
+    """The study called `name` directly under `data_dir`; names never leave it."""
+    if not STUDY_NAME.match(name):
+        raise StudyNotFoundError(
+            f"study name {name!r} is not allowed: use letters, digits, '.', '_' and '-' only"
+        )
+    path = (data_dir / name).resolve()
+    if path.parent != data_dir.resolve():
+        raise StudyNotFoundError(f"study {name!r} points outside the data directory")
+    if not (path / MANIFEST_NAME).is_file():
+        raise StudyNotFoundError(f"no study named {name!r} in {data_dir}")
+    return path
+
+
+def configured_study_path(data_dir: Path, study: str) -> Path:
+    """Resolve ATLAS_STUDY, which the operator sets: a study directory or a name in the data dir."""
+    candidate = Path(study).expanduser()
+    if candidate.is_absolute() or candidate.parent != Path("."):
+        if not (candidate / MANIFEST_NAME).is_file():
+            raise StudyNotFoundError(f"ATLAS_STUDY={study}: no {MANIFEST_NAME} in that directory")
+        return candidate.resolve()
+    return study_in_data_dir(data_dir, study)
+
+
+def list_studies(data_dir: Path) -> list[str]:
+    """Names of the study directories directly under the data directory."""
+    if not data_dir.is_dir():
+        return []
+    return sorted(
+        child.name
+        for child in data_dir.iterdir()
+        if STUDY_NAME.match(child.name) and (child / MANIFEST_NAME).is_file()
+    )

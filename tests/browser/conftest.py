@@ -1,0 +1,135 @@
+"""A served app (gunicorn, as in production) and real headless Chromium through Playwright."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-unsafe-swiftshader",
+]
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ServedApp:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+
+def serve(env: dict[str, str], log_path: Path) -> ServedApp:
+    port = free_port()
+    log = open(log_path, "w")  # noqa: SIM115 (closed with the process)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "app:server",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--threads",
+            "4",
+        ],
+        cwd=REPO,
+        env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"app exited early:\n{log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_dash-layout", timeout=2):
+                return ServedApp(url, process, log_path)
+        except OSError:
+            time.sleep(0.3)
+    process.terminate()
+    raise RuntimeError(f"app did not answer within 60 s:\n{log_path.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def app_with_study(
+    random_study_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServedApp]:
+    data_dir = tmp_path_factory.mktemp("data-with-study")
+    served = serve(
+        {"ATLAS_DATA_DIR": str(data_dir), "ATLAS_STUDY": str(random_study_template)},
+        data_dir / "app.log",
+    )
+    yield served
+    served.process.terminate()
+    served.process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def app_without_study(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
+    data_dir = tmp_path_factory.mktemp("data-without-study")
+    served = serve({"ATLAS_DATA_DIR": str(data_dir)}, data_dir / "app.log")
+    yield served
+    served.process.terminate()
+    served.process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class WatchedPage:
+    """A fresh browser context whose console errors and page errors are collected."""
+
+    page: Page
+    errors: list[str] = field(default_factory=list)
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(f"console: {message.text}")
+
+
+@pytest.fixture
+def watched(browser: Browser) -> Iterator[WatchedPage]:
+    context = browser.new_context()
+    page = context.new_page()
+    watched_page = WatchedPage(page)
+    page.on("console", watched_page.on_console)
+    page.on("pageerror", lambda error: watched_page.errors.append(f"page error: {error}"))
+    yield watched_page
+    context.close()

@@ -1,0 +1,102 @@
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from dash import CeleryManager, DiskcacheManager
+from flask import Flask
+from flask_caching import Cache
+
+from dashboard.runtime import background_manager, cache_config
+from dashboard.settings import Settings
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def embedded(tmp_path: Path) -> Settings:
+    return Settings.from_env({"ATLAS_DATA_DIR": str(tmp_path)})
+
+
+def scaled(tmp_path: Path) -> Settings:
+    return Settings.from_env({"ATLAS_DATA_DIR": str(tmp_path), "REDIS_URL": REDIS_URL})
+
+
+def test_embedded_mode_uses_files(tmp_path: Path) -> None:
+    settings = embedded(tmp_path)
+    assert cache_config(settings)["CACHE_TYPE"] == "FileSystemCache"
+    assert cache_config(settings)["CACHE_DIR"] == str(tmp_path / "cache")
+    assert isinstance(background_manager(settings), DiskcacheManager)
+
+
+def test_scaled_mode_uses_redis_and_celery(tmp_path: Path) -> None:
+    settings = scaled(tmp_path)
+    config = cache_config(settings)
+    assert config["CACHE_TYPE"] == "RedisCache"
+    assert config["CACHE_REDIS_URL"] == REDIS_URL
+    manager = background_manager(settings)
+    assert isinstance(manager, CeleryManager)
+    assert manager.handle.conf.broker_url == REDIS_URL
+
+
+def memoized_round_trip(config: dict) -> tuple[list[int], int]:
+    """Call a memoized function twice through flask-caching; return results and real calls."""
+    server = Flask(__name__)
+    cache = Cache(server, config=config)
+    calls = []
+
+    @cache.memoize()
+    def square(value: int) -> int:
+        calls.append(value)
+        return value * value
+
+    with server.app_context():
+        cache.clear()
+        results = [square(7), square(7), square(8)]
+    return results, len(calls)
+
+
+def test_file_cache_round_trip(tmp_path: Path) -> None:
+    results, calls = memoized_round_trip(cache_config(embedded(tmp_path)))
+    assert results == [49, 49, 64]
+    assert calls == 2
+
+
+@pytest.mark.integration
+def test_redis_cache_round_trip_through_the_real_server(tmp_path: Path) -> None:
+    config = cache_config(scaled(tmp_path)) | {
+        "CACHE_KEY_PREFIX": f"atlas-test-{uuid.uuid4().hex}:"
+    }
+    results, calls = memoized_round_trip(config)
+    assert results == [49, 49, 64]
+    assert calls == 2
+    server = Flask(__name__)
+    cache = Cache(server, config=config)
+    with server.app_context():
+        cache.set("shared", {"cluster": 5})
+        # a second client (as another web worker would be) reads what the first stored
+        other = Cache(Flask("other"), config=config)
+        with other.app.app_context():
+            assert other.get("shared") == {"cluster": 5}
+        cache.clear()
+
+
+def test_pages_render_without_torch(tmp_path: Path) -> None:
+    """Importing the app and building every page's layout never imports torch."""
+    code = (
+        "import sys, dash, app\n"
+        "for page in dash.page_registry.values():\n"
+        "    page['layout']()\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "print('pages', len(dash.page_registry))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"ATLAS_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "pages 9" in result.stdout
