@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -27,13 +27,14 @@ def command_validate(args: argparse.Namespace) -> int:
 def command_serve(args: argparse.Namespace) -> int:
     """Serve the app under gunicorn (the same command the containers run)."""
     settings = Settings.from_env()
-    gunicorn = shutil.which("gunicorn")
-    if gunicorn is None:
+    if importlib.util.find_spec("gunicorn") is None:
         print("gunicorn is not installed: pip install gunicorn", file=sys.stderr)
         return 1
     port = args.port or settings.port
     argv = [
-        gunicorn,
+        sys.executable,
+        "-m",
+        "gunicorn",
         "app:server",
         "--bind",
         f"{args.host}:{port}",
@@ -47,7 +48,7 @@ def command_serve(args: argparse.Namespace) -> int:
         "-",
     ]
     print(f"serving on http://{args.host}:{port} ({args.workers} worker(s))", flush=True)
-    os.execv(gunicorn, argv)
+    os.execv(sys.executable, argv)
     return 0  # not reached: execv replaces this process
 
 

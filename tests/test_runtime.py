@@ -100,3 +100,41 @@ def test_pages_render_without_torch(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "pages 9" in result.stdout
+
+
+def test_python_app_py_serves(tmp_path: Path) -> None:
+    """`python app.py` (Dash's development server) answers on $PORT."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "app.py"],
+        cwd=Path(__file__).resolve().parents[1],
+        env={"ATLAS_DATA_DIR": str(tmp_path), "PORT": str(port), "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/clusters", timeout=2
+                ) as reply:
+                    assert reply.status == 200
+                    assert "SPD Atlas" in reply.read().decode()
+                break
+            except OSError:
+                assert process.poll() is None, process.stdout.read()
+                assert time.monotonic() < deadline, "python app.py did not answer within 60 s"
+                time.sleep(0.3)
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=10)[0]
+    assert "SPD Atlas: embedded mode" in output
+    assert "ATLAS_DATA_DIR" in output

@@ -48,18 +48,7 @@ def serve(env: dict[str, str], log_path: Path) -> ServedApp:
     port = free_port()
     log = open(log_path, "w")  # noqa: SIM115 (closed with the process)
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "app:server",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--threads",
-            "4",
-        ],
+        [sys.executable, "-m", "dashboard.cli", "serve", "--port", str(port)],
         cwd=REPO,
         env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env},
         stdout=log,
