@@ -1,0 +1,1 @@
+"""Target models and tokenizers: loading them, and training the small demo model."""

