@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from dashboard.decomposition.config import ModulePattern
 from dashboard.settings import Settings, SettingsError
 
 
@@ -52,6 +53,72 @@ def command_serve(args: argparse.Namespace) -> int:
     return 0  # not reached: execv replaces this process
 
 
+def command_decompose(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from dashboard.decomposition.presets import PRESETS
+    from dashboard.decomposition.train import decompose
+    from dashboard.models.loading import resolve_device
+
+    settings = Settings.from_env()
+    config = PRESETS[args.preset]
+    if args.model:
+        config = dataclasses.replace(config, target=args.model)
+    if args.module:
+        config = dataclasses.replace(config, modules=tuple(args.module))
+    if args.steps is not None:
+        config = dataclasses.replace(
+            config, train=dataclasses.replace(config.train, steps=args.steps)
+        )
+    out = args.out or settings.data_dir / "decompositions" / args.preset
+    device = resolve_device(args.device or settings.device)
+    report = decompose(config, out, settings.data_dir, device, force=args.force)
+    print_report(out, report)
+    return 0
+
+
+def parse_module_option(text: str) -> ModulePattern:
+    """`PATTERN=C`, e.g. `model.layers.*.mlp.*_proj=256`."""
+    pattern, _, size = text.rpartition("=")
+    if not pattern or not size.isdigit() or int(size) < 1:
+        raise argparse.ArgumentTypeError(f"--module {text!r}: expected PATTERN=C with C >= 1")
+    return ModulePattern(pattern, int(size))
+
+
+def command_import_spd(args: argparse.Namespace) -> int:
+    from dashboard.decomposition.spd_import import import_spd_run
+
+    settings = Settings.from_env()
+    report = import_spd_run(
+        args.run_dir,
+        args.target,
+        args.out,
+        settings.data_dir,
+        tokenizer_dir=args.tokenizer,
+        step=args.step,
+        force=args.force,
+    )
+    print_report(args.out, report)
+    return 0
+
+
+def print_report(out: Path, report: dict) -> None:
+    summary = {key: report[key] for key in REPORT_SUMMARY if key in report}
+    print(f"wrote {out}")
+    for key, value in summary.items():
+        print(f"  {key:24s} {value:.4f}")
+
+
+REPORT_SUMMARY = (
+    "target_loss",
+    "ci_masked_loss",
+    "stochastic_masked_loss",
+    "ci_masked_kl",
+    "stochastic_masked_kl",
+    "mean_l0_fraction",
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spd-atlas", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -69,6 +136,40 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--threads", type=int, default=4)
     serve.set_defaults(run=command_serve)
+
+    decompose = commands.add_parser(
+        "decompose", help="train an SPD decomposition of a target model"
+    )
+    decompose.add_argument("--preset", choices=("micro", "demo"), default="demo")
+    decompose.add_argument(
+        "--model", help="target: micro, demo, smollm2, a model directory or an spd run checkpoint"
+    )
+    decompose.add_argument(
+        "--module",
+        action="append",
+        metavar="PATTERN=C",
+        type=parse_module_option,
+        help="module glob and its number of subcomponents (repeatable; replaces the preset's)",
+    )
+    decompose.add_argument("--steps", type=int)
+    decompose.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    decompose.add_argument("--out", type=Path, help="default: <data dir>/decompositions/<preset>")
+    decompose.add_argument("--force", action="store_true", help="replace a finished result")
+    decompose.set_defaults(run=command_decompose)
+
+    spd = commands.add_parser("import-spd", help="import a goodfire-ai/spd run as a decomposition")
+    spd.add_argument("run_dir", type=Path, help="holds final_config.yaml and model_<step>.pth")
+    spd.add_argument(
+        "--target",
+        type=Path,
+        required=True,
+        help="the decomposed model: a Hugging Face directory, an spd pretraining run or checkpoint",
+    )
+    spd.add_argument("--tokenizer", type=Path, help="tokenizer directory, if not beside the target")
+    spd.add_argument("--step", type=int, help="checkpoint step (default: the latest)")
+    spd.add_argument("--out", type=Path, required=True)
+    spd.add_argument("--force", action="store_true", help="replace an existing result")
+    spd.set_defaults(run=command_import_spd)
     return parser
 
 
@@ -76,8 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except SettingsError as error:
-        print(f"spd-atlas: {error}", file=sys.stderr)
+    except (SettingsError, FileExistsError, FileNotFoundError, ValueError) as error:
+        # every expected failure carries a message naming what was wrong
+        print(f"spd-atlas {args.command}: {error}", file=sys.stderr)
         return 2
 
 

@@ -9,6 +9,7 @@ Hidden layers use GELU; parameters are `layers.<i>.W` and `layers.<i>.b`.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -44,7 +45,7 @@ class DenseLinear(nn.Module):
 def _stack(widths: list[int], make_layer) -> nn.Sequential:
     """Layers between consecutive widths, GELU between them (init gain √2 before a GELU, 1 last)."""
     layers: list[nn.Module] = []
-    for position, (d_in, d_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+    for position, (d_in, d_out) in enumerate(itertools.pairwise(widths)):
         last = position == len(widths) - 2
         layers.append(make_layer(d_in, d_out, 1.0 if last else math.sqrt(2)))
         if not last:
@@ -61,9 +62,7 @@ class PerComponentMLP(nn.Module):
         super().__init__()
         if not hidden:
             raise ValueError("ci_fn_type 'mlp' needs at least one hidden layer")
-        self.layers = _stack(
-            [1, *hidden, 1], lambda i, o, g: ParallelLinear(n_components, i, o, g)
-        )
+        self.layers = _stack([1, *hidden, 1], lambda i, o, g: ParallelLinear(n_components, i, o, g))
 
     def forward(self, inner_acts: torch.Tensor) -> torch.Tensor:
         return self.layers(inner_acts.unsqueeze(-1)).squeeze(-1)

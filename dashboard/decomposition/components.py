@@ -10,7 +10,7 @@ from transformers.pytorch_utils import Conv1D
 
 
 def dense_weight(module: nn.Module) -> torch.Tensor:
-    """A linear module's weight as `[d_out, d_in]` (nn.Linear's layout; GPT-2's Conv1D is transposed)."""
+    """A linear weight as `[d_out, d_in]` (nn.Linear's layout; Conv1D stores it transposed)."""
     if isinstance(module, Conv1D):
         return module.weight.T
     if isinstance(module, nn.Linear):

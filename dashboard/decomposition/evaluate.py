@@ -29,7 +29,13 @@ def evaluate(
     """Held-out losses (nats) and KL to the target, and per module C, L0, alive, faithfulness."""
     torch.manual_seed(seed)
     sums = dict.fromkeys(
-        ("target_loss", "ci_masked_loss", "stochastic_masked_loss", "ci_masked_kl", "stochastic_masked_kl"),
+        (
+            "target_loss",
+            "ci_masked_loss",
+            "stochastic_masked_loss",
+            "ci_masked_kl",
+            "stochastic_masked_kl",
+        ),
         0.0,
     )
     active_counts = {path: 0.0 for path in model.module_paths}

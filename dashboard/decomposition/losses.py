@@ -55,7 +55,7 @@ def stochastic_recon_loss(
     sampling: str,
     modules: list[str] | None = None,
 ) -> torch.Tensor:
-    """KL to the target under random masks: all modules at once (`modules=None`), or one at a time."""
+    """KL to the target under random masks: all modules at once (`modules=None`), or each alone."""
     losses = []
     for _ in range(n_samples):
         masks = stochastic_masks(ci, sampling)

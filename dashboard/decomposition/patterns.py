@@ -30,7 +30,8 @@ def match_modules(model: nn.Module, patterns: tuple[ModulePattern, ...]) -> dict
         if not matched:
             listing = "\n  ".join(candidates)
             raise ModuleMatchError(
-                f"module pattern {spec.pattern!r} matches no linear module; the model has:\n  {listing}"
+                f"module pattern {spec.pattern!r} matches no linear module; "
+                f"the model has:\n  {listing}"
             )
         for path in matched:
             if path in chosen:

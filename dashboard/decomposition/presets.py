@@ -19,21 +19,35 @@ PRESETS: dict[str, DecompositionConfig] = {
         ci_fn_hidden_dims=(16,),
         loss=LossConfig(importance_minimality=1e-3, layerwise_modules_per_step=2),
         train=TrainConfig(
-            steps=60, batch_size=8, window_length=32, learning_rate=5e-3,
-            faithfulness_warmup_steps=100, checkpoint_every=20, eval_windows=16,
+            steps=60,
+            batch_size=8,
+            window_length=32,
+            learning_rate=5e-3,
+            faithfulness_warmup_steps=100,
+            checkpoint_every=20,
+            eval_windows=16,
         ),
-    ),  # fmt: skip
+    ),
     "demo": DecompositionConfig(
         target="demo",
         modules=(ModulePattern(LLAMA_ATTENTION, 96), ModulePattern(LLAMA_MLP, 192)),
         ci_fn_hidden_dims=(64,),
         loss=LossConfig(
-            importance_minimality=3e-4, pnorm=2.0, pnorm_final=0.5, pnorm_anneal_start=0.0,
-            pnorm_anneal_end=1.0, layerwise_modules_per_step=2,
+            importance_minimality=3e-4,
+            pnorm=2.0,
+            pnorm_final=0.5,
+            pnorm_anneal_start=0.0,
+            pnorm_anneal_end=1.0,
+            layerwise_modules_per_step=2,
         ),
         train=TrainConfig(
-            steps=1000, batch_size=8, window_length=128, learning_rate=2e-3,
-            faithfulness_warmup_steps=400, checkpoint_every=100, eval_windows=64,
+            steps=1000,
+            batch_size=8,
+            window_length=128,
+            learning_rate=2e-3,
+            faithfulness_warmup_steps=400,
+            checkpoint_every=100,
+            eval_windows=64,
         ),
-    ),  # fmt: skip
+    ),
 }

@@ -48,7 +48,9 @@ def parameter_state(model: DecomposedModel) -> dict[str, torch.Tensor]:
     }
 
 
-def load_parameter_state(model: DecomposedModel, state: dict[str, torch.Tensor], source: Path) -> None:
+def load_parameter_state(
+    model: DecomposedModel, state: dict[str, torch.Tensor], source: Path
+) -> None:
     own = parameter_state(model)
     missing = sorted(set(own) - set(state))
     if missing:
@@ -58,7 +60,8 @@ def load_parameter_state(model: DecomposedModel, state: dict[str, torch.Tensor],
             raise ValueError(f"{source}: unexpected parameter {key}")
         if value.shape != own[key].shape:
             raise ValueError(
-                f"{source}: {key} has shape {tuple(value.shape)}, the model needs {tuple(own[key].shape)}"
+                f"{source}: {key} has shape {tuple(value.shape)}, "
+                f"the model needs {tuple(own[key].shape)}"
             )
     model.load_state_dict(state, strict=False)
 
@@ -107,7 +110,9 @@ def copy_target(source: Path, destination: Path) -> None:
     shutil.copytree(source, destination, copy_function=link_or_copy)
 
 
-def save_checkpoint(directory: Path, model: DecomposedModel, optimizer: torch.optim.Optimizer, step: int) -> None:
+def save_checkpoint(
+    directory: Path, model: DecomposedModel, optimizer: torch.optim.Optimizer, step: int
+) -> None:
     """Write `checkpoints/step_N` completely, then drop older checkpoints."""
     checkpoints = directory / CHECKPOINTS
     checkpoints.mkdir(exist_ok=True)
@@ -128,7 +133,9 @@ def latest_checkpoint(directory: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def restore_checkpoint(checkpoint: Path, model: DecomposedModel, optimizer: torch.optim.Optimizer) -> int:
+def restore_checkpoint(
+    checkpoint: Path, model: DecomposedModel, optimizer: torch.optim.Optimizer
+) -> int:
     """Load parameters and optimizer state; return the number of steps already done."""
     load_parameter_state(model, load_file(str(checkpoint / PARAMETERS)), checkpoint)
     optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", weights_only=True))

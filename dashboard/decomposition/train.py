@@ -40,6 +40,14 @@ from dashboard.decomposition.store import (
 from dashboard.models.datasets import corpus_windows
 from dashboard.models.loading import load_target
 
+SHORT_NAMES = {
+    "faithfulness": "faith",
+    "stochastic_recon": "recon",
+    "stochastic_recon_layerwise": "layerwise",
+    "importance_minimality": "minimality",
+    "p": "p",
+}
+
 
 def learning_rate_at(step: int, train: TrainConfig) -> float:
     """Linear warm-up, then cosine decay to `final_lr_fraction` of the peak."""
@@ -84,7 +92,7 @@ def faithfulness_warmup(model: DecomposedModel, train: TrainConfig) -> float:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    return float(loss)
+    return float(loss.detach())
 
 
 def training_step(
@@ -103,21 +111,33 @@ def training_step(
     terms: dict[str, torch.Tensor] = {"faithfulness": faithfulness_loss(weight_deltas)}
     if loss_config.stochastic_recon:
         terms["stochastic_recon"] = stochastic_recon_loss(
-            model, input_ids, target, ci.lower, deltas_for_masks,
-            loss_config.n_mask_samples, config.sampling,
-        )  # fmt: skip
+            model,
+            input_ids,
+            target,
+            ci.lower,
+            deltas_for_masks,
+            loss_config.n_mask_samples,
+            config.sampling,
+        )
     if loss_config.stochastic_recon_layerwise:
         modules = model.module_paths
         if loss_config.layerwise_modules_per_step is not None:
             chosen = layerwise_rng.choice(
-                len(modules), size=min(loss_config.layerwise_modules_per_step, len(modules)),
+                len(modules),
+                size=min(loss_config.layerwise_modules_per_step, len(modules)),
                 replace=False,
-            )  # fmt: skip
+            )
             modules = [modules[i] for i in sorted(chosen)]
         terms["stochastic_recon_layerwise"] = stochastic_recon_loss(
-            model, input_ids, target, ci.lower, deltas_for_masks,
-            loss_config.n_mask_samples, config.sampling, modules=modules,
-        )  # fmt: skip
+            model,
+            input_ids,
+            target,
+            ci.lower,
+            deltas_for_masks,
+            loss_config.n_mask_samples,
+            config.sampling,
+            modules=modules,
+        )
     pnorm = loss_config.pnorm_at(step / config.train.steps)
     terms["importance_minimality"] = importance_minimality_loss(ci.upper, pnorm)
     coefficients = {
@@ -168,8 +188,13 @@ def decompose(
         first_step = 0
         faithfulness_warmup(model, train)
 
-    progress = tqdm(range(first_step, train.steps), desc="SPD", unit="step", initial=first_step,
-                    total=train.steps)  # fmt: skip
+    progress = tqdm(
+        range(first_step, train.steps),
+        desc="SPD",
+        unit="step",
+        initial=first_step,
+        total=train.steps,
+    )
     for step in progress:
         # Seeds derive from (seed, step): a resumed run draws exactly what an unbroken one would.
         torch.manual_seed(train.seed * 1_000_003 + step)
@@ -183,15 +208,20 @@ def decompose(
         total.backward()
         optimizer.step()
         progress.set_postfix(
-            {name[:12]: f"{value:.3g}" for name, value in terms.items()}, refresh=False
+            {SHORT_NAMES[name]: f"{value:.3g}" for name, value in terms.items()}, refresh=False
         )
         if (step + 1) % train.checkpoint_every == 0 and step + 1 < train.steps:
             save_checkpoint(out_dir, model, optimizer, step + 1)
 
     report = evaluate(
-        model, windows.heldout, train.batch_size, device,
-        config.use_delta_component, config.sampling, train.seed,
-    )  # fmt: skip
+        model,
+        windows.heldout,
+        train.batch_size,
+        device,
+        config.use_delta_component,
+        config.sampling,
+        train.seed,
+    )
     report |= {
         "steps": train.steps,
         "device": str(device),

@@ -41,8 +41,12 @@ def resolve_device(name: str) -> torch.device:
 
 
 def load_target(spec: str | Path, data_dir: Path) -> Target:
-    """`micro`/`demo` (trained here once), `smollm2` (GGUF, dequantized once), or a directory."""
+    """`micro`/`demo` (trained here once), `smollm2` (GGUF, dequantized once), a model directory,
+    an spd pretraining run directory, or one of its `model_step_<N>.pt` checkpoints."""
     spec_text = str(spec)
+    if Path(spec_text).is_file():
+        checkpoint = Path(spec_text)
+        return load_spd_run_target(checkpoint.parent.parent, checkpoint)
     if spec_text in PRESETS:
         directory = Path(data_dir) / "models" / spec_text
         if not (directory / "config.json").is_file():
@@ -57,16 +61,14 @@ def load_target_directory(directory: Path) -> Target:
     if not directory.is_dir():
         raise TargetLoadError(f"target model {directory}: no such directory")
     if (directory / "model_config.yaml").is_file():
-        from dashboard.models.spd_simple import load_spd_simple_target
-
-        return load_spd_simple_target(directory)
+        return load_spd_run_target(directory)
     if not (directory / "config.json").is_file():
         raise TargetLoadError(
             f"target model {directory}: neither a Hugging Face model directory (config.json) "
             "nor an spd pretraining run (model_config.yaml)"
         )
     try:
-        model = AutoModelForCausalLM.from_pretrained(directory, torch_dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(directory)
     except (OSError, ValueError) as error:
         raise TargetLoadError(f"target model {directory}: {error}") from error
@@ -90,13 +92,13 @@ def smollm2_directory(data_dir: Path) -> Path:
     gguf = Path(str(distribution.locate_file(SMOLLM2_GGUF)))
     print(f"dequantizing {gguf.name} once into {directory} ...", flush=True)
     quantized = AutoModelForCausalLM.from_pretrained(
-        gguf.parent, gguf_file=gguf.name, torch_dtype=torch.float32
+        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
     )
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     config = quantized.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    model = AutoModelForCausalLM.from_config(config, torch_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(quantized.state_dict())
     directory.parent.mkdir(parents=True, exist_ok=True)
     draft = Path(tempfile.mkdtemp(prefix=".smollm2.", dir=directory.parent))
@@ -108,3 +110,21 @@ def smollm2_directory(data_dir: Path) -> Path:
         if draft.exists():
             shutil.rmtree(draft)
     return directory
+
+
+def load_spd_run_target(
+    run_dir: Path, checkpoint: Path | None = None, tokenizer_dir: Path | None = None
+) -> Target:
+    """An spd pretraining run: model_config.yaml, tokenizer.json, checkpoints/model_step_N.pt."""
+    from dashboard.models import spd_simple
+
+    config_path = run_dir / "model_config.yaml"
+    if not config_path.is_file():
+        raise TargetLoadError(f"{config_path}: missing (an spd pretraining run keeps it there)")
+    try:
+        checkpoint = checkpoint or spd_simple.latest_checkpoint_file(run_dir)
+        model = spd_simple.load_simple_model(config_path, checkpoint)
+        tokenizer = spd_simple.load_simple_tokenizer(tokenizer_dir or run_dir)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise TargetLoadError(str(error)) from error
+    return Target(model, tokenizer, run_dir, "spd-simple")

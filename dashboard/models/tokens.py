@@ -42,8 +42,10 @@ def token_stream(tokenizer: PreTrainedTokenizerBase, documents: list[str]) -> np
     return stream
 
 
-def cut_windows(stream: np.ndarray, window_length: int, max_windows: int | None = None) -> np.ndarray:
-    """Consecutive non-overlapping windows `[n_windows, window_length]`; the remainder is dropped."""
+def cut_windows(
+    stream: np.ndarray, window_length: int, max_windows: int | None = None
+) -> np.ndarray:
+    """Consecutive windows `[n_windows, window_length]`; the remainder is dropped."""
     n_windows = len(stream) // window_length
     if max_windows is not None:
         n_windows = min(n_windows, max_windows)
