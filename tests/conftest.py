@@ -19,3 +19,26 @@ def random_study_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def random_study(random_study_template: Path, tmp_path: Path) -> Path:
     """A private copy each test may damage."""
     return Path(shutil.copytree(random_study_template, tmp_path / "random-study"))
+
+
+@pytest.fixture(scope="session")
+def micro_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory holding the `micro` target model, trained once per test session."""
+    from dashboard.models.demo import PRESETS, train_tiny_llama
+
+    data_dir = tmp_path_factory.mktemp("micro-data")
+    train_tiny_llama(data_dir / "models" / "micro", PRESETS["micro"])
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def micro_decomposition(micro_data_dir: Path) -> Path:
+    """The `micro` decomposition preset, trained once per test session."""
+    import torch
+
+    from dashboard.decomposition.presets import PRESETS
+    from dashboard.decomposition.train import decompose
+
+    out = micro_data_dir / "decompositions" / "micro"
+    decompose(PRESETS["micro"], out, micro_data_dir, torch.device("cpu"))
+    return out

@@ -20,7 +20,7 @@ class ModulePattern:
 class LossConfig:
     """Coefficients of the SPD loss terms and the importance-minimality schedule."""
 
-    faithfulness: float = 1.0
+    faithfulness: float = 1e5
     stochastic_recon: float = 1.0
     stochastic_recon_layerwise: float = 1.0
     importance_minimality: float = 1e-3

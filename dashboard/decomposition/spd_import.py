@@ -37,6 +37,7 @@ from dashboard.decomposition.store import (
 )
 from dashboard.models.datasets import corpus_windows
 from dashboard.models.loading import Target, load_spd_run_target, load_target
+from dashboard.models.target import context_length
 
 RUN_CHECKPOINT = re.compile(r"^model_(\d+)\.pth$")
 CONFIG_RENAMES = {
@@ -44,6 +45,7 @@ CONFIG_RENAMES = {
     "gate_hidden_dims": "ci_fn_hidden_dims",
     "pretrained_model_name_hf": "pretrained_model_name",
 }
+EVAL_WINDOW_LENGTH = 64
 SUPPORTED_SIGMOIDS = ("leaky_hard", "hard", "normal", "upper_leaky_hard")
 
 
@@ -123,6 +125,15 @@ def check_target_kind(config: dict, target: Target) -> None:
         raise SpdImportError(f"the run decomposed {model_class}, but --target is an spd run")
 
 
+def check_vocabulary(target: Target) -> None:
+    rows = target.model.get_input_embeddings().weight.shape[0]
+    if len(target.tokenizer) > rows:
+        raise SpdImportError(
+            f"the tokenizer has {len(target.tokenizer)} tokens but the model embeds only {rows}: "
+            "pass the run's own tokenizer with --tokenizer"
+        )
+
+
 def load_target_weights(target: Target, state: dict[str, torch.Tensor], checkpoint: Path) -> None:
     weights = {
         k.removeprefix("target_model."): v
@@ -154,7 +165,7 @@ def component_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return renamed
 
 
-def atlas_config(config: dict, target_spec: str) -> DecompositionConfig:
+def atlas_config(config: dict, target_spec: str, max_length: int | None) -> DecompositionConfig:
     return DecompositionConfig(
         target=target_spec,
         modules=tuple(
@@ -167,7 +178,9 @@ def atlas_config(config: dict, target_spec: str) -> DecompositionConfig:
         sampling=config.get("sampling", "continuous"),
         loss=LossConfig(n_mask_samples=int(config.get("n_mask_samples", 1))),
         train=TrainConfig(
-            steps=int(config.get("steps", 0) or 0), window_length=64, eval_windows=32
+            steps=int(config.get("steps", 0) or 0),
+            window_length=min(EVAL_WINDOW_LENGTH, max_length or EVAL_WINDOW_LENGTH),
+            eval_windows=32,
         ),
     )
 
@@ -206,6 +219,7 @@ def import_spd_run(
     else:
         target = load_target(target_path, data_dir)
     check_target_kind(config, target)
+    check_vocabulary(target)
     sigmoid = config.get("sigmoid_type", "leaky_hard")
     if sigmoid not in SUPPORTED_SIGMOIDS:
         raise SpdImportError(
@@ -217,7 +231,7 @@ def import_spd_run(
         raise SpdImportError(f"{checkpoint}: cannot read ({error})") from error
     load_target_weights(target, state, checkpoint)
 
-    decomposition_config = atlas_config(config, str(target_path))
+    decomposition_config = atlas_config(config, str(target_path), context_length(target.model))
     sizes = match_modules(target.model, decomposition_config.modules)
     for path in sizes:
         key = f"_components.{escape(path)}.V"

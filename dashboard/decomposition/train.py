@@ -194,6 +194,7 @@ def decompose(
         unit="step",
         initial=first_step,
         total=train.steps,
+        mininterval=1.0,
     )
     for step in progress:
         # Seeds derive from (seed, step): a resumed run draws exactly what an unbroken one would.

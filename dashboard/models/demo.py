@@ -138,7 +138,7 @@ def train_tiny_llama(out_dir: Path, config: TinyLlamaConfig, overwrite: bool = F
 
     model = LlamaForCausalLM(llama_config(config, tokenizer.eos_token_id))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
-    progress = tqdm(range(config.steps), desc="train demo model", unit="step")
+    progress = tqdm(range(config.steps), desc="train model", unit="step", mininterval=1.0)
     for step in progress:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate_at(step, config)
@@ -149,7 +149,7 @@ def train_tiny_llama(out_dir: Path, config: TinyLlamaConfig, overwrite: bool = F
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        progress.set_postfix(loss=f"{float(loss):.3f}")
+        progress.set_postfix(loss=f"{float(loss.detach()):.3f}", refresh=False)
 
     model.eval()
     report = {

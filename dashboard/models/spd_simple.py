@@ -215,6 +215,10 @@ class SimpleTransformer(nn.Module):
             if isinstance(module, nn.Linear | nn.Embedding):
                 nn.init.normal_(module.weight, std=0.02 / math.sqrt(2 * config.n_layer))
 
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The name Hugging Face models answer to, so callers treat both alike."""
+        return self.wte
+
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         x = self.wte(input_ids)
         if hasattr(self, "wpe"):

@@ -29,17 +29,11 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedToke
 
 
 def token_stream(tokenizer: PreTrainedTokenizerBase, documents: list[str]) -> np.ndarray:
-    """All documents tokenized and joined, each followed by the end-of-text token."""
-    eos = tokenizer.eos_token_id
+    """All documents tokenized and joined, each followed by the end-of-text token if it has one."""
+    separator = [] if tokenizer.eos_token_id is None else [tokenizer.eos_token_id]
     encoded = tokenizer(documents, add_special_tokens=False)["input_ids"]
-    total = sum(len(ids) + 1 for ids in encoded)
-    stream = np.empty(total, dtype=np.int32)
-    offset = 0
-    for ids in encoded:
-        stream[offset : offset + len(ids)] = ids
-        stream[offset + len(ids)] = eos
-        offset += len(ids) + 1
-    return stream
+    pieces = [np.asarray(ids + separator, dtype=np.int32) for ids in encoded]
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int32)
 
 
 def cut_windows(
