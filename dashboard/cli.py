@@ -102,6 +102,30 @@ def command_import_spd(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_build(args: argparse.Namespace) -> int:
+    from dashboard.models.loading import resolve_device
+    from dashboard.pipeline.build import build_study
+    from dashboard.pipeline.presets import BUILD_PRESETS
+
+    settings = Settings.from_env()
+    name = args.name or args.preset
+    out = args.out or settings.data_dir / name
+    if out.exists() and not (out / "study.json").exists():
+        print(f"spd-atlas build: {out} exists and is not a study", file=sys.stderr)
+        return 2
+    path = build_study(
+        name,
+        BUILD_PRESETS[args.preset],
+        settings.data_dir,
+        out,
+        resolve_device(args.device or settings.device),
+        force=args.force,
+        decomposition_dir=args.decomposition,
+    )
+    print(f"study {name} at {path}")
+    return 0
+
+
 def print_report(out: Path, report: dict) -> None:
     summary = {key: report[key] for key in REPORT_SUMMARY if key in report}
     print(f"wrote {out}")
@@ -157,13 +181,27 @@ def build_parser() -> argparse.ArgumentParser:
     decompose.add_argument("--force", action="store_true", help="replace a finished result")
     decompose.set_defaults(run=command_decompose)
 
+    build = commands.add_parser(
+        "build",
+        help="decompose, harvest and cluster into a study (stages already current are skipped)",
+    )
+    build.add_argument("--preset", choices=("micro", "demo"), default="demo")
+    build.add_argument("--decomposition", type=Path, help="use this decomposition directory")
+    build.add_argument("--name", help="study name (default: the preset's)")
+    build.add_argument("--out", type=Path, help="default: <data dir>/<name>")
+    build.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    build.add_argument(
+        "--force", action="store_true", help="replace a study built from other inputs"
+    )
+    build.set_defaults(run=command_build)
+
     spd = commands.add_parser("import-spd", help="import a goodfire-ai/spd run as a decomposition")
     spd.add_argument("run_dir", type=Path, help="holds final_config.yaml and model_<step>.pth")
     spd.add_argument(
         "--target",
         type=Path,
-        required=True,
-        help="the decomposed model: a Hugging Face directory, an spd pretraining run or checkpoint",
+        help="the decomposed model: a Hugging Face directory, an spd pretraining run or checkpoint "
+        "(default: the path in final_config.yaml, if it exists here)",
     )
     spd.add_argument("--tokenizer", type=Path, help="tokenizer directory, if not beside the target")
     spd.add_argument("--step", type=int, help="checkpoint step (default: the latest)")

@@ -23,6 +23,7 @@ class LossConfig:
     faithfulness: float = 1e5
     stochastic_recon: float = 1.0
     stochastic_recon_layerwise: float = 1.0
+    ci_masked_recon: float = 0.0  # KL with masks equal to the CI itself, no delta
     importance_minimality: float = 1e-3
     pnorm: float = 2.0
     pnorm_final: float | None = None  # annealed linearly from pnorm between the two fractions

@@ -30,10 +30,13 @@ PRESETS: dict[str, DecompositionConfig] = {
     ),
     "demo": DecompositionConfig(
         target="demo",
-        modules=(ModulePattern(LLAMA_ATTENTION, 96), ModulePattern(LLAMA_MLP, 192)),
+        # C above each weight's rank (128), so the subcomponents can sum to it exactly
+        modules=(ModulePattern(LLAMA_ATTENTION, 144), ModulePattern(LLAMA_MLP, 192)),
         ci_fn_hidden_dims=(64,),
         loss=LossConfig(
-            importance_minimality=3e-4,
+            faithfulness=1e6,
+            ci_masked_recon=0.5,
+            importance_minimality=2e-3,
             pnorm=2.0,
             pnorm_final=0.5,
             pnorm_anneal_start=0.0,
@@ -41,11 +44,11 @@ PRESETS: dict[str, DecompositionConfig] = {
             layerwise_modules_per_step=2,
         ),
         train=TrainConfig(
-            steps=1000,
+            steps=1100,
             batch_size=8,
             window_length=128,
             learning_rate=2e-3,
-            faithfulness_warmup_steps=400,
+            faithfulness_warmup_steps=1000,
             checkpoint_every=100,
             eval_windows=64,
         ),

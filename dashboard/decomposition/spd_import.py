@@ -198,9 +198,22 @@ def write_target(target: Target, destination: Path) -> None:
     target.tokenizer.backend_tokenizer.save(str(destination / "tokenizer.json"))
 
 
+def configured_target(config: dict) -> Path:
+    """The target the run's config names, when that path exists on this machine."""
+    for key in ("pretrained_model_path", "pretrained_model_name"):
+        value = config.get(key)
+        if value and not str(value).startswith("wandb:") and Path(value).exists():
+            return Path(value)
+    named = config.get("pretrained_model_path") or config.get("pretrained_model_name")
+    raise SpdImportError(
+        f"the run's target {named!r} is not on this machine: "
+        "pass --target with the model directory or checkpoint"
+    )
+
+
 def import_spd_run(
     run_dir: Path,
-    target_path: Path,
+    target_path: Path | None,
     out_dir: Path,
     data_dir: Path,
     tokenizer_dir: Path | None = None,
@@ -213,7 +226,7 @@ def import_spd_run(
         raise DecompositionExistsError(f"{out_dir} already exists; pass --force to replace it")
     config = read_run_config(run_dir)
     checkpoint = run_checkpoint(run_dir, step)
-    target_path = Path(target_path)
+    target_path = Path(target_path) if target_path is not None else configured_target(config)
     if tokenizer_dir is not None and (target_path / "model_config.yaml").is_file():
         target = load_spd_run_target(target_path, tokenizer_dir=Path(tokenizer_dir))
     else:

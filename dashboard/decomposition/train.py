@@ -17,6 +17,7 @@ from dashboard.decomposition.evaluate import evaluate
 from dashboard.decomposition.losses import (
     faithfulness_loss,
     importance_minimality_loss,
+    kl_to_target,
     stochastic_recon_loss,
 )
 from dashboard.decomposition.model import DecomposedModel
@@ -44,6 +45,7 @@ SHORT_NAMES = {
     "faithfulness": "faith",
     "stochastic_recon": "recon",
     "stochastic_recon_layerwise": "layerwise",
+    "ci_masked_recon": "ci_masked",
     "importance_minimality": "minimality",
     "p": "p",
 }
@@ -138,16 +140,19 @@ def training_step(
             config.sampling,
             modules=modules,
         )
+    if loss_config.ci_masked_recon:
+        terms["ci_masked_recon"] = kl_to_target(model.forward_masked(input_ids, ci.lower), target)
     pnorm = loss_config.pnorm_at(step / config.train.steps)
     terms["importance_minimality"] = importance_minimality_loss(ci.upper, pnorm)
     coefficients = {
         "faithfulness": loss_config.faithfulness,
         "stochastic_recon": loss_config.stochastic_recon,
         "stochastic_recon_layerwise": loss_config.stochastic_recon_layerwise,
+        "ci_masked_recon": loss_config.ci_masked_recon,
         "importance_minimality": loss_config.importance_minimality,
     }
     total = sum(coefficients[name] * value for name, value in terms.items())
-    return total, {name: float(value) for name, value in terms.items()} | {"p": pnorm}
+    return total, {name: float(value.detach()) for name, value in terms.items()} | {"p": pnorm}
 
 
 def decompose(

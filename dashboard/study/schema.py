@@ -54,6 +54,9 @@ MANIFEST_FIELDS: tuple[ManifestField, ...] = (
     ),
     ManifestField("default_iteration", int, "merge-history iteration the dashboard opens at"),
     ManifestField("files", dict, "every data file: relative path -> {bytes, sha256}"),
+    ManifestField(
+        "settings", dict, "the harvest and clustering settings the study was built with", False
+    ),
 )
 
 FILE_SPECS: tuple[FileSpec, ...] = (
@@ -99,6 +102,26 @@ FILE_SPECS: tuple[FileSpec, ...] = (
         "float16",
         1,
         description="causal importance in (threshold, 1] at each stored position",
+    ),
+    ArraySpec(
+        "activations/ci_histograms.npy",
+        "int64",
+        2,
+        required=False,
+        description="[n_subcomponents, bins] counts of stored CI, bins even over (threshold, 1]",
+    ),
+    TableSpec(
+        "examples.parquet",
+        {
+            "subcomponent": "int32",
+            "kind": "string",
+            "band": "int16",
+            "rank": "int16",
+            "position": "int32",
+            "ci": "float",
+        },
+        required=False,
+        description="example tokens per subcomponent: kind 'top' (band -1) or 'quantile' (band)",
     ),
     ArraySpec(
         "clustering/initial_groups.npy",

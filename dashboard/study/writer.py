@@ -44,6 +44,7 @@ class StudyWriter:
         self.provenance = dict(provenance)
         self.default_iteration = default_iteration
         self.overwrite = overwrite
+        self.settings: dict | None = None  # recorded in the manifest when set
         self.draft: Path | None = None
 
     def __enter__(self) -> StudyWriter:
@@ -109,6 +110,8 @@ class StudyWriter:
             "default_iteration": self.default_iteration,
             "files": files,
         }
+        if self.settings is not None:
+            manifest["settings"] = self.settings
         (self.draft / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
         problems = validate_study(self.draft, deep=True)
         if problems:

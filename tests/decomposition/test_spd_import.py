@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-
 from pathlib import Path
 
 import pytest
@@ -319,3 +318,34 @@ def test_identity_modules_are_refused_clearly(llama_simple_run, tmp_path: Path) 
     )
     with pytest.raises(SpdImportError, match="identity modules"):
         import_spd_run(tmp_path / "run", pretrain_dir, tmp_path / "out", tmp_path / "data")
+
+
+def test_without_target_the_configs_own_path_is_used_or_asked_for(
+    llama_simple_run, tmp_path: Path
+) -> None:
+    pretrain_dir, target_state = llama_simple_run
+    config = spd_config(
+        "vector_mlp", pretrained_model_name=None, pretrained_model_path=str(pretrain_dir)
+    )
+    write_spd_run(
+        tmp_path / "run",
+        target_state,
+        modules_of(target_state),
+        config,
+        torch.Generator().manual_seed(10),
+    )
+    import_spd_run(tmp_path / "run", None, tmp_path / "out", tmp_path / "data")
+    assert (tmp_path / "out" / "report.json").is_file()
+    elsewhere = spd_config("vector_mlp")  # names a wandb run, which is not on this machine
+    write_spd_run(
+        tmp_path / "run2",
+        target_state,
+        modules_of(target_state),
+        elsewhere,
+        torch.Generator().manual_seed(11),
+    )
+    with pytest.raises(
+        SpdImportError,
+        match="'wandb:goodfire/spd/runs/abc123' is not on this machine: pass --target",
+    ):
+        import_spd_run(tmp_path / "run2", None, tmp_path / "out2", tmp_path / "data")

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -135,5 +136,7 @@ def test_checkpoint_shape_mismatch_names_the_key_and_both_shapes(micro_decomposi
 
 
 def test_missing_parameters_file_is_named(micro_decomposition: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(micro_decomposition, tmp_path / "copy"))
+    (copy / "components.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match=r"components\.safetensors: missing"):
-        load_decomposition(tmp_path)
+        load_decomposition(copy)

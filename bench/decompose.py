@@ -1,0 +1,98 @@
+"""SPD training speed against a plain forward + backward of the target on the same batch.
+
+Prints one JSON line per device (CPU, and CUDA when present): steps per second of both and
+their ratio (SPD / plain). Run: python -m bench.decompose [--preset demo] [--steps 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+
+import numpy as np
+import torch
+
+from dashboard.decomposition.model import DecomposedModel
+from dashboard.decomposition.patterns import match_modules
+from dashboard.decomposition.presets import PRESETS
+from dashboard.decomposition.train import training_step
+from dashboard.models.datasets import corpus_windows
+from dashboard.models.loading import load_target
+from dashboard.models.target import target_logits
+from dashboard.settings import Settings
+
+
+def steps_per_second(step, n_steps: int, device: torch.device) -> float:
+    step(0)  # warm-up
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for index in range(n_steps):
+        step(index + 1)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return n_steps / (time.perf_counter() - start)
+
+
+def bench_device(preset: str, device: torch.device, n_steps: int) -> dict:
+    config = PRESETS[preset]
+    target = load_target(config.target, Settings.from_env().data_dir)
+    windows = corpus_windows(target.tokenizer, config.train.window_length, max_heldout_windows=1)
+    batch = torch.from_numpy(windows.train[: config.train.batch_size]).long().to(device)
+
+    plain = copy.deepcopy(target.model).to(device).train().requires_grad_(True)
+    plain_optimizer = torch.optim.AdamW(plain.parameters(), lr=1e-4)
+
+    def plain_step(_: int) -> None:
+        logits = target_logits(plain, batch)
+        loss = torch.nn.functional.cross_entropy(
+            logits[:, :-1].flatten(0, 1), batch[:, 1:].flatten()
+        )
+        plain_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        plain_optimizer.step()
+
+    model = DecomposedModel(
+        target.model,
+        match_modules(target.model, config.modules),
+        config.ci_fn_type,
+        list(config.ci_fn_hidden_dims),
+        config.sigmoid_type,
+    ).to(device)
+    optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=config.train.learning_rate)
+    rng = np.random.default_rng(0)
+
+    def spd_step(step: int) -> None:
+        total, _ = training_step(model, config, batch, step, rng)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+
+    baseline = steps_per_second(plain_step, n_steps, device)
+    spd = steps_per_second(spd_step, n_steps, device)
+    return {
+        "benchmark": "decompose.training_step",
+        "preset": preset,
+        "device": str(device),
+        "batch_tokens": int(batch.numel()),
+        "subcomponents": len(model.labels),
+        "spd_steps_per_s": round(spd, 3),
+        "baseline_forward_backward_steps_per_s": round(baseline, 3),
+        "ratio": round(spd / baseline, 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="demo")
+    parser.add_argument("--steps", type=int, default=20)
+    args = parser.parse_args()
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    for device in devices:
+        print(json.dumps(bench_device(args.preset, device, args.steps)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

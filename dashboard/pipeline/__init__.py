@@ -1,0 +1,1 @@
+"""The build stages after decomposition: harvest, clustering, analyses."""

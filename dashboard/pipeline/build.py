@@ -1,0 +1,184 @@
+"""`spd-atlas build`: decompose -> harvest -> cluster -> study, skipping stages that are current.
+
+Work lives under `<data dir>/work/`, named by the hash of each stage's inputs, so a stage reruns
+only when something it depends on changed, and an interrupted harvest resumes with its first
+missing chunk. The harvest chunks are kept for later builds (delete `work/` to reclaim space).
+The study itself is written by `StudyWriter` into a draft directory and renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import torch
+
+from dashboard.decomposition.api import Decomposition, load_decomposition
+from dashboard.decomposition.presets import PRESETS as DECOMPOSITION_PRESETS
+from dashboard.decomposition.store import PARAMETERS, TARGET, is_complete
+from dashboard.decomposition.train import decompose
+from dashboard.models.corpus import wiki_summaries_path
+from dashboard.pipeline.clustering import MergeResult, merge_to_the_end
+from dashboard.pipeline.examples import subcomponent_examples
+from dashboard.pipeline.harvest import harvest_windows, run_harvest
+from dashboard.pipeline.presets import BuildPreset
+from dashboard.pipeline.sparse_store import ColumnStore, assemble, subcomponent_stats
+from dashboard.study import Study, StudyExistsError, StudyWriter
+from dashboard.study.provenance import sha256_directory, sha256_file, sha256_json
+from dashboard.study.schema import MANIFEST_NAME
+
+LAYER = re.compile(r"\.(\d+)\.")
+
+
+def module_layer_and_kind(path: str) -> tuple[int, str]:
+    """`model.layers.1.mlp.down_proj` -> (1, `mlp.down_proj`); no layer number -> (-1, path)."""
+    match = LAYER.search(f".{path}.")
+    if match is None:
+        return -1, path
+    return int(match.group(1)), f".{path}."[match.end() :].strip(".") or path
+
+
+def provenance_of(decomposition_dir: Path, preset: BuildPreset) -> dict[str, str]:
+    return {
+        "target_model": sha256_directory(decomposition_dir / TARGET),
+        "decomposition": sha256_json(
+            [
+                sha256_file(decomposition_dir / name)
+                for name in (PARAMETERS, "config.json", "modules.json")
+            ]
+        ),
+        "dataset": sha256_json(
+            {"corpus": sha256_file(wiki_summaries_path()), "harvest": asdict(preset.harvest)}
+        ),
+        "clustering_config": sha256_json(asdict(preset.clustering)),
+    }
+
+
+def subcomponent_table(decomposition: Decomposition, stats) -> pd.DataFrame:
+    modules, indices, layers, kinds = [], [], [], []
+    for path in decomposition.module_paths:
+        layer, kind = module_layer_and_kind(path)
+        n_components = decomposition.model.component(path).n_components
+        modules += [path] * n_components
+        indices += list(range(n_components))
+        layers += [layer] * n_components
+        kinds += [kind] * n_components
+    return pd.DataFrame(
+        {
+            "label": decomposition.labels,
+            "module": modules,
+            "index": np.asarray(indices, dtype=np.int32),
+            "layer": np.asarray(layers, dtype=np.int32),
+            "module_kind": kinds,
+            "firing_frequency": stats.firing_frequency,
+            "mean_ci": stats.mean_ci,
+            "max_ci": stats.max_ci,
+        }
+    )
+
+
+def vocab_table(decomposition: Decomposition, token_ids: np.ndarray) -> pd.DataFrame:
+    size = max(len(decomposition.tokenizer), int(token_ids.max()) + 1)
+    return pd.DataFrame(
+        {
+            "token_id": np.arange(size, dtype=np.int32),
+            "token": [decomposition.tokenizer.decode([i]) for i in range(size)],
+            "base_count": np.bincount(token_ids.ravel(), minlength=size).astype(np.int64),
+        }
+    )
+
+
+def cached_clustering(
+    work: Path, store: ColumnStore, n_tokens: int, preset: BuildPreset
+) -> MergeResult:
+    """Merge once per (harvest, clustering) inputs; later builds read the saved history."""
+    if (work / "merges.parquet").is_file():
+        saved = json.loads((work / "clustering.json").read_text())
+        return MergeResult(
+            np.load(work / "initial_groups.npy"),
+            pq.read_table(work / "merges.parquet").to_pandas(),
+            saved["default_iteration"],
+            n_tokens,
+        )
+    result = merge_to_the_end(store, n_tokens, preset.clustering)
+    work.mkdir(parents=True, exist_ok=True)
+    np.save(work / "initial_groups.npy", result.initial_groups)
+    (work / "clustering.json").write_text(
+        json.dumps({"default_iteration": result.default_iteration})
+    )
+    result.merges.to_parquet(work / "merges.parquet", index=False)  # last: marks the stage done
+    return result
+
+
+def build_study(
+    name: str,
+    preset: BuildPreset,
+    data_dir: Path,
+    out: Path,
+    device: torch.device,
+    force: bool = False,
+    decomposition_dir: Path | None = None,
+) -> Path:
+    """Run every stage that is not current and write the study; return its path."""
+    if decomposition_dir is None:
+        decomposition_dir = data_dir / "decompositions" / preset.decomposition
+        if not is_complete(decomposition_dir):
+            decompose(
+                DECOMPOSITION_PRESETS[preset.decomposition], decomposition_dir, data_dir, device
+            )
+    provenance = provenance_of(decomposition_dir, preset)
+    if (out / MANIFEST_NAME).is_file():
+        if Study(out).provenance == provenance:
+            print(f"{out} is up to date", flush=True)
+            return out
+        if not force:
+            raise StudyExistsError(
+                f"{out} already holds a study built from other inputs; pass --force"
+            )
+    decomposition = load_decomposition(decomposition_dir, device=str(device))
+    harvest_work = (
+        data_dir
+        / "work"
+        / f"harvest-{sha256_json([provenance['decomposition'], provenance['dataset']])[:16]}"
+    )
+    windows = harvest_windows(decomposition, preset.harvest)
+    chunks = run_harvest(decomposition, preset.harvest, harvest_work, windows)
+    n_tokens = windows.size
+
+    with StudyWriter(out, name, provenance, default_iteration=0, overwrite=force) as writer:
+        writer.write_array("windows/token_ids.npy", windows)
+        store = assemble(chunks, len(decomposition.labels), writer.open_array)
+        examples = preset.examples
+        stats = subcomponent_stats(
+            store, n_tokens, preset.harvest.threshold, examples.histogram_bins
+        )
+        writer.write_table("subcomponents.parquet", subcomponent_table(decomposition, stats))
+        writer.write_table("vocab.parquet", vocab_table(decomposition, windows))
+        writer.write_array("activations/indptr.npy", store.indptr)
+        writer.write_array("activations/ci_histograms.npy", stats.histograms)
+        writer.write_table(
+            "examples.parquet",
+            subcomponent_examples(
+                store, examples.top_k, examples.quantile_bands, examples.per_band
+            ),
+        )
+        clustering_work = (
+            data_dir
+            / "work"
+            / f"clustering-{sha256_json([harvest_work.name, provenance['clustering_config']])[:16]}"
+        )
+        result = cached_clustering(clustering_work, store, n_tokens, preset)
+        writer.write_array("clustering/initial_groups.npy", result.initial_groups)
+        writer.write_table("clustering/merges.parquet", result.merges)
+        writer.default_iteration = result.default_iteration
+        writer.settings = {
+            "harvest": asdict(preset.harvest),
+            "clustering": asdict(preset.clustering),
+            "examples": asdict(examples),
+        }
+    return out

@@ -1,0 +1,39 @@
+"""What `spd-atlas build --preset NAME` runs: decomposition, harvest and clustering settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dashboard.pipeline.clustering import ClusteringConfig
+from dashboard.pipeline.harvest import HarvestConfig
+
+
+@dataclass(frozen=True)
+class ExampleConfig:
+    top_k: int = 20
+    quantile_bands: int = 10
+    per_band: int = 5
+    histogram_bins: int = 20
+
+
+@dataclass(frozen=True)
+class BuildPreset:
+    decomposition: str  # a decomposition preset of dashboard.decomposition.presets
+    harvest: HarvestConfig
+    clustering: ClusteringConfig
+    examples: ExampleConfig = ExampleConfig()
+
+
+BUILD_PRESETS: dict[str, BuildPreset] = {
+    "micro": BuildPreset(
+        decomposition="micro",
+        harvest=HarvestConfig(n_tokens=8192, window_length=32, batch_size=64, threshold=0.1),
+        clustering=ClusteringConfig(activation_threshold=0.2, alpha=1.0),
+        examples=ExampleConfig(top_k=5, quantile_bands=4, per_band=2, histogram_bins=10),
+    ),
+    "demo": BuildPreset(
+        decomposition="demo",
+        harvest=HarvestConfig(n_tokens=1_048_576, window_length=128, batch_size=64, threshold=0.1),
+        clustering=ClusteringConfig(activation_threshold=0.2, alpha=1.0),
+    ),
+}
