@@ -7,7 +7,8 @@ install:
 	bash scripts/install.sh
 
 run: install
-	$(VENV)/spd-atlas serve
+	$(VENV)/spd-atlas build --preset demo
+	ATLAS_STUDY=$${ATLAS_STUDY:-demo} $(VENV)/spd-atlas serve
 
 lint: install
 	$(VENV)/ruff check .

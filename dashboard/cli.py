@@ -126,6 +126,17 @@ def command_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_import_clustering(args: argparse.Namespace) -> int:
+    from dashboard.pipeline.clustering_import import replace_clustering
+    from dashboard.study.locate import configured_study_path
+
+    settings = Settings.from_env()
+    study = configured_study_path(settings.data_dir, str(args.study))
+    merges, default = replace_clustering(study, args.path, args.ensemble_run, args.iteration)
+    print(f"{study}: imported {merges} merges from {args.path}; default iteration {default}")
+    return 0
+
+
 def print_report(out: Path, report: dict) -> None:
     summary = {key: report[key] for key in REPORT_SUMMARY if key in report}
     print(f"wrote {out}")
@@ -195,6 +206,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.set_defaults(run=command_build)
 
+    clusters = commands.add_parser(
+        "import-clustering", help="replace a study's clustering with one made by goodfire-ai/spd"
+    )
+    clusters.add_argument("study", type=Path, help="study directory or name in the data dir")
+    clusters.add_argument(
+        "path",
+        type=Path,
+        help="cluster_mapping_*.json, a run's history.zip, or an ensemble directory",
+    )
+    clusters.add_argument(
+        "--run", dest="ensemble_run", type=int, default=0, help="ensemble run (default 0)"
+    )
+    clusters.add_argument("--iteration", type=int, help="default iteration (default: the last)")
+    clusters.set_defaults(run=command_import_clustering)
+
     spd = commands.add_parser("import-spd", help="import a goodfire-ai/spd run as a decomposition")
     spd.add_argument("run_dir", type=Path, help="holds final_config.yaml and model_<step>.pth")
     spd.add_argument(
@@ -215,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (SettingsError, FileExistsError, FileNotFoundError, ValueError) as error:
+    except (SettingsError, FileExistsError, FileNotFoundError, LookupError, ValueError) as error:
         # every expected failure carries a message naming what was wrong
         print(f"spd-atlas {args.command}: {error}", file=sys.stderr)
         return 2

@@ -42,3 +42,15 @@ def micro_decomposition(micro_data_dir: Path) -> Path:
     out = micro_data_dir / "decompositions" / "micro"
     decompose(PRESETS["micro"], out, micro_data_dir, torch.device("cpu"))
     return out
+
+
+@pytest.fixture(scope="session")
+def micro_study(micro_data_dir: Path, micro_decomposition: Path) -> Path:
+    """The `micro` study (decomposition, harvest, clustering), built once per test session."""
+    import torch
+
+    from dashboard.pipeline.build import build_study
+    from dashboard.pipeline.presets import BUILD_PRESETS
+
+    out = micro_data_dir / "micro"
+    return build_study("micro", BUILD_PRESETS["micro"], micro_data_dir, out, torch.device("cpu"))

@@ -17,6 +17,8 @@ def no_study_notice(problem: str | None) -> dbc.Alert:
                 " to a study directory, or to the name of one inside ",
                 html.Code("ATLAS_DATA_DIR"),
                 ", and restart the app. ",
+                html.Code("spd-atlas build --preset demo"),
+                " builds the demo study; ",
                 html.Code("spd-atlas validate PATH"),
                 " checks a study before you load it.",
             ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -85,6 +86,14 @@ class StudyWriter:
 
     def write_array(self, relative: str, array: np.ndarray) -> None:
         np.save(self.path_for(relative), array, allow_pickle=False)
+
+    def link_file(self, relative: str, source: Path) -> None:
+        """Reuse a file of an existing study: a hard link where possible, else a copy."""
+        target = self.path_for(relative)
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
 
     def open_array(self, relative: str, dtype: str, shape: tuple[int, ...]) -> np.memmap:
         """A writable memory map for arrays too large to build in memory."""

@@ -21,11 +21,6 @@ MICRO = BUILD_PRESETS["micro"]
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(scope="session")
-def micro_study(micro_data_dir: Path, micro_decomposition: Path) -> Path:
-    return build_study("micro", MICRO, micro_data_dir, micro_data_dir / "micro", CPU)
-
-
 def test_the_study_is_valid_and_complete(micro_study: Path) -> None:
     assert validate_study(micro_study) == []
     study = Study(micro_study)

@@ -1,0 +1,171 @@
+"""Clusterings made by goodfire-ai/spd, mapped onto a study's subcomponents by label.
+
+Three inputs: a `cluster_mapping_<id>.json` (one partition), a run's `history.zip` (the merge
+sequence), an ensemble's `ensemble_merge_array.npz` + `ensemble_meta.json` (one run's sequence).
+spd lists labels in its own order and leaves dead subcomponents out, so everything is matched by
+label, never by position. Each becomes this project's form: initial groups plus merges.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+MERGE_COLUMNS = ["iteration", "group_a", "group_b", "cost", "k_groups", "mdl_total"]
+
+
+class ClusteringImportError(ValueError):
+    """A clustering file that does not fit the study, with the reason."""
+
+
+def label_positions(study_labels: list[str], labels: list[str], source: str) -> np.ndarray:
+    index = {label: position for position, label in enumerate(study_labels)}
+    unknown = [label for label in labels if label not in index]
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (
+            f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        )
+        raise ClusteringImportError(
+            f"{source}: {len(unknown)} label(s) are not subcomponents of this study: {shown}"
+        )
+    return np.array([index[label] for label in labels], dtype=np.int64)
+
+
+def initial_groups_for(n_subcomponents: int, members: np.ndarray) -> np.ndarray:
+    """One group per listed member, numbered in study order; the rest are dead (-1)."""
+    initial = np.full(n_subcomponents, -1, dtype=np.int32)
+    ordered = np.sort(members)
+    initial[ordered] = np.arange(len(ordered), dtype=np.int32)
+    return initial
+
+
+def merge_table(rows: list[tuple[int, int]], n_groups: int) -> pd.DataFrame:
+    """Imported merges carry no cost; `k_groups` counts down from the number of groups."""
+    table = pd.DataFrame(
+        [(t, a, b, np.nan, n_groups - t - 1, np.nan) for t, (a, b) in enumerate(rows)],
+        columns=MERGE_COLUMNS,
+    )
+    return table.astype(
+        {"iteration": "int32", "group_a": "int32", "group_b": "int32", "k_groups": "int32"}
+    )
+
+
+def history_from_partitions(
+    n_subcomponents: int, members: np.ndarray, partitions: np.ndarray
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Rows of group ids over `members` (the state after each merge, starting from singletons)
+    -> initial groups and the merges, in this project's persistent group ids."""
+    initial = initial_groups_for(n_subcomponents, members)
+    persistent = initial[members].copy()
+    previous = np.arange(len(members))
+    rows = []
+    for step, row in enumerate(partitions):
+        links = np.unique(np.stack([row, previous]), axis=1)
+        new_ids, counts = np.unique(links[0], return_counts=True)
+        if len(new_ids) != len(np.unique(previous)) - 1 or counts.max() != 2:
+            raise ClusteringImportError(f"iteration {step} is not exactly one merge of two groups")
+        merged = new_ids[counts == 2][0]
+        old_a, old_b = links[1][links[0] == merged]
+        a, b = sorted(
+            (int(persistent[previous == old_a][0]), int(persistent[previous == old_b][0]))
+        )
+        persistent[persistent == b] = a
+        rows.append((a, b))
+        previous = row
+    return initial, merge_table(rows, len(members))
+
+
+def import_mapping(path: Path, study_labels: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """`cluster_mapping_*.json`: `clusters: {label: group | null}`; null = a singleton."""
+    try:
+        data = json.loads(path.read_text())
+        clusters = data["clusters"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ClusteringImportError(f"{path}: not a cluster mapping ({error})") from error
+    labels = list(clusters)
+    members = label_positions(study_labels, labels, str(path))
+    initial = initial_groups_for(len(study_labels), members)
+    by_group: dict[object, list[int]] = {}
+    for label, position in zip(labels, members.tolist(), strict=True):
+        if clusters[label] is not None:
+            by_group.setdefault(clusters[label], []).append(int(initial[position]))
+    rows = []
+    for ids in by_group.values():
+        first, *rest = sorted(ids)
+        rows += [(first, other) for other in rest]
+    return initial, merge_table(rows, len(members))
+
+
+def import_history(path: Path, study_labels: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """A run's `history.zip`: `labels.txt` and `merge.group_idxs.npy` (state after each merge)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            labels = [label for label in archive.read("labels.txt").decode().split("\n") if label]
+            group_idxs = np.load(archive.open("merge.group_idxs.npy"))
+    except (OSError, KeyError, zipfile.BadZipFile, ValueError) as error:
+        raise ClusteringImportError(f"{path}: not an spd merge history ({error})") from error
+    members = label_positions(study_labels, labels, str(path))
+    filled = group_idxs[(group_idxs >= 0).all(axis=1)]  # an early stop leaves rows of -1
+    return history_from_partitions(len(study_labels), members, filled)
+
+
+def import_ensemble(
+    directory: Path, study_labels: list[str], run: int
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """An ensemble's `ensemble_merge_array.npz` (`[runs, iterations, labels]`) for one run."""
+    try:
+        meta = json.loads((directory / "ensemble_meta.json").read_text())
+        with np.load(directory / "ensemble_merge_array.npz") as saved:
+            merge_array = saved["merge_array"]
+    except (OSError, KeyError, json.JSONDecodeError, ValueError) as error:
+        raise ClusteringImportError(f"{directory}: not an spd ensemble ({error})") from error
+    if not 0 <= run < merge_array.shape[0]:
+        raise ClusteringImportError(
+            f"{directory}: run {run} is not among its {merge_array.shape[0]}"
+        )
+    members = label_positions(study_labels, meta["component_labels"], str(directory))
+    rows = merge_array[run]
+    return history_from_partitions(len(study_labels), members, rows[(rows >= 0).all(axis=1)])
+
+
+def replace_clustering(
+    study_path: Path, source: Path, run: int, iteration: int | None
+) -> tuple[int, int]:
+    """Rewrite the study with an imported clustering; every other file is kept as it was.
+
+    Returns (merges, default iteration). The new study is written beside the old one and renamed
+    over it only when complete and valid.
+    """
+    from dashboard.study import Study, StudyWriter
+    from dashboard.study.provenance import sha256_directory, sha256_file
+
+    study = Study(study_path)
+    labels = study.subcomponents["label"].tolist()
+    if source.is_dir():
+        initial, merges = import_ensemble(source, labels, run)
+    elif source.suffix == ".zip":
+        initial, merges = import_history(source, labels)
+    else:
+        initial, merges = import_mapping(source, labels)
+    default = len(merges) if iteration is None else iteration
+    if not 0 <= default <= len(merges):
+        raise ClusteringImportError(f"iteration {iteration} is outside [0, {len(merges)}]")
+    provenance = dict(study.provenance)
+    provenance["clustering_config"] = (
+        sha256_directory(source) if source.is_dir() else sha256_file(source)
+    )
+    replaced = {"clustering/initial_groups.npy", "clustering/merges.parquet"}
+    with StudyWriter(study.path, study.name, provenance, default, overwrite=True) as writer:
+        for relative in study.manifest["files"]:
+            if relative not in replaced:
+                writer.link_file(relative, study.path / relative)
+        writer.write_array("clustering/initial_groups.npy", initial)
+        writer.write_table("clustering/merges.parquet", merges)
+        writer.settings = dict(study.manifest.get("settings", {})) | {
+            "clustering": {"imported_from": str(source), "run": run}
+        }
+    return len(merges), default

@@ -1,0 +1,178 @@
+"""Clusterings from goodfire-ai/spd's files, matched onto a study by label."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dashboard.pipeline.clustering_import import ClusteringImportError, replace_clustering
+from dashboard.study import Study, validate_study
+from dashboard.study.summary import cluster_assignments
+
+
+@pytest.fixture
+def study_copy(micro_study: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(micro_study, tmp_path / "micro"))
+
+
+def partition(study: Study, iteration: int) -> set[frozenset[str]]:
+    """The clusters at an iteration, as sets of labels (dead subcomponents left out)."""
+    labels = study.subcomponents["label"].to_numpy()
+    assignments = cluster_assignments(study, iteration)
+    return {
+        frozenset(labels[assignments == c]) for c in set(assignments[assignments >= 0].tolist())
+    }
+
+
+def spd_history(labels: list[str], pairs: list[tuple[int, int]]) -> np.ndarray:
+    """spd's GroupMerge: merged group takes the smaller index, higher indices shift down."""
+    idxs = np.arange(len(labels))
+    rows = []
+    for i, j in pairs:
+        a, b = sorted((i, j))
+        idxs = np.where(idxs == b, a, idxs)
+        idxs = np.where(idxs > b, idxs - 1, idxs)
+        rows.append(idxs.copy())
+    return np.array(rows, dtype=np.int16)
+
+
+def groups_of(labels: list[str], row: np.ndarray) -> set[frozenset[str]]:
+    return {frozenset(np.array(labels)[row == g]) for g in np.unique(row)}
+
+
+def test_cluster_mapping(study_copy: Path) -> None:
+    study = Study(study_copy)
+    labels = study.subcomponents["label"].tolist()
+    rng = np.random.default_rng(0)
+    chosen = [labels[i] for i in rng.permutation(len(labels))[:60]]  # spd's order, some left out
+    clusters = {label: (None if n % 5 == 0 else n % 7) for n, label in enumerate(chosen)}
+    mapping = study_copy.parent / "cluster_mapping_e-1234.json"
+    mapping.write_text(
+        json.dumps(
+            {
+                "ensemble_id": "e-1234",
+                "notes": "",
+                "spd_run": "goodfire/spd/x",
+                "n_iterations": 10,
+                "run_idx": 0,
+                "clusters": clusters,
+            }
+        )
+    )
+    merges, default = replace_clustering(study_copy, mapping, 0, None)
+    assert validate_study(study_copy) == []
+    imported = Study(study_copy)
+    assert imported.default_iteration == default == merges
+    expected = {frozenset(lab for lab, g in clusters.items() if g == group) for group in range(7)}
+    expected |= {frozenset([lab]) for lab, g in clusters.items() if g is None}
+    assert partition(imported, default) == expected
+    unlisted = set(labels) - set(chosen)
+    dead = imported.subcomponents["label"][imported.array("clustering/initial_groups.npy") < 0]
+    assert set(dead) == unlisted
+    assert imported.provenance["decomposition"] == study.provenance["decomposition"]
+    assert (study_copy / "activations/ci.npy").read_bytes() == (
+        study.path / "activations/ci.npy"
+    ).read_bytes()
+
+
+def test_history_zip_every_iteration(study_copy: Path) -> None:
+    study = Study(study_copy)
+    labels = [
+        study.subcomponents["label"][i]
+        for i in np.random.default_rng(1).permutation(len(study.subcomponents))[:40]
+    ]
+    rng = np.random.default_rng(2)
+    pairs, k = [], len(labels)
+    for _ in range(25):
+        i, j = rng.choice(k, size=2, replace=False)
+        pairs.append((int(i), int(j)))
+        k -= 1
+    rows = spd_history(labels, pairs)
+    padded = np.vstack([rows, -np.ones((5, len(labels)), dtype=np.int16)])  # an early stop
+    archive_path = study_copy.parent / "history.zip"
+    with zipfile.ZipFile(archive_path, "w") as archive:
+        for name, array in (
+            ("merge.group_idxs.npy", padded),
+            (
+                "merge.k_groups.npy",
+                np.array([len(labels) - 1 - t for t in range(25)] + [0] * 5, dtype=np.int16),
+            ),
+            ("selected_pairs.npy", np.array(pairs + [(-1, -1)] * 5, dtype=np.int16)),
+        ):
+            buffer = io.BytesIO()
+            np.save(buffer, array)
+            archive.writestr(name, buffer.getvalue())
+        archive.writestr("labels.txt", "\n".join(labels))
+        archive.writestr(
+            "metadata.json",
+            json.dumps({"c_components": len(labels), "n_iters_current": 25, "labels": labels}),
+        )
+    merges, default = replace_clustering(study_copy, archive_path, 0, 10)
+    assert (merges, default) == (25, 10)
+    imported = Study(study_copy)
+    for t in (1, 10, 25):
+        assert partition(imported, t) == groups_of(labels, rows[t - 1])
+
+
+def test_ensemble_run(study_copy: Path) -> None:
+    study = Study(study_copy)
+    labels = sorted(study.subcomponents["label"][:30])
+    runs = []
+    for seed in (3, 4):
+        rng = np.random.default_rng(seed)
+        pairs = [tuple(int(x) for x in rng.choice(30 - t, 2, replace=False)) for t in range(12)]
+        runs.append(spd_history(labels, pairs))
+    merge_array = np.stack(runs)
+    ensemble = study_copy.parent / "e-abcd"
+    ensemble.mkdir()
+    np.savez_compressed(ensemble / "ensemble_merge_array.npz", merge_array=merge_array)
+    (ensemble / "ensemble_meta.json").write_text(
+        json.dumps({"component_labels": labels, "n_ensemble": 2, "n_iters_min": 12})
+    )
+    replace_clustering(study_copy, ensemble, 1, None)
+    assert partition(Study(study_copy), 12) == groups_of(labels, runs[1][-1])
+    with pytest.raises(ClusteringImportError, match="run 2 is not among its 2"):
+        replace_clustering(study_copy, ensemble, 2, None)
+
+
+def test_unknown_labels_are_named_and_nothing_changes(study_copy: Path) -> None:
+    before = (study_copy / "study.json").read_bytes()
+    mapping = study_copy.parent / "cluster_mapping_bad.json"
+    mapping.write_text(
+        json.dumps({"clusters": {"h.9.mlp.c_fc:3": 1, "model.layers.0.mlp.up_proj:0": 1}})
+    )
+    with pytest.raises(
+        ClusteringImportError,
+        match=r"1 label\(s\) are not subcomponents of this study: h\.9\.mlp\.c_fc:3",
+    ):
+        replace_clustering(study_copy, mapping, 0, None)
+    assert (study_copy / "study.json").read_bytes() == before
+
+
+def test_command_line(study_copy: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "ATLAS_DATA_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dashboard.cli",
+            "import-clustering",
+            str(study_copy),
+            str(tmp_path / "missing.json"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "missing.json: not a cluster mapping" in result.stderr
