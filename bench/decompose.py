@@ -14,10 +14,8 @@ import time
 import numpy as np
 import torch
 
-from dashboard.decomposition.model import DecomposedModel
-from dashboard.decomposition.patterns import match_modules
 from dashboard.decomposition.presets import PRESETS
-from dashboard.decomposition.train import training_step
+from dashboard.decomposition.train import new_decomposed_model, training_step
 from dashboard.models.datasets import corpus_windows
 from dashboard.models.loading import load_target
 from dashboard.models.target import target_logits
@@ -54,13 +52,7 @@ def bench_device(preset: str, device: torch.device, n_steps: int) -> dict:
         loss.backward()
         plain_optimizer.step()
 
-    model = DecomposedModel(
-        target.model,
-        match_modules(target.model, config.modules),
-        config.ci_fn_type,
-        list(config.ci_fn_hidden_dims),
-        config.sigmoid_type,
-    ).to(device)
+    model = new_decomposed_model(target.model, config).to(device)
     optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=config.train.learning_rate)
     rng = np.random.default_rng(0)
 

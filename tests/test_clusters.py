@@ -28,3 +28,18 @@ def test_long_chains_resolve_to_their_root() -> None:
 def test_iteration_outside_the_history_is_refused() -> None:
     with pytest.raises(ValueError, match=r"iteration 3 is outside the merge history \[0, 2\]"):
         assignments_at(np.arange(3), merges([(0, 1), (0, 2)]), 3)
+
+
+def test_cluster_activation_is_the_max_over_members() -> None:
+    from dashboard.study.clusters import cluster_activations
+
+    indptr = np.array([0, 3, 5, 7])
+    token_index = np.array([1, 4, 9, 4, 6, 0, 9])
+    ci = np.array([0.5, 0.2, 0.3, 0.7, 0.4, 0.9, 0.1], dtype=np.float16)
+    positions, values = cluster_activations(indptr, token_index, ci, np.array([0, 1]))
+    assert positions.tolist() == [1, 4, 6, 9]
+    assert values.tolist() == pytest.approx([0.5, 0.7, 0.4, 0.3], abs=1e-3)
+    positions, values = cluster_activations(indptr, token_index, ci, np.array([2, 0]))
+    assert positions.tolist() == [0, 1, 4, 9]
+    assert values.tolist() == pytest.approx([0.9, 0.5, 0.2, 0.3], abs=1e-3)
+    assert cluster_activations(indptr, token_index, ci, np.array([], dtype=int))[0].size == 0

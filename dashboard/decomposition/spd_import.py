@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 import yaml
 
+from dashboard.atomic import draft_directory
 from dashboard.decomposition.config import (
     DecompositionConfig,
     LossConfig,
@@ -263,9 +263,7 @@ def import_spd_run(
     except ValueError as error:
         raise SpdImportError(str(error)) from error
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    draft = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with draft_directory(out_dir) as draft:
         decomposition_config.save(draft / "config.json")
         save_json(
             draft / "spd_run.json",
@@ -297,10 +295,4 @@ def import_spd_run(
             "labels": len(model.labels),
         }
         save_json(draft / REPORT, report)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        draft.rename(out_dir)
-    finally:
-        if draft.exists():
-            shutil.rmtree(draft)
     return report

@@ -13,7 +13,6 @@ checkpoints/step_N/      parameters, optimizer state and progress of an unfinish
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from dashboard.atomic import link_or_copy, write_atomically
 from dashboard.decomposition.model import DecomposedModel
 
 PARAMETERS = "components.safetensors"
@@ -66,18 +66,6 @@ def load_parameter_state(
     model.load_state_dict(state, strict=False)
 
 
-def write_atomically(path: Path, write) -> None:
-    """Call `write(temporary_path)`, then rename the result onto `path`."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-
-
 def save_parameters(model: DecomposedModel, path: Path) -> None:
     write_atomically(path, lambda tmp: save_file(parameter_state(model), str(tmp)))
 
@@ -100,13 +88,6 @@ def module_table(model: DecomposedModel) -> list[dict]:
 
 def copy_target(source: Path, destination: Path) -> None:
     """Hard links where the file system allows (no extra space), copies elsewhere."""
-
-    def link_or_copy(src: str, dst: str) -> None:
-        try:
-            os.link(src, dst)
-        except OSError:
-            shutil.copy2(src, dst)
-
     shutil.copytree(source, destination, copy_function=link_or_copy)
 
 

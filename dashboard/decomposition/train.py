@@ -84,6 +84,19 @@ def prepare_directory(out_dir: Path, config: DecompositionConfig, force: bool) -
     return False
 
 
+def new_decomposed_model(
+    target_model: torch.nn.Module, config: DecompositionConfig
+) -> DecomposedModel:
+    """Freshly initialised subcomponents for the modules the config's patterns match."""
+    return DecomposedModel(
+        target_model,
+        match_modules(target_model, config.modules),
+        config.ci_fn_type,
+        list(config.ci_fn_hidden_dims),
+        config.sigmoid_type,
+    )
+
+
 def faithfulness_warmup(model: DecomposedModel, train: TrainConfig) -> float:
     """Fit V U to W alone before the main phase (no forward passes needed)."""
     parameters = list(model.components.parameters())
@@ -171,13 +184,7 @@ def decompose(
     target = load_target(config.target, data_dir)
     if not (out_dir / TARGET).exists():
         copy_target(target.directory, out_dir / TARGET)
-    model = DecomposedModel(
-        target.model,
-        match_modules(target.model, config.modules),
-        config.ci_fn_type,
-        list(config.ci_fn_hidden_dims),
-        config.sigmoid_type,
-    ).to(device)
+    model = new_decomposed_model(target.model, config).to(device)
     save_json(out_dir / MODULES, module_table(model))
     windows = corpus_windows(
         target.tokenizer, train.window_length, train.seed, max_heldout_windows=train.eval_windows

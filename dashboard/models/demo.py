@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,6 +13,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from dashboard.atomic import draft_directory
 from dashboard.models.corpus import split_documents, wiki_documents
 from dashboard.models.datasets import HELDOUT_FRACTION, corpus_windows
 from dashboard.models.tokens import train_bpe_tokenizer
@@ -162,16 +161,8 @@ def train_tiny_llama(out_dir: Path, config: TinyLlamaConfig, overwrite: bool = F
         "unigram_entropy": unigram_entropy_nats(train_windows.ravel(), config.vocab_size),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    draft = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with draft_directory(out_dir) as draft:
         model.save_pretrained(draft)
         tokenizer.save_pretrained(draft)
         (draft / TRAINING_REPORT).write_text(json.dumps(report, indent=2) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        draft.rename(out_dir)
-    finally:
-        if draft.exists():
-            shutil.rmtree(draft)
     return report

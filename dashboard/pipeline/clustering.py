@@ -37,6 +37,7 @@ class ClusteringConfig:
     range_threshold: float = 0.05
     temperature: float = 1.0
     seed: int = 0
+    max_tokens: int | None = None  # cluster on the first N harvested tokens (None: all)
 
     def __post_init__(self) -> None:
         if not 0 < self.activation_threshold < 1:
@@ -59,17 +60,21 @@ class MergeResult:
 def binarised_columns(
     store: ColumnStore, threshold: float, n_tokens: int
 ) -> tuple[np.ndarray, sp.csc_matrix]:
-    """Alive subcomponent indices and the `[tokens, alive]` 0/1 matrix of CI above threshold."""
-    keep = np.asarray(store.ci) > threshold
-    owner = np.repeat(np.arange(len(store.indptr) - 1), np.diff(store.indptr))[keep]
-    alive = np.unique(owner)
-    column = np.searchsorted(alive, owner)
-    matrix = sp.csc_matrix(
-        (np.ones(len(column), dtype=np.float32), (np.asarray(store.token_index)[keep], column)),
-        shape=(n_tokens, len(alive)),
-    )
-    matrix.sum_duplicates()
-    return alive, matrix
+    """Alive subcomponent indices and the `[tokens, alive]` 0/1 matrix of CI above threshold,
+    over the first `n_tokens` tokens.
+
+    The store is already ordered by subcomponent and position, so the kept entries are the CSC
+    arrays as they stand: no sort, and 8 bytes per entry.
+    """
+    keep = (np.asarray(store.ci) > threshold) & (np.asarray(store.token_index) < n_tokens)
+    kept_before = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
+    counts = kept_before[store.indptr[1:]] - kept_before[store.indptr[:-1]]
+    alive = np.flatnonzero(counts)
+    indptr = np.concatenate([[0], np.cumsum(counts[alive])]).astype(np.int64)
+    indices = np.asarray(store.token_index)[keep]
+    del keep, kept_before
+    data = np.ones(len(indices), dtype=np.float32)
+    return alive, sp.csc_matrix((data, indices, indptr), shape=(n_tokens, len(alive)))
 
 
 def coactivation_counts(matrix: sp.csc_matrix) -> np.ndarray:
@@ -97,7 +102,7 @@ class TokenSet:
     def from_sorted(cls, positions: np.ndarray, n_tokens: int) -> TokenSet:
         if len(positions) > n_tokens * cls.DENSE_FRACTION:
             return cls(n_tokens, None, cls.pack(positions, n_tokens))
-        return cls(n_tokens, np.asarray(positions, dtype=np.int64), None)
+        return cls(n_tokens, positions, None)  # a view: no copy of the sparse store
 
     @staticmethod
     def pack(positions: np.ndarray, n_tokens: int) -> np.ndarray:
@@ -107,7 +112,9 @@ class TokenSet:
 
     def contains(self, positions: np.ndarray) -> np.ndarray:
         if self.bits is not None:
-            return ((self.bits[positions >> 3] >> (7 - (positions & 7))) & 1).astype(bool)
+            return (
+                (self.bits[positions >> 3] >> (7 - (positions & 7)).astype(np.uint8)) & 1
+            ).astype(bool)
         index = np.searchsorted(self.positions, positions)
         index[index == len(self.positions)] = 0
         return (
@@ -115,6 +122,11 @@ class TokenSet:
             if len(self.positions)
             else np.zeros(len(positions), bool)
         )
+
+    def size(self) -> int:
+        if self.bits is not None:
+            return int(np.bitwise_count(self.bits).sum())
+        return len(self.positions)
 
     def as_positions(self) -> np.ndarray:
         if self.bits is not None:
@@ -155,7 +167,6 @@ class MergeState:
         n = matrix.shape[1]
         self.sizes = np.ones(n, dtype=np.float64)
         self.alive = np.ones(n, dtype=bool)
-        self.group_of = np.arange(n)  # group of each alive subcomponent
         matrix.sort_indices()
         self.tokens = [
             TokenSet.from_sorted(
@@ -163,8 +174,14 @@ class MergeState:
             )
             for g in range(n)
         ]
-        self.by_token = matrix.tocsr()
-        self.by_token.sort_indices()
+        # Token-major map of which groups fire where, one entry per (token, group): entries are
+        # internal labels (-1 once deleted); a merge relabels only the smaller group's tokens.
+        by_token = matrix.tocsr()
+        self.row_start = by_token.indptr
+        self.row_labels = by_token.indices.astype(np.int32)
+        del by_token
+        self.label_of = np.arange(n, dtype=np.int32)  # group id -> internal label
+        self.group_of_label = np.arange(n, dtype=np.int32)  # internal label -> group id
 
     @property
     def k(self) -> int:
@@ -201,25 +218,35 @@ class MergeState:
         best = int(np.argmin(costs))  # partners ascend, so ties go to the smaller id
         return float(costs[best]), int(partners[best])
 
+    def rows_of(self, tokens: np.ndarray) -> np.ndarray:
+        """Flat indices into `row_labels` of every entry of the given tokens' rows."""
+        starts, stops = self.row_start[tokens], self.row_start[tokens + 1]
+        lengths = stops - starts
+        return np.repeat(stops - np.cumsum(lengths), lengths) + np.arange(lengths.sum())
+
     def merge(self, a: int, b: int) -> None:
         """Fold group b into group a (a < b)."""
         overlap = self.tokens[a].intersection(self.tokens[b])
-        starts, stops = self.by_token.indptr[overlap], self.by_token.indptr[overlap + 1]
-        lengths = stops - starts
-        flat = np.repeat(stops - np.cumsum(lengths), lengths) + np.arange(lengths.sum())
-        groups = self.group_of[self.by_token.indices[flat]]
-        token_rank = np.repeat(np.arange(len(overlap)), lengths)
-        n = len(self.alive)
-        distinct = np.unique(token_rank.astype(np.int64) * n + groups) % n
-        triple = np.bincount(distinct, minlength=n).astype(np.int32)
-        merged_row = self.coact[a] + self.coact[b] - triple
+        labels = self.row_labels[self.rows_of(overlap)]
+        triple = np.bincount(self.group_of_label[labels[labels >= 0]], minlength=len(self.alive))
+        merged_row = self.coact[a] + self.coact[b] - triple.astype(np.int32)
         merged_count = self.coact[a, a] + self.coact[b, b] - self.coact[a, b]
         self.coact[a, :] = merged_row
         self.coact[:, a] = merged_row
         self.coact[a, a] = merged_count
+
+        small, large = (b, a) if self.tokens[b].size() <= self.tokens[a].size() else (a, b)
+        small_label, kept_label = self.label_of[small], self.label_of[large]
+        flat = self.rows_of(self.tokens[small].as_positions())
+        hit = flat[self.row_labels[flat] == small_label]
+        token_of_hit = np.searchsorted(self.row_start, hit, side="right") - 1
+        in_both = self.tokens[large].contains(token_of_hit)
+        self.row_labels[hit] = np.where(in_both, -1, kept_label)
+        self.label_of[a] = kept_label
+        self.group_of_label[kept_label] = a
+
         self.tokens[a] = self.tokens[a].union(self.tokens[b])
         self.tokens[b] = TokenSet.from_sorted(np.zeros(0, dtype=np.int32), self.n_tokens)
-        self.group_of[self.group_of == b] = a
         self.sizes[a] += self.sizes[b]
         self.alive[b] = False
 
@@ -261,6 +288,8 @@ def sample_pair(
 def merge_to_the_end(store: ColumnStore, n_tokens: int, config: ClusteringConfig) -> MergeResult:
     """Merge until one group is left; record every merge."""
     n_subcomponents = len(store.indptr) - 1
+    if config.max_tokens is not None:
+        n_tokens = min(n_tokens, config.max_tokens)
     alive, matrix = binarised_columns(store, config.activation_threshold, n_tokens)
     initial_groups = np.full(n_subcomponents, -1, dtype=np.int32)
     initial_groups[alive] = np.arange(len(alive), dtype=np.int32)

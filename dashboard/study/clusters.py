@@ -25,3 +25,20 @@ def assignments_at(initial_groups: np.ndarray, merges: pd.DataFrame, iteration: 
             break
         parent = grandparent
     return np.where(initial >= 0, parent[np.maximum(initial, 0)], -1).astype(np.int32)
+
+
+def cluster_activations(
+    indptr: np.ndarray, token_index: np.ndarray, ci: np.ndarray, members: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """A cluster's activation per token, the max CI of its members: (positions, values).
+
+    Read from the sparse store on demand, for any iteration's membership; positions ascend.
+    """
+    if len(members) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    positions = np.concatenate([token_index[indptr[m] : indptr[m + 1]] for m in members])
+    values = np.concatenate([ci[indptr[m] : indptr[m + 1]] for m in members]).astype(np.float32)
+    order = np.lexsort((-values, positions))  # by position, strongest member first
+    positions, values = positions[order], values[order]
+    first = np.concatenate([[True], positions[1:] != positions[:-1]]) if len(positions) else []
+    return positions[first].astype(np.int64), values[first]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dashboard.atomic import link_or_copy
 from dashboard.study.provenance import sha256_file
 from dashboard.study.schema import MANIFEST_NAME, SCHEMA_VERSION
 from dashboard.study.validate import StudyValidationError, validate_study
@@ -89,11 +89,7 @@ class StudyWriter:
 
     def link_file(self, relative: str, source: Path) -> None:
         """Reuse a file of an existing study: a hard link where possible, else a copy."""
-        target = self.path_for(relative)
-        try:
-            os.link(source, target)
-        except OSError:
-            shutil.copy2(source, target)
+        link_or_copy(source, self.path_for(relative))
 
     def open_array(self, relative: str, dtype: str, shape: tuple[int, ...]) -> np.memmap:
         """A writable memory map for arrays too large to build in memory."""
