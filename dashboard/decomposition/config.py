@@ -25,12 +25,19 @@ class LossConfig:
     stochastic_recon_layerwise: float = 1.0
     ci_masked_recon: float = 0.0  # KL with masks equal to the CI itself, no delta
     importance_minimality: float = 1e-3
+    importance_minimality_warmup: float = 0.0  # fraction of training over which it ramps from 0
     pnorm: float = 2.0
     pnorm_final: float | None = None  # annealed linearly from pnorm between the two fractions
     pnorm_anneal_start: float = 0.0
     pnorm_anneal_end: float = 1.0
     n_mask_samples: int = 1
     layerwise_modules_per_step: int | None = None  # None: every module every step
+
+    def importance_minimality_at(self, fraction: float) -> float:
+        """The importance-minimality coefficient at this fraction of training."""
+        if fraction >= self.importance_minimality_warmup:
+            return self.importance_minimality
+        return self.importance_minimality * fraction / self.importance_minimality_warmup
 
     def pnorm_at(self, fraction: float) -> float:
         """p of the importance-minimality loss at this fraction of training."""

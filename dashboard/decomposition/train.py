@@ -155,14 +155,15 @@ def training_step(
         )
     if loss_config.ci_masked_recon:
         terms["ci_masked_recon"] = kl_to_target(model.forward_masked(input_ids, ci.lower), target)
-    pnorm = loss_config.pnorm_at(step / config.train.steps)
+    fraction = step / config.train.steps
+    pnorm = loss_config.pnorm_at(fraction)
     terms["importance_minimality"] = importance_minimality_loss(ci.upper, pnorm)
     coefficients = {
         "faithfulness": loss_config.faithfulness,
         "stochastic_recon": loss_config.stochastic_recon,
         "stochastic_recon_layerwise": loss_config.stochastic_recon_layerwise,
         "ci_masked_recon": loss_config.ci_masked_recon,
-        "importance_minimality": loss_config.importance_minimality,
+        "importance_minimality": loss_config.importance_minimality_at(fraction),
     }
     total = sum(coefficients[name] * value for name, value in terms.items())
     return total, {name: float(value.detach()) for name, value in terms.items()} | {"p": pnorm}

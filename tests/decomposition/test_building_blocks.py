@@ -182,3 +182,23 @@ def test_causal_importances_lie_in_the_unit_interval() -> None:
         "model.layers.0.self_attn.v_proj:1",
     ]
     assert len(model.labels) == 12
+
+
+def test_minimality_coefficient_and_p_follow_their_schedules() -> None:
+    from dashboard.decomposition.config import LossConfig
+
+    schedule = LossConfig(
+        importance_minimality=2e-3,
+        importance_minimality_warmup=0.5,
+        pnorm=2.0,
+        pnorm_final=0.5,
+        pnorm_anneal_start=0.2,
+        pnorm_anneal_end=0.8,
+    )
+    assert schedule.importance_minimality_at(0.0) == 0.0
+    assert schedule.importance_minimality_at(0.25) == pytest.approx(1e-3)
+    assert schedule.importance_minimality_at(0.9) == 2e-3
+    assert [schedule.pnorm_at(f) for f in (0.0, 0.2, 0.5, 0.8, 1.0)] == pytest.approx(
+        [2.0, 2.0, 1.25, 0.5, 0.5]
+    )
+    assert LossConfig().importance_minimality_at(0.0) == LossConfig().importance_minimality
