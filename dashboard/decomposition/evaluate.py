@@ -48,7 +48,7 @@ def evaluate(
     for start in range(0, len(windows), batch_size):
         input_ids = torch.from_numpy(windows[start : start + batch_size]).long().to(device)
         target, inputs = model.run_target(input_ids)
-        ci = model.ci_from_inputs(inputs).lower
+        ci = model.ci_from_inputs(inputs, with_upper=False).lower
         ci_logits = model.forward_masked(input_ids, ci)
         stochastic_logits = model.forward_masked(
             input_ids,

@@ -100,21 +100,25 @@ class DecomposedModel(nn.Module):
                 handle.remove()
         return logits, inputs
 
-    def ci_from_inputs(self, inputs: dict[str, torch.Tensor]) -> CausalImportances:
+    def ci_from_inputs(
+        self, inputs: dict[str, torch.Tensor], with_upper: bool = True
+    ) -> CausalImportances:
+        """CI of every module from its input; `with_upper=False` skips what only training uses."""
         lower, upper = {}, {}
         for path in self.module_paths:
             ci_fn = self.ci_fns[escape(path)]
             x = inputs[path]
             pre = ci_fn(self.component(path).inner_acts(x) if ci_fn.reads_inner_acts else x)
             lower[path] = self.lower_squash(pre)
-            upper[path] = self.upper_squash(pre)
+            if with_upper:
+                upper[path] = self.upper_squash(pre)
         return CausalImportances(lower, upper)
 
     @torch.no_grad()
     def causal_importances(self, input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
         """`{module: [batch, seq, C]}` causal importance of every subcomponent on every token."""
         _, inputs = self.run_target(input_ids)
-        return self.ci_from_inputs(inputs).lower
+        return self.ci_from_inputs(inputs, with_upper=False).lower
 
     @contextmanager
     def _replaced(self, forwards: dict[str, Callable]) -> Iterator[None]:

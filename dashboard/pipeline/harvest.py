@@ -65,14 +65,15 @@ def batch_entries(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(subcomponent, flat position, CI) of the entries above threshold, by subcomponent."""
     ci = decomposition.causal_importances(input_ids)
-    columns = torch.cat([ci[path] for path in decomposition.module_paths], dim=-1).flatten(0, 1)
-    tokens, subcomponents = torch.nonzero(columns > threshold, as_tuple=True)
-    values = columns[tokens, subcomponents]
-    order = torch.argsort(subcomponents, stable=True)  # tokens stay ascending within each
+    by_subcomponent = torch.cat([ci[path] for path in decomposition.module_paths], dim=-1)
+    by_subcomponent = by_subcomponent.flatten(0, 1).T  # a view: [subcomponents, tokens]
+    # nonzero walks the logical order, so entries come by subcomponent, then position
+    subcomponents, tokens = torch.nonzero(by_subcomponent > threshold, as_tuple=True)
+    values = by_subcomponent[subcomponents, tokens]
     return (
-        subcomponents[order].cpu().numpy().astype(np.int32),
-        (tokens[order] + first_position).cpu().numpy().astype(np.int32),
-        values[order].cpu().numpy().astype(np.float16),
+        subcomponents.cpu().numpy().astype(np.int32),
+        (tokens + first_position).cpu().numpy().astype(np.int32),
+        values.cpu().numpy().astype(np.float16),
     )
 
 
