@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     decompose = commands.add_parser(
         "decompose", help="train an SPD decomposition of a target model"
     )
-    decompose.add_argument("--preset", choices=("micro", "demo"), default="demo")
+    decompose.add_argument("--preset", choices=("micro", "demo", "smollm2"), default="demo")
     decompose.add_argument(
         "--model", help="target: micro, demo, smollm2, a model directory or an spd run checkpoint"
     )
@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         "build",
         help="decompose, harvest and cluster into a study (stages already current are skipped)",
     )
-    build.add_argument("--preset", choices=("micro", "demo"), default="demo")
+    build.add_argument("--preset", choices=("micro", "demo", "smollm2"), default="demo")
     build.add_argument("--decomposition", type=Path, help="use this decomposition directory")
     build.add_argument("--name", help="study name (default: the preset's)")
     build.add_argument("--out", type=Path, help="default: <data dir>/<name>")

@@ -53,4 +53,31 @@ PRESETS: dict[str, DecompositionConfig] = {
             eval_windows=64,
         ),
     ),
+    # Meant for a GPU: the first three layers of SmolLM2-135M-Instruct (d_model 576, MLP 1536).
+    "smollm2": DecompositionConfig(
+        target="smollm2",
+        modules=(
+            ModulePattern("model.layers.[0-2].self_attn.*_proj", 640),
+            ModulePattern("model.layers.[0-2].mlp.*_proj", 1600),
+        ),
+        ci_fn_hidden_dims=(128,),
+        loss=LossConfig(
+            faithfulness=1e6,
+            ci_masked_recon=0.5,
+            importance_minimality=2e-3,
+            importance_minimality_warmup=0.1,
+            pnorm=2.0,
+            pnorm_final=0.5,
+            layerwise_modules_per_step=4,
+        ),
+        train=TrainConfig(
+            steps=5000,
+            batch_size=16,
+            window_length=256,
+            learning_rate=1e-3,
+            faithfulness_warmup_steps=2000,
+            checkpoint_every=500,
+            eval_windows=32,
+        ),
+    ),
 }

@@ -38,4 +38,9 @@ BUILD_PRESETS: dict[str, BuildPreset] = {
         # O(tokens of the smaller group x groups per token): cluster on the first 131k tokens.
         clustering=ClusteringConfig(activation_threshold=0.2, alpha=1.0, max_tokens=131_072),
     ),
+    "smollm2": BuildPreset(
+        decomposition="smollm2",
+        harvest=HarvestConfig(n_tokens=1_048_576, window_length=256, batch_size=32, threshold=0.1),
+        clustering=ClusteringConfig(activation_threshold=0.2, alpha=1.0, max_tokens=262_144),
+    ),
 }

@@ -217,3 +217,25 @@ def test_smollm2_is_dequantized_once_and_cached(tmp_path_factory: pytest.TempPat
     assert load_target("smollm2", data_dir).model.config.hidden_size == 576
     assert (cached / "model.safetensors").stat().st_mtime_ns == stamp
     shutil.rmtree(cached)
+
+
+def test_smollm2_preset_matches_its_modules_with_c_above_their_rank() -> None:
+    from dashboard.decomposition.components import dense_weight
+    from dashboard.decomposition.presets import PRESETS as DECOMPOSITION_PRESETS
+
+    config = LlamaConfig(
+        vocab_size=49152,
+        hidden_size=576,
+        intermediate_size=1536,
+        num_hidden_layers=30,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        tie_word_embeddings=True,
+    )
+    with torch.device("meta"):
+        model = LlamaForCausalLM(config)
+    sizes = match_modules(model, DECOMPOSITION_PRESETS["smollm2"].modules)
+    assert len(sizes) == 3 * 7
+    assert {path.split(".")[2] for path in sizes} == {"0", "1", "2"}
+    for path, n_components in sizes.items():
+        assert n_components > min(dense_weight(model.get_submodule(path)).shape)
