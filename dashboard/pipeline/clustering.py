@@ -167,6 +167,8 @@ class MergeState:
         n = matrix.shape[1]
         self.sizes = np.ones(n, dtype=np.float64)
         self.alive = np.ones(n, dtype=bool)
+        self.alive_ids = np.arange(n)
+        self.rate = np.diag(self.coact) / self.n_tokens  # activation rate of each group
         matrix.sort_indices()
         self.tokens = [
             TokenSet.from_sorted(
@@ -195,15 +197,12 @@ class MergeState:
 
         By default the pair-dependent part (the ranking); `full=True` gives spd's whole cost.
         """
-        ids = np.flatnonzero(self.alive)
-        s = self.counts()[ids] / self.n_tokens
-        position = np.searchsorted(ids, np.append(partners, owner))
-        s_p, s_o = s[position[:-1]], s[position[-1]]
+        s_p, s_o = self.rate[partners], self.rate[owner]
         c = self.coact[owner, partners] / self.n_tokens
         r_p, r_o = self.sizes[partners], self.sizes[owner]
-        k = len(ids)
+        k = len(self.alive_ids)
         if full:
-            total = float(s.sum())
+            total = float(self.rate[self.alive_ids].sum())
             owner_first = cost_terms(s_o, s_p, c, r_o, r_p, total, k, self.alpha)
             partner_first = cost_terms(s_p, s_o, c, r_p, r_o, total, k, self.alpha)
         else:
@@ -212,8 +211,7 @@ class MergeState:
         return np.where(partners > owner, owner_first, partner_first)
 
     def best_partner(self, owner: int) -> tuple[float, int]:
-        partners = np.flatnonzero(self.alive)
-        partners = partners[partners != owner]
+        partners = self.alive_ids[self.alive_ids != owner]
         costs = self.pair_costs(owner, partners)
         best = int(np.argmin(costs))  # partners ascend, so ties go to the smaller id
         return float(costs[best]), int(partners[best])
@@ -249,6 +247,8 @@ class MergeState:
         self.tokens[b] = TokenSet.from_sorted(np.zeros(0, dtype=np.int32), self.n_tokens)
         self.sizes[a] += self.sizes[b]
         self.alive[b] = False
+        self.alive_ids = self.alive_ids[self.alive_ids != b]
+        self.rate[a] = merged_count / self.n_tokens
 
     def mdl_total(self) -> float:
         """spd's MDL cost of the current grouping: Σ_i s_i (log2 k + alpha r_i), s in counts."""
