@@ -65,15 +65,20 @@ def batch_entries(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(subcomponent, flat position, CI) of the entries above threshold, by subcomponent."""
     ci = decomposition.causal_importances(input_ids)
-    by_subcomponent = torch.cat([ci[path] for path in decomposition.module_paths], dim=-1)
-    by_subcomponent = by_subcomponent.flatten(0, 1).T  # a view: [subcomponents, tokens]
-    # nonzero walks the logical order, so entries come by subcomponent, then position
-    subcomponents, tokens = torch.nonzero(by_subcomponent > threshold, as_tuple=True)
-    values = by_subcomponent[subcomponents, tokens]
+    subcomponents, positions, values = [], [], []
+    offset = 0
+    for path in decomposition.module_paths:  # modules in label order, so the result stays sorted
+        by_subcomponent = ci[path].flatten(0, 1).T  # a view: [C, tokens]
+        # nonzero walks the logical order: by subcomponent, then position
+        local, tokens = torch.nonzero(by_subcomponent > threshold, as_tuple=True)
+        values.append(by_subcomponent[local, tokens])
+        subcomponents.append(local + offset)
+        positions.append(tokens + first_position)
+        offset += by_subcomponent.shape[0]
     return (
-        subcomponents.cpu().numpy().astype(np.int32),
-        (tokens + first_position).cpu().numpy().astype(np.int32),
-        values.cpu().numpy().astype(np.float16),
+        torch.cat(subcomponents).cpu().numpy().astype(np.int32),
+        torch.cat(positions).cpu().numpy().astype(np.int32),
+        torch.cat(values).cpu().numpy().astype(np.float16),
     )
 
 
