@@ -176,3 +176,54 @@ def test_command_line(study_copy: Path, tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "missing.json: not a cluster mapping" in result.stderr
+
+
+def test_a_full_study_from_spd_outputs(tmp_path: Path) -> None:
+    """import-spd, then build from that decomposition, then import spd's clustering."""
+    import dataclasses
+
+    import torch
+
+    from dashboard.decomposition.spd_import import import_spd_run
+    from dashboard.pipeline.build import build_study
+    from dashboard.pipeline.harvest import HarvestConfig
+    from dashboard.pipeline.presets import BUILD_PRESETS
+    from tests.decomposition.spd_format import (
+        LLAMA_SIMPLE,
+        llama_simple_state,
+        write_pretrain_run,
+        write_spd_run,
+    )
+    from tests.decomposition.test_spd_import import modules_of, spd_config
+
+    generator = torch.Generator().manual_seed(12)
+    state = llama_simple_state(LLAMA_SIMPLE, generator)
+    pretrain = write_pretrain_run(tmp_path / "pretrain", state, LLAMA_SIMPLE)
+    write_spd_run(tmp_path / "run", state, modules_of(state), spd_config("vector_mlp"), generator)
+    decomposition = tmp_path / "imported"
+    import_spd_run(tmp_path / "run", pretrain, decomposition, tmp_path)
+    preset = dataclasses.replace(
+        BUILD_PRESETS["micro"],
+        harvest=HarvestConfig(n_tokens=4096, window_length=32, batch_size=32),
+    )
+    study_path = build_study(
+        "from-spd",
+        preset,
+        tmp_path,
+        tmp_path / "from-spd",
+        torch.device("cpu"),
+        decomposition_dir=decomposition,
+    )
+    study = Study(study_path)
+    assert validate_study(study_path) == []
+    assert study.subcomponents["label"].tolist()[:2] == [
+        "h.0.mlp.gate_proj:0",
+        "h.0.mlp.gate_proj:1",
+    ]
+    clusters = {f"h.{layer}.mlp.gate_proj:{c}": c % 2 for layer in (0, 1) for c in range(7)}
+    mapping = tmp_path / "cluster_mapping_e-0.json"
+    mapping.write_text(json.dumps({"clusters": clusters}))
+    replace_clustering(study_path, mapping, 0, None)
+    assert partition(Study(study_path), 12) == {
+        frozenset(label for label, group in clusters.items() if group == g) for g in (0, 1)
+    }
