@@ -15,7 +15,6 @@ from dashboard.decomposition.store import (
     CONFIG,
     MODULES,
     PARAMETERS,
-    REPORT,
     TARGET,
     load_parameter_state,
 )
@@ -52,10 +51,6 @@ class Decomposition:
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
-
-    @property
-    def report(self) -> dict:
-        return json.loads((self.directory / REPORT).read_text())
 
     def encode(self, text: str) -> torch.Tensor:
         """Token ids `[1, seq]` on the model's device."""

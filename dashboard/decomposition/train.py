@@ -3,7 +3,6 @@ importance minimality, with checkpoints a run resumes from."""
 
 from __future__ import annotations
 
-import math
 import shutil
 import time
 from pathlib import Path
@@ -40,6 +39,7 @@ from dashboard.decomposition.store import (
 )
 from dashboard.models.datasets import corpus_windows
 from dashboard.models.loading import load_target
+from dashboard.models.schedule import warmup_cosine
 
 SHORT_NAMES = {
     "faithfulness": "faith",
@@ -52,13 +52,8 @@ SHORT_NAMES = {
 
 
 def learning_rate_at(step: int, train: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to `final_lr_fraction` of the peak."""
     warmup = max(1, round(train.warmup_fraction * train.steps))
-    if step < warmup:
-        return train.learning_rate * (step + 1) / warmup
-    progress = (step - warmup) / max(1, train.steps - warmup)
-    floor = train.final_lr_fraction
-    return train.learning_rate * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+    return warmup_cosine(step, train.steps, warmup, train.learning_rate, train.final_lr_fraction)
 
 
 def prepare_directory(out_dir: Path, config: DecompositionConfig, force: bool) -> bool:
@@ -97,17 +92,15 @@ def new_decomposed_model(
     )
 
 
-def faithfulness_warmup(model: DecomposedModel, train: TrainConfig) -> float:
+def faithfulness_warmup(model: DecomposedModel, train: TrainConfig) -> None:
     """Fit V U to W alone before the main phase (no forward passes needed)."""
     parameters = list(model.components.parameters())
     optimizer = torch.optim.AdamW(parameters, lr=train.faithfulness_warmup_lr, weight_decay=0.0)
-    loss = torch.tensor(0.0)
     for _ in range(train.faithfulness_warmup_steps):
         loss = faithfulness_loss(model.weight_deltas())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    return float(loss.detach())
 
 
 def training_step(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from dashboard.atomic import draft_directory
 from dashboard.models.corpus import split_documents, wiki_documents
 from dashboard.models.datasets import HELDOUT_FRACTION, corpus_windows
+from dashboard.models.schedule import warmup_cosine
 from dashboard.models.tokens import train_bpe_tokenizer
 
 TRAINING_REPORT = "training_report.json"
@@ -105,14 +105,6 @@ def mean_next_token_loss(model: LlamaForCausalLM, windows: np.ndarray, batch_siz
     return total / count
 
 
-def learning_rate_at(step: int, config: TinyLlamaConfig) -> float:
-    """Linear warm-up, then cosine decay to a tenth of the peak."""
-    if step < config.warmup_steps:
-        return config.learning_rate * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-    return config.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
 def train_tiny_llama(out_dir: Path, config: TinyLlamaConfig, overwrite: bool = False) -> dict:
     """Train tokenizer and model, write a Hugging Face model directory; return the report."""
     out_dir = Path(out_dir)
@@ -140,7 +132,9 @@ def train_tiny_llama(out_dir: Path, config: TinyLlamaConfig, overwrite: bool = F
     progress = tqdm(range(config.steps), desc="train model", unit="step", mininterval=1.0)
     for step in progress:
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate_at(step, config)
+            group["lr"] = warmup_cosine(
+                step, config.steps, config.warmup_steps, config.learning_rate, floor=0.1
+            )
         rows = generator.integers(0, len(train_windows), size=config.batch_size)
         batch = torch.from_numpy(train_windows[rows]).long()
         loss = model(input_ids=batch, labels=batch).loss

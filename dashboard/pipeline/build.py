@@ -103,7 +103,6 @@ def cached_clustering(
             np.load(work / "initial_groups.npy"),
             pq.read_table(work / "merges.parquet").to_pandas(),
             saved["default_iteration"],
-            n_tokens,
         )
     result = merge_to_the_end(store, n_tokens, preset.clustering)
     work.mkdir(parents=True, exist_ok=True)

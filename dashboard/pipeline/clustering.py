@@ -54,7 +54,6 @@ class MergeResult:
     initial_groups: np.ndarray  # [n_subcomponents] int32; -1 for dead
     merges: pd.DataFrame  # iteration, group_a, group_b, cost, k_groups, mdl_total
     default_iteration: int  # the iteration with the lowest MDL total
-    n_tokens: int
 
 
 def binarised_columns(
@@ -187,7 +186,7 @@ class MergeState:
 
     @property
     def k(self) -> int:
-        return int(self.alive.sum())
+        return len(self.alive_ids)
 
     def counts(self) -> np.ndarray:
         return np.diag(self.coact).astype(np.float64)
@@ -200,7 +199,7 @@ class MergeState:
         s_p, s_o = self.rate[partners], self.rate[owner]
         c = self.coact[owner, partners] / self.n_tokens
         r_p, r_o = self.sizes[partners], self.sizes[owner]
-        k = len(self.alive_ids)
+        k = self.k
         if full:
             total = float(self.rate[self.alive_ids].sum())
             owner_first = cost_terms(s_o, s_p, c, r_o, r_p, total, k, self.alpha)
@@ -260,7 +259,7 @@ def sample_pair(
     state: MergeState, config: ClusteringConfig, rng: np.random.Generator
 ) -> tuple[int, int, float]:
     """spd's `range` and `mcmc` samplers over the full cost matrix of the current groups."""
-    ids = np.flatnonzero(state.alive)
+    ids = state.alive_ids
     costs = cost_matrix(
         state.coact[np.ix_(ids, ids)].astype(np.float64),
         state.sizes[ids],
@@ -333,7 +332,7 @@ def merge_to_the_end(store: ColumnStore, n_tokens: int, config: ClusteringConfig
         }
     )
     merges["mdl_total"] = np.asarray(mdl[1:], dtype=np.float64)
-    return MergeResult(initial_groups, merges, int(np.argmin(mdl)), n_tokens)
+    return MergeResult(initial_groups, merges, int(np.argmin(mdl)))
 
 
 def next_deterministic_pair(

@@ -1,4 +1,4 @@
-"""Find study directories: the configured one, and names under the data directory."""
+"""Find study directories: the configured one, or a name under the data directory."""
 
 from __future__ import annotations
 
@@ -36,14 +36,3 @@ def configured_study_path(data_dir: Path, study: str) -> Path:
             raise StudyNotFoundError(f"ATLAS_STUDY={study}: no {MANIFEST_NAME} in that directory")
         return candidate.resolve()
     return study_in_data_dir(data_dir, study)
-
-
-def list_studies(data_dir: Path) -> list[str]:
-    """Names of the study directories directly under the data directory."""
-    if not data_dir.is_dir():
-        return []
-    return sorted(
-        child.name
-        for child in data_dir.iterdir()
-        if STUDY_NAME.match(child.name) and (child / MANIFEST_NAME).is_file()
-    )
