@@ -1,0 +1,276 @@
+"""Every per-cluster measure of one clustering iteration, computed in one vectorized pass.
+
+Activation of a cluster on a token = the largest CI among its members there (only stored
+entries, i.e. CI above the harvest threshold). Masses are sums of that activation.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from dashboard.analysis.activity import ClusterActivity, cluster_activity, entry_owners
+from dashboard.analysis.statistics import (
+    entropy_rows,
+    gini,
+    group_starts,
+    grouped_entropy,
+    rank_within_groups,
+    top_per_group,
+)
+
+TOKEN_RANKINGS = ("count", "mass")
+TOP_TOKEN_SHARE = 0.1  # token concentration: activation mass on the top 10% of distinct tokens
+
+
+@dataclass(frozen=True)
+class MeasureInputs:
+    """What the measures read from a study."""
+
+    indptr: np.ndarray
+    token_index: np.ndarray
+    ci: np.ndarray
+    token_ids: np.ndarray  # [n_windows, window_length]
+    base_count: np.ndarray  # [vocab] count of each token over the harvested windows
+    subcomponents: pd.DataFrame  # module, layer, module_kind, firing_frequency
+    threshold: float  # harvest threshold: stored CI lies in (threshold, 1]
+    bins: int = 20
+    token_groups: np.ndarray | None = None  # [vocab] embedding group of each token
+    n_token_groups: int = 0
+
+
+@dataclass
+class ClusterAnalyses:
+    """Tables and `[k, ...]` arrays whose rows follow `clusters["cluster"]` (ascending ids)."""
+
+    clusters: pd.DataFrame
+    tokens: pd.DataFrame  # cluster, ranking, rank, token_id, count, mass, base_frequency, pmi
+    members: pd.DataFrame  # subcomponent, cluster, mass, share
+    coactivation: pd.DataFrame  # cluster, other, rank, count, jaccard
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def row_of(self, cluster: int) -> int:
+        ids = self.clusters["cluster"].to_numpy()
+        row = int(np.searchsorted(ids, cluster))
+        if row >= len(ids) or ids[row] != cluster:
+            raise KeyError(f"cluster {cluster} does not exist at this iteration")
+        return row
+
+
+def histogram_rows(rows: np.ndarray, values: np.ndarray, k: int, edges: np.ndarray) -> np.ndarray:
+    bins = len(edges) - 1
+    index = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, bins - 1)
+    return np.bincount(rows * bins + index, minlength=k * bins).reshape(k, bins)
+
+
+def window_maxima(
+    activity: ClusterActivity, window_length: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per (cluster, window) that fires: (row, max activation, offset of the first maximum)."""
+    window = activity.position // window_length
+    keys = activity.row.astype(np.int64) * (int(window.max()) + 1 if len(window) else 1) + window
+    starts = group_starts(keys)
+    if len(starts) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, np.zeros(0, dtype=np.float32), empty
+    maxima = np.maximum.reduceat(activity.value, starts)
+    group = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(keys))))
+    candidate = np.where(activity.value == maxima[group], np.arange(len(keys)), len(keys))
+    first = np.minimum.reduceat(candidate, starts)
+    return activity.row[starts], maxima, activity.position[first] % window_length
+
+
+def token_table(
+    activity: ClusterActivity, flat_tokens: np.ndarray, base_count: np.ndarray, top: int
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Top tokens by count and by mass per cluster, and the token-distribution measures."""
+    k, vocab = activity.n_clusters, len(base_count)
+    tokens = flat_tokens[activity.position].astype(np.int64)
+    keys, inverse = np.unique(activity.row.astype(np.int64) * vocab + tokens, return_inverse=True)
+    rows, token_ids = keys // vocab, keys % vocab
+    counts = np.bincount(inverse, minlength=len(keys))
+    masses = np.bincount(inverse, weights=activity.value, minlength=len(keys))
+    firing = activity.firing_counts()
+    n_tokens = flat_tokens.size
+    base_frequency = base_count[token_ids] / n_tokens
+    with np.errstate(divide="ignore"):
+        pmi = np.log(counts / firing[rows]) - np.log(base_frequency)
+    frames = []
+    for ranking, score in zip(TOKEN_RANKINGS, (counts, masses), strict=True):
+        chosen = top_per_group(rows, score.astype(np.float64), top)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "cluster": activity.clusters[rows[chosen]],
+                    "ranking": ranking,
+                    "rank": rank_within_groups(rows[chosen]).astype(np.int16),
+                    "token_id": token_ids[chosen].astype(np.int32),
+                    "count": counts[chosen].astype(np.int64),
+                    "mass": masses[chosen],
+                    "base_frequency": base_frequency[chosen],
+                    "pmi": pmi[chosen],
+                }
+            )
+        )
+    by_mass = np.lexsort((-masses, rows))
+    distinct = np.bincount(rows, minlength=k)
+    top_n = np.ceil(TOP_TOKEN_SHARE * distinct)
+    in_top = rank_within_groups(rows[by_mass]) < top_n[rows[by_mass]]
+    total_mass = np.bincount(rows, weights=masses, minlength=k)
+    top_mass = np.bincount(rows[by_mass][in_top], weights=masses[by_mass][in_top], minlength=k)
+    measures = {
+        "distinct_tokens": distinct,
+        "token_entropy": grouped_entropy(rows, masses, k),
+        "token_concentration": np.divide(
+            top_mass, total_mass, out=np.zeros(k), where=total_mass > 0
+        ),
+    }
+    return pd.concat(frames, ignore_index=True), measures
+
+
+def member_table(
+    inputs: MeasureInputs, assignments: np.ndarray, clusters: np.ndarray
+) -> pd.DataFrame:
+    """Every alive member with its CI mass and its share of its cluster's member mass."""
+    n_sub = len(inputs.indptr) - 1
+    mass = np.bincount(
+        entry_owners(inputs.indptr), weights=np.asarray(inputs.ci, np.float32), minlength=n_sub
+    )
+    members = np.flatnonzero(assignments >= 0)
+    cluster = assignments[members]
+    totals = np.bincount(np.searchsorted(clusters, cluster), weights=mass[members])
+    share = mass[members] / np.maximum(totals[np.searchsorted(clusters, cluster)], 1e-30)
+    return pd.DataFrame(
+        {
+            "subcomponent": members.astype(np.int32),
+            "cluster": cluster.astype(np.int32),
+            "mass": mass[members],
+            "share": share,
+        }
+    )
+
+
+def makeup_measures(members: pd.DataFrame, subcomponents: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Depth, attention share, module concentration and firing-frequency skew per cluster."""
+    row = members["cluster"].rank(method="dense").to_numpy().astype(np.int64) - 1
+    share = members["share"].to_numpy()
+    info = subcomponents.iloc[members["subcomponent"].to_numpy()]
+    layer = info["layer"].to_numpy().astype(np.float64)
+    is_attention = info["module"].str.contains("attn").to_numpy()
+    depth = np.bincount(row, weights=share * layer, minlength=k)
+    spread = np.sqrt(np.bincount(row, weights=share * (layer - depth[row]) ** 2, minlength=k))
+    module_codes, module_names = pd.factorize(info["module"])
+    per_module = np.bincount(
+        row * len(module_names) + module_codes, minlength=k * len(module_names)
+    ).reshape(k, len(module_names))
+    sizes = per_module.sum(axis=1)
+    frequency = info["firing_frequency"].to_numpy()
+    order = np.argsort(row, kind="stable")
+    starts = np.append(group_starts(row[order]), len(row))
+    return pd.DataFrame(
+        {
+            "size": sizes,
+            "depth_mean": depth,
+            "depth_spread": spread,
+            "attention_share": np.bincount(row, weights=share * is_attention, minlength=k),
+            "n_modules": (per_module > 0).sum(axis=1),
+            "module_entropy": entropy_rows(per_module.astype(np.float64)),
+            "top_module": np.asarray(module_names)[per_module.argmax(axis=1)],
+            "top_module_share": per_module.max(axis=1) / np.maximum(sizes, 1),
+            "member_gini": [gini(frequency[order[a:b]]) for a, b in itertools.pairwise(starts)],
+        }
+    )
+
+
+def coactivation_table(activity: ClusterActivity, n_positions: int, top: int) -> pd.DataFrame:
+    """The `top` other clusters firing on the most shared tokens, with their Jaccard index."""
+    k = activity.n_clusters
+    fires = sparse.csr_matrix(
+        (np.ones(len(activity.row), dtype=np.float32), (activity.row, activity.position)),
+        shape=(k, n_positions),
+    )
+    shared = (fires @ fires.T).tocoo()
+    off_diagonal = shared.row != shared.col
+    a, b = shared.row[off_diagonal], shared.col[off_diagonal]
+    count = shared.data[off_diagonal].astype(np.int64)
+    firing = activity.firing_counts()
+    jaccard = count / (firing[a] + firing[b] - count)
+    chosen = top_per_group(a, count + jaccard * 1e-6, top)  # ties broken by Jaccard
+    return pd.DataFrame(
+        {
+            "cluster": activity.clusters[a[chosen]],
+            "other": activity.clusters[b[chosen]],
+            "rank": rank_within_groups(a[chosen]).astype(np.int16),
+            "count": count[chosen],
+            "jaccard": jaccard[chosen],
+        }
+    )
+
+
+def analyse_clusters(
+    inputs: MeasureInputs, assignments: np.ndarray, top_tokens: int = 10, top_related: int = 10
+) -> ClusterAnalyses:
+    """All measures of every cluster of one assignment (cluster id per subcomponent, -1 dead)."""
+    activity = cluster_activity(inputs.indptr, inputs.token_index, inputs.ci, assignments)
+    k = activity.n_clusters
+    n_windows, length = inputs.token_ids.shape
+    n_tokens = n_windows * length
+    flat_tokens = np.asarray(inputs.token_ids).reshape(-1)
+    firing = activity.firing_counts()
+    edges = np.linspace(inputs.threshold, 1.0, inputs.bins + 1)
+    window_rows, window_max, argmax_offset = window_maxima(activity, length)
+    offsets = activity.position % length
+    position_mass = np.bincount(
+        activity.row * length + offsets, weights=activity.value, minlength=k * length
+    ).reshape(k, length)
+    arrays = {
+        "ci_histogram": histogram_rows(activity.row, activity.value, k, edges),
+        "window_max_histogram": histogram_rows(window_rows, window_max, k, edges),
+        "position_mass": position_mass,
+        "argmax_position": np.bincount(
+            window_rows * length + argmax_offset, minlength=k * length
+        ).reshape(k, length),
+    }
+    if inputs.token_groups is not None:
+        groups = inputs.token_groups[flat_tokens[activity.position]].astype(np.int64)
+        g = inputs.n_token_groups
+        arrays["token_group_histogram"] = np.bincount(
+            activity.row * g + groups, minlength=k * g
+        ).reshape(k, g)
+    tokens, token_measures = token_table(activity, flat_tokens, inputs.base_count, top_tokens)
+    members = member_table(inputs, assignments, activity.clusters)
+    makeup = makeup_measures(members, inputs.subcomponents, k)
+    mass = np.bincount(activity.row, weights=activity.value, minlength=k)
+    windows_fired = np.bincount(window_rows, minlength=k)
+    clusters = pd.DataFrame(
+        {
+            "cluster": activity.clusters,
+            "size": makeup["size"].to_numpy(),
+            "firing_frequency": firing / n_tokens,
+            "window_frequency": windows_fired / n_windows,
+            "mean_activation": np.divide(mass, firing, out=np.zeros(k), where=firing > 0),
+            "position_entropy": entropy_rows(position_mass) / np.log(max(length, 2)),
+            "argmax_entropy": entropy_rows(arrays["argmax_position"].astype(np.float64))
+            / np.log(max(length, 2)),
+            **token_measures,
+            # mean share of members active where the cluster fires: 1 = they always fire together
+            "cohesion": np.divide(
+                activity.member_entries,
+                firing * makeup["size"].to_numpy().astype(np.float64),
+                out=np.zeros(k),
+                where=firing > 0,
+            ),
+            **{name: makeup[name].to_numpy() for name in makeup.columns if name != "size"},
+        }
+    )
+    return ClusterAnalyses(
+        clusters=clusters,
+        tokens=tokens,
+        members=members,
+        coactivation=coactivation_table(activity, n_tokens, top_related),
+        arrays=arrays,
+    )

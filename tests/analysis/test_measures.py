@@ -1,0 +1,146 @@
+"""Per-cluster measures against a case small enough to work out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dashboard.analysis.measures import MeasureInputs, analyse_clusters
+from dashboard.analysis.statistics import entropy_rows, gini, top_per_group
+
+# Two windows of four tokens; four subcomponents, the last one dead.
+TOKEN_IDS = np.array([[0, 1, 2, 1], [3, 1, 0, 2]], dtype=np.int32)
+ENTRIES = {  # subcomponent -> [(flat position, CI)]
+    0: [(1, 0.55), (3, 0.95), (5, 0.35)],
+    1: [(1, 0.75), (2, 0.25)],
+    2: [(5, 0.65), (6, 0.45)],
+    3: [],
+}
+ASSIGNMENTS = np.array([5, 5, 7, -1], dtype=np.int32)
+
+
+def hand_case_inputs() -> MeasureInputs:
+    indptr = np.cumsum([0] + [len(ENTRIES[s]) for s in range(4)])
+    flat = [entry for s in range(4) for entry in ENTRIES[s]]
+    subcomponents = pd.DataFrame(
+        {
+            "module": [
+                "layers.0.attn.q_proj",
+                "layers.1.mlp.up_proj",
+                "layers.1.mlp.up_proj",
+                "layers.1.mlp.up_proj",
+            ],
+            "layer": [0, 1, 1, 1],
+            "module_kind": ["attn.q_proj", "mlp.up_proj", "mlp.up_proj", "mlp.up_proj"],
+            "firing_frequency": [3 / 8, 2 / 8, 2 / 8, 0.0],
+        }
+    )
+    return MeasureInputs(
+        indptr=indptr.astype(np.int64),
+        token_index=np.array([p for p, _ in flat], dtype=np.int32),
+        ci=np.array([c for _, c in flat], dtype=np.float16),
+        token_ids=TOKEN_IDS,
+        base_count=np.bincount(TOKEN_IDS.ravel(), minlength=4),
+        subcomponents=subcomponents,
+        threshold=0.1,
+        bins=9,
+        token_groups=np.array([0, 1, 1, 0]),
+        n_token_groups=2,
+    )
+
+
+@pytest.fixture(scope="module")
+def analyses():
+    return analyse_clusters(hand_case_inputs(), ASSIGNMENTS, top_tokens=5, top_related=5)
+
+
+def row(analyses, cluster: int) -> pd.Series:
+    return analyses.clusters.set_index("cluster").loc[cluster]
+
+
+def test_activation_measures(analyses):
+    assert analyses.clusters["cluster"].tolist() == [5, 7]
+    five, seven = row(analyses, 5), row(analyses, 7)
+    assert five["size"] == 2 and seven["size"] == 1
+    assert five["firing_frequency"] == pytest.approx(4 / 8)
+    assert seven["firing_frequency"] == pytest.approx(2 / 8)
+    assert five["window_frequency"] == 1.0 and seven["window_frequency"] == 0.5
+    assert five["mean_activation"] == pytest.approx((0.75 + 0.25 + 0.95 + 0.35) / 4, abs=1e-3)
+    assert five["cohesion"] == pytest.approx(5 / (4 * 2))
+    assert seven["cohesion"] == pytest.approx(1.0)
+    histogram = analyses.arrays["ci_histogram"][analyses.row_of(5)]
+    assert np.flatnonzero(histogram).tolist() == [1, 2, 6, 8]
+    window_max = analyses.arrays["window_max_histogram"]
+    assert np.flatnonzero(window_max[0]).tolist() == [2, 8]  # 0.35 and 0.95
+    assert np.flatnonzero(window_max[1]).tolist() == [5]  # 0.65
+    np.testing.assert_allclose(
+        analyses.arrays["position_mass"][0], [0, 0.75 + 0.35, 0.25, 0.95], atol=1e-3
+    )
+    assert analyses.arrays["argmax_position"][0].tolist() == [0, 1, 0, 1]
+    assert analyses.arrays["argmax_position"][1].tolist() == [0, 1, 0, 0]
+    mass = np.array([0, 1.1, 0.25, 0.95])
+    p = mass[mass > 0] / mass.sum()
+    assert five["position_entropy"] == pytest.approx(-(p * np.log(p)).sum() / math.log(4), 1e-3)
+    assert five["argmax_entropy"] == pytest.approx(math.log(2) / math.log(4))
+
+
+def test_token_measures(analyses):
+    tokens = analyses.tokens
+    five = tokens[(tokens["cluster"] == 5) & (tokens["ranking"] == "count")]
+    assert five["token_id"].tolist() == [1, 2]
+    assert five["count"].tolist() == [3, 1]
+    np.testing.assert_allclose(five["mass"], [0.75 + 0.95 + 0.35, 0.25], atol=1e-3)
+    np.testing.assert_allclose(five["base_frequency"], [3 / 8, 2 / 8])
+    np.testing.assert_allclose(five["pmi"], [math.log(2), 0.0], atol=1e-9)
+    by_mass = tokens[(tokens["cluster"] == 7) & (tokens["ranking"] == "mass")]
+    assert by_mass["token_id"].tolist() == [1, 0]  # 0.65 on token 1, 0.45 on token 0
+    masses = np.array([2.05, 0.25])
+    p = masses / masses.sum()
+    assert row(analyses, 5)["token_entropy"] == pytest.approx(-(p * np.log(p)).sum(), 1e-3)
+    assert row(analyses, 5)["token_concentration"] == pytest.approx(2.05 / 2.3, 1e-3)
+    assert row(analyses, 5)["distinct_tokens"] == 2
+    # token groups: tokens 1 and 2 form group 1
+    assert analyses.arrays["token_group_histogram"].tolist() == [[0, 4], [1, 1]]
+
+
+def test_makeup_measures(analyses):
+    members = analyses.members.set_index("subcomponent")
+    assert members.index.tolist() == [0, 1, 2]
+    np.testing.assert_allclose(members["mass"], [1.85, 1.0, 1.1], atol=2e-3)
+    np.testing.assert_allclose(members["share"], [1.85 / 2.85, 1.0 / 2.85, 1.0], atol=1e-3)
+    five = row(analyses, 5)
+    assert five["depth_mean"] == pytest.approx(1.0 / 2.85, 1e-3)
+    depth = 1.0 / 2.85
+    spread = math.sqrt(1.85 / 2.85 * depth**2 + 1.0 / 2.85 * (1 - depth) ** 2)
+    assert five["depth_spread"] == pytest.approx(spread, 1e-3)
+    assert five["attention_share"] == pytest.approx(1.85 / 2.85, 1e-3)
+    assert five["n_modules"] == 2
+    assert five["module_entropy"] == pytest.approx(math.log(2))
+    assert five["top_module_share"] == 0.5
+    assert five["member_gini"] == pytest.approx(0.1)
+    assert row(analyses, 7)["top_module"] == "layers.1.mlp.up_proj"
+    assert row(analyses, 7)["attention_share"] == 0.0
+
+
+def test_coactivation_between_clusters(analyses):
+    table = analyses.coactivation
+    assert table[["cluster", "other", "count"]].values.tolist() == [[5, 7, 1], [7, 5, 1]]
+    np.testing.assert_allclose(table["jaccard"], [1 / 5, 1 / 5])
+
+
+def test_unknown_cluster_row(analyses):
+    with pytest.raises(KeyError, match="cluster 6"):
+        analyses.row_of(6)
+
+
+def test_statistics_helpers():
+    assert gini(np.ones(5)) == pytest.approx(0.0)
+    assert gini(np.array([0, 0, 0, 1.0])) == pytest.approx(0.75)
+    np.testing.assert_allclose(
+        entropy_rows(np.array([[1.0, 1.0], [0.0, 3.0], [0.0, 0.0]])), [math.log(2), 0, 0]
+    )
+    chosen = top_per_group(np.array([0, 0, 0, 1, 1]), np.array([1.0, 3.0, 2.0, 5.0, 5.0]), 2)
+    assert chosen.tolist() == [1, 2, 3, 4]
