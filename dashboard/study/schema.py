@@ -142,4 +142,143 @@ FILE_SPECS: tuple[FileSpec, ...] = (
     ),
 )
 
+
+def analysis_array(name: str, dtype: str, ndim: int, description: str) -> ArraySpec:
+    return ArraySpec(f"analyses/{name}.npy", dtype, ndim, required=False, description=description)
+
+
+def lens_array(name: str, dtype: str, ndim: int, description: str) -> ArraySpec:
+    return ArraySpec(f"lenses/{name}.npy", dtype, ndim, required=False, description=description)
+
+
+# What `build` precomputes for the default iteration (docs/analyses.md); rows of every
+# `analyses/*.npy` follow the ascending cluster ids of `analyses/clusters.parquet`.
+ANALYSIS_SPECS: tuple[FileSpec, ...] = (
+    TableSpec(
+        "analyses/clusters.parquet",
+        {"cluster": "int32", "size": "int64", "firing_frequency": "double"},
+        required=False,
+        description="one row of per-cluster measures per cluster of the default iteration",
+    ),
+    TableSpec(
+        "analyses/tokens.parquet",
+        {
+            "cluster": "int32",
+            "ranking": "string",
+            "rank": "int16",
+            "token_id": "int32",
+            "count": "int64",
+            "mass": "double",
+            "base_frequency": "double",
+            "pmi": "double",
+        },
+        required=False,
+        description="top tokens per cluster by count and by activation mass",
+    ),
+    TableSpec(
+        "analyses/members.parquet",
+        {"subcomponent": "int32", "cluster": "int32", "mass": "double", "share": "double"},
+        required=False,
+        description="each alive subcomponent's CI mass and share of its cluster's member mass",
+    ),
+    TableSpec(
+        "analyses/coactivation.parquet",
+        {
+            "cluster": "int32",
+            "other": "int32",
+            "rank": "int16",
+            "count": "int64",
+            "jaccard": "double",
+        },
+        required=False,
+        description="the most coactivating other clusters of each cluster",
+    ),
+    analysis_array("ci_histogram", "int64", 2, "[clusters, bins] activation histogram"),
+    analysis_array("window_max_histogram", "int64", 2, "[clusters, bins] per-window maxima"),
+    analysis_array("position_mass", "float64", 2, "[clusters, window_length] activation mass"),
+    analysis_array("argmax_position", "int64", 2, "[clusters, window_length] argmax offsets"),
+    analysis_array("token_group_histogram", "int64", 2, "[clusters, groups] firing tokens"),
+    analysis_array("token_groups", "int32", 1, "[vocab] embedding k-means group of each token"),
+    TableSpec(
+        "analyses/token_group_labels.parquet",
+        {"group": "int32", "label": "string", "size": "int64"},
+        required=False,
+        description="each token group labelled by its most frequent member tokens",
+    ),
+    TableSpec(
+        "analyses/map.parquet",
+        {
+            "cluster": "int32",
+            "x": "double",
+            "y": "double",
+            "z": "double",
+            "x2": "double",
+            "y2": "double",
+        },
+        required=False,
+        description="3D and 2D UMAP coordinates of every cluster",
+    ),
+    TableSpec(
+        "lenses/directions.parquet",
+        {
+            "subcomponent": "int32",
+            "read_point": "int32",
+            "read_path": "string",
+            "write_point": "int32",
+            "write_path": "string",
+        },
+        required=False,
+        description="residual point and composition path of every read and write direction",
+    ),
+    lens_array("read_directions", "float32", 2, "[subcomponents, d_model], NaN: no path"),
+    lens_array("write_directions", "float32", 2, "[subcomponents, d_model], NaN: no path"),
+    lens_array("logit", "float16", 2, "[d_model, vocab] unembedding with final-norm gain"),
+    lens_array("embedding", "float16", 2, "[vocab, d_model] token embeddings"),
+    lens_array("tuned_weights", "float32", 3, "[points, d, d] tuned-lens translators A"),
+    lens_array("tuned_bias", "float32", 2, "[points, d] tuned-lens translator biases"),
+    lens_array("sae_points", "int32", 1, "[P] residual points with a TopK SAE"),
+    lens_array("sae_encoder", "float32", 3, "[P, d, features]"),
+    lens_array("sae_encoder_bias", "float32", 2, "[P, features]"),
+    lens_array("sae_decoder", "float32", 3, "[P, features, d] unit rows"),
+    lens_array("sae_decoder_bias", "float32", 2, "[P, d]"),
+    TableSpec(
+        "lenses/sae_features.parquet",
+        {"point": "int32", "feature": "int32", "label": "string", "frequency": "double"},
+        required=False,
+        description="every SAE feature labelled by its top-activating tokens",
+    ),
+    lens_array("residual_sample", "float16", 3, "[points, n, d] residual stream sample"),
+    lens_array("residual_positions", "int64", 1, "[n] flat token positions of the sample"),
+    TableSpec(
+        "lenses/member_decodings.parquet",
+        {
+            "subcomponent": "int32",
+            "side": "string",
+            "lens": "string",
+            "end": "string",
+            "rank": "int16",
+            "item": "int32",
+            "score": "float",
+        },
+        required=False,
+        description="top and bottom lens items of every member's read and write direction",
+    ),
+    TableSpec(
+        "lenses/cluster_decodings.parquet",
+        {
+            "cluster": "int32",
+            "side": "string",
+            "lens": "string",
+            "end": "string",
+            "rank": "int16",
+            "item": "int32",
+            "score": "float",
+        },
+        required=False,
+        description="the same, for each cluster's share-weighted members",
+    ),
+)
+
+FILE_SPECS += ANALYSIS_SPECS
+
 SPECS_BY_PATH: dict[str, FileSpec] = {spec.path: spec for spec in FILE_SPECS}
