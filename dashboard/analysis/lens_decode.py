@@ -15,6 +15,7 @@ the member-share-weighted sum of its members' prepared directions, scored the sa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,6 +83,9 @@ def score(lens: str, matrices: LensMatrices, prepared: np.ndarray) -> np.ndarray
     return np.concatenate([slots[:, s] @ decoder[s].T for s in range(len(decoder))], axis=1)
 
 
+Scorer = Callable[[str, LensMatrices, np.ndarray], np.ndarray]
+
+
 def extremes(scores: np.ndarray, top: int) -> pd.DataFrame:
     """The `top` highest and lowest items of every row: row, end (`top`/`bottom`), rank, ..."""
     n_rows, n_items = scores.shape
@@ -108,11 +112,13 @@ def extremes(scores: np.ndarray, top: int) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def decode_rows(lens: str, matrices: LensMatrices, prepared: np.ndarray, top: int) -> pd.DataFrame:
+def decode_rows(
+    lens: str, matrices: LensMatrices, prepared: np.ndarray, top: int, scorer: Scorer = score
+) -> pd.DataFrame:
     """Top and bottom items of every prepared row, in batches so scores never get large."""
     frames = []
     for start in range(0, len(prepared), BATCH_ROWS):
-        frame = extremes(score(lens, matrices, prepared[start : start + BATCH_ROWS]), top)
+        frame = extremes(scorer(lens, matrices, prepared[start : start + BATCH_ROWS]), top)
         frame["row"] += start
         frames.append(frame)
     if not frames:
@@ -126,6 +132,7 @@ def decode_members(
     points: dict[str, np.ndarray],
     subcomponents: np.ndarray,
     top: int,
+    scorer: Scorer = score,
 ) -> pd.DataFrame:
     """Every lens on every side of the given subcomponents (skipping what a lens cannot read):
     subcomponent, side, lens, end, rank, item, score."""
@@ -135,7 +142,7 @@ def decode_members(
         for lens in LENSES:
             prepared = prepare(lens, matrices, directions[side][chosen], points[side][chosen])
             decodable = np.flatnonzero(prepared.any(axis=1))  # e.g. no SAE at that point
-            frame = decode_rows(lens, matrices, prepared[decodable], top)
+            frame = decode_rows(lens, matrices, prepared[decodable], top, scorer)
             rows = chosen[decodable[frame.pop("row").to_numpy()]]
             frame.insert(0, "subcomponent", rows.astype(np.int32))
             frame.insert(1, "side", side)
@@ -150,6 +157,7 @@ def decode_clusters(
     points: dict[str, np.ndarray],
     members: pd.DataFrame,
     top: int,
+    scorer: Scorer = score,
 ) -> pd.DataFrame:
     """Member-share-weighted decodings of every cluster in `members` (subcomponent, cluster,
     share): cluster, side, lens, end, rank, item, score."""
@@ -167,7 +175,7 @@ def decode_clusters(
             )
             aggregated = np.asarray(weights @ prepared)
             has_direction = np.flatnonzero(aggregated.any(axis=1))  # else every member lacks one
-            frame = decode_rows(lens, matrices, aggregated[has_direction], top)
+            frame = decode_rows(lens, matrices, aggregated[has_direction], top, scorer)
             rows = has_direction[frame.pop("row").to_numpy()]
             frame.insert(0, "cluster", clusters[rows].astype(np.int32))
             frame.insert(1, "side", side)

@@ -186,29 +186,46 @@ def makeup_measures(members: pd.DataFrame, subcomponents: pd.DataFrame, k: int) 
     )
 
 
-def coactivation_table(activity: ClusterActivity, n_positions: int, top: int) -> pd.DataFrame:
-    """The `top` other clusters firing on the most shared tokens, with their Jaccard index."""
+def coactivation_table(
+    activity: ClusterActivity, n_positions: int, top: int, block_rows: int = 1024
+) -> pd.DataFrame:
+    """The `top` other clusters firing on the most shared tokens, with their Jaccard index.
+
+    Shared counts come from the sparse product of the cluster x token firing matrix with its
+    transpose, a block of rows at a time, so memory stays bounded by one block's partners.
+    """
     k = activity.n_clusters
     fires = sparse.csr_matrix(
         (np.ones(len(activity.row), dtype=np.float32), (activity.row, activity.position)),
         shape=(k, n_positions),
     )
-    shared = (fires @ fires.T).tocoo()
-    off_diagonal = shared.row != shared.col
-    a, b = shared.row[off_diagonal], shared.col[off_diagonal]
-    count = shared.data[off_diagonal].astype(np.int64)
+    by_token = fires.T.tocsr()
     firing = activity.firing_counts()
-    jaccard = count / (firing[a] + firing[b] - count)
-    chosen = top_per_group(a, count + jaccard * 1e-6, top)  # ties broken by Jaccard
-    return pd.DataFrame(
-        {
-            "cluster": activity.clusters[a[chosen]],
-            "other": activity.clusters[b[chosen]],
-            "rank": rank_within_groups(a[chosen]).astype(np.int16),
-            "count": count[chosen],
-            "jaccard": jaccard[chosen],
-        }
-    )
+    frames = []
+    for start in range(0, k, block_rows):
+        shared = (fires[start : start + block_rows] @ by_token).tocoo()
+        a, b = shared.row + start, shared.col
+        off_diagonal = a != b
+        a, b = a[off_diagonal], b[off_diagonal]
+        count = shared.data[off_diagonal].astype(np.int64)
+        jaccard = count / (firing[a] + firing[b] - count)
+        # equal counts: the partner that fires less has the higher Jaccard index and wins
+        tie_break = int(firing.max(initial=0)) + 1
+        chosen = top_per_group(a, count * tie_break + (tie_break - 1 - firing[b]), top)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "cluster": activity.clusters[a[chosen]],
+                    "other": activity.clusters[b[chosen]],
+                    "rank": rank_within_groups(a[chosen]).astype(np.int16),
+                    "count": count[chosen],
+                    "jaccard": jaccard[chosen],
+                }
+            )
+        )
+    if not frames:
+        return pd.DataFrame(columns=["cluster", "other", "rank", "count", "jaccard"])
+    return pd.concat(frames, ignore_index=True)
 
 
 def analyse_clusters(

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from dashboard.decomposition.components import dense_weight
+
 
 class UnknownArchitectureError(ValueError):
     """A target whose blocks, norms or unembedding this module cannot find."""
@@ -56,13 +58,16 @@ class Anatomy:
         return self.unembedding(self.final_norm(residual))
 
     def weight(self, layer: int, name: str) -> torch.Tensor | None:
-        """`[d_out, d_in]` weight of a block's linear sub-module (`self_attn.o_proj`, ...)."""
+        """`[d_out, d_in]` weight of a block's linear module (`self_attn.o_proj`), or None."""
         path = f"{self.block_prefix}.{layer}.{name}"
         try:
             module = self.model.get_submodule(path)
         except AttributeError:
             return None
-        return module.weight.detach() if isinstance(module, nn.Linear) else None
+        try:
+            return dense_weight(module).detach()
+        except TypeError:
+            return None
 
     @contextmanager
     def capture(self, points: list[int]) -> Iterator[dict[int, torch.Tensor]]:
@@ -125,8 +130,15 @@ def anatomy_of(model: nn.Module) -> Anatomy:
         first = model.h[0]
         norms = ("ln_1", "ln_2") if hasattr(first, "ln_1") else ("rms_1", "rms_2")
         return Anatomy(
-            model, "h", model.h, model.ln_f, model.lm_head, model.wte, norms,
-            config.n_head, first.attn.n_kv,
+            model,
+            "h",
+            model.h,
+            model.ln_f,
+            model.lm_head,
+            model.wte,
+            norms,
+            config.n_head,
+            first.attn.n_kv,
         )
     raise UnknownArchitectureError(
         f"{type(model).__name__}: cannot find its blocks, final norm and unembedding"

@@ -1,4 +1,4 @@
-"""`spd-atlas build`: decompose -> harvest -> cluster -> study, skipping stages that are current.
+"""`spd-atlas build`: decompose, harvest, cluster, analyse, write the study; skip what is current.
 
 Work lives under `<data dir>/work/`, named by the hash of each stage's inputs, so a stage reruns
 only when something it depends on changed, and an interrupted harvest resumes with its first
@@ -18,17 +18,20 @@ import pandas as pd
 import pyarrow.parquet as pq
 import torch
 
+from dashboard.analysis.measures import MeasureInputs
 from dashboard.decomposition.api import Decomposition, load_decomposition
 from dashboard.decomposition.presets import PRESETS as DECOMPOSITION_PRESETS
 from dashboard.decomposition.store import PARAMETERS, TARGET, is_complete
 from dashboard.decomposition.train import decompose
 from dashboard.models.corpus import wiki_summaries_path
+from dashboard.pipeline.analyse import analyse_study
 from dashboard.pipeline.clustering import MergeResult, merge_to_the_end
 from dashboard.pipeline.examples import subcomponent_examples
 from dashboard.pipeline.harvest import harvest_windows, run_harvest
 from dashboard.pipeline.presets import BuildPreset
 from dashboard.pipeline.sparse_store import ColumnStore, assemble, subcomponent_stats
 from dashboard.study import Study, StudyExistsError, StudyWriter
+from dashboard.study.clusters import assignments_at
 from dashboard.study.provenance import sha256_directory, sha256_file, sha256_json
 from dashboard.study.schema import MANIFEST_NAME
 
@@ -55,7 +58,9 @@ def provenance_of(decomposition_dir: Path, preset: BuildPreset) -> dict[str, str
         "dataset": sha256_json(
             {"corpus": sha256_file(wiki_summaries_path()), "harvest": asdict(preset.harvest)}
         ),
-        "clustering_config": sha256_json(asdict(preset.clustering)),
+        "clustering_config": sha256_json(
+            {"clustering": asdict(preset.clustering), "analyses": asdict(preset.analyses)}
+        ),
     }
 
 
@@ -156,8 +161,10 @@ def build_study(
         stats = subcomponent_stats(
             store, n_tokens, preset.harvest.threshold, examples.histogram_bins
         )
-        writer.write_table("subcomponents.parquet", subcomponent_table(decomposition, stats))
-        writer.write_table("vocab.parquet", vocab_table(decomposition, windows))
+        subcomponents = subcomponent_table(decomposition, stats)
+        vocab = vocab_table(decomposition, windows)
+        writer.write_table("subcomponents.parquet", subcomponents)
+        writer.write_table("vocab.parquet", vocab)
         writer.write_array("activations/indptr.npy", store.indptr)
         writer.write_array("activations/ci_histograms.npy", stats.histograms)
         writer.write_table(
@@ -169,7 +176,7 @@ def build_study(
         clustering_work = (
             data_dir
             / "work"
-            / f"clustering-{sha256_json([harvest_work.name, provenance['clustering_config']])[:16]}"
+            / f"clustering-{sha256_json([harvest_work.name, asdict(preset.clustering)])[:16]}"
         )
         result = cached_clustering(clustering_work, store, n_tokens, preset)
         writer.write_array("clustering/initial_groups.npy", result.initial_groups)
@@ -180,4 +187,16 @@ def build_study(
             "clustering": asdict(preset.clustering),
             "examples": asdict(examples),
         }
+        inputs = MeasureInputs(
+            indptr=store.indptr,
+            token_index=store.token_index,
+            ci=store.ci,
+            token_ids=windows,
+            base_count=vocab["base_count"].to_numpy(),
+            subcomponents=subcomponents,
+            threshold=preset.harvest.threshold,
+            bins=examples.histogram_bins,
+        )
+        assignments = assignments_at(result.initial_groups, result.merges, result.default_iteration)
+        analyse_study(writer, decomposition, inputs, assignments, preset.analyses)
     return out

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from dashboard.pipeline.analyse import AnalysisConfig
 from dashboard.pipeline.clustering import ClusteringConfig
 from dashboard.pipeline.harvest import HarvestConfig
+from dashboard.pipeline.sae import SaeConfig
+from dashboard.pipeline.tuned_lens import TunedLensConfig
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class BuildPreset:
     harvest: HarvestConfig
     clustering: ClusteringConfig
     examples: ExampleConfig = ExampleConfig()
+    analyses: AnalysisConfig = field(default_factory=AnalysisConfig)
 
 
 BUILD_PRESETS: dict[str, BuildPreset] = {
@@ -30,6 +34,13 @@ BUILD_PRESETS: dict[str, BuildPreset] = {
         harvest=HarvestConfig(n_tokens=8192, window_length=32, batch_size=64, threshold=0.1),
         clustering=ClusteringConfig(activation_threshold=0.2, alpha=1.0),
         examples=ExampleConfig(top_k=5, quantile_bands=4, per_band=2, histogram_bins=10),
+        analyses=AnalysisConfig(
+            token_groups=8,
+            lens_windows=64,
+            residual_sample=512,
+            tuned_lens=TunedLensConfig(steps=100),
+            sae=SaeConfig(expansion=4, k=4, steps=100),
+        ),
     ),
     "demo": BuildPreset(
         decomposition="demo",
@@ -42,5 +53,7 @@ BUILD_PRESETS: dict[str, BuildPreset] = {
         decomposition="smollm2",
         harvest=HarvestConfig(n_tokens=1_048_576, window_length=256, batch_size=32, threshold=0.1),
         clustering=ClusteringConfig(activation_threshold=0.2, alpha=1.0, max_tokens=262_144),
+        # 30 layers: residuals of 64 windows x 256 tokens at 31 points take about 1.2 GB
+        analyses=AnalysisConfig(lens_windows=64),
     ),
 }

@@ -95,3 +95,18 @@ def test_member_and_cluster_decodings(matrices):
     assert write_embedding.set_index("cluster")["item"].to_dict() == {4: 7, 9: 4}
     read_embedding = clusters.query("side == 'read' and lens == 'embedding' and end == 'top'")
     assert read_embedding["cluster"].tolist() == [9]  # cluster 4's only member has no path
+
+
+@pytest.mark.parametrize("lens", ["logit", "embedding", "tuned", "sae"])
+def test_device_scorer_gives_the_numpy_scores(matrices, lens):
+    import torch
+
+    from dashboard.pipeline.lens_scoring import device_scorer
+
+    rng = np.random.default_rng(3)
+    directions = rng.normal(size=(7, D)).astype(np.float32)
+    prepared = prepare(lens, matrices, directions, np.array([0, 1, 1, 2, 0, 1, 1]))
+    scorer = device_scorer(matrices, torch.device("cpu"))
+    np.testing.assert_allclose(
+        scorer(lens, matrices, prepared), score(lens, matrices, prepared), rtol=1e-5, atol=1e-6
+    )

@@ -1,0 +1,147 @@
+"""The analyse stage on the micro study: stored analyses agree with the model and with the
+numbers recomputed from the study."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from dashboard.analysis.lens_decode import prepare, score
+from dashboard.analysis.measures import analyse_clusters
+from dashboard.analysis.plane import plane_view
+from dashboard.analysis.study_analyses import (
+    analysis_settings,
+    cluster_analyses,
+    lens_matrices,
+    measure_inputs,
+    residual_directions,
+    stored_analyses,
+)
+from dashboard.decomposition import load_decomposition
+from dashboard.pipeline.anatomy import anatomy_of
+from dashboard.study import Study
+from dashboard.study.summary import cluster_assignments
+
+
+@pytest.fixture(scope="module")
+def study(micro_study: Path) -> Study:
+    return Study(micro_study)
+
+
+@pytest.fixture(scope="module")
+def decomposition(micro_study: Path):
+    return load_decomposition(micro_study.parent / "decompositions" / "micro")
+
+
+def test_stored_analyses_equal_a_fresh_computation(study: Study) -> None:
+    iteration = study.default_iteration
+    assert analysis_settings(study)["iteration"] == iteration
+    stored = stored_analyses(study)
+    fresh = analyse_clusters(measure_inputs(study), cluster_assignments(study, iteration))
+    pd.testing.assert_frame_equal(stored.clusters, fresh.clusters, check_dtype=False)
+    pd.testing.assert_frame_equal(stored.tokens, fresh.tokens, check_dtype=False)
+    assert stored.arrays.keys() == fresh.arrays.keys()
+    for name, array in stored.arrays.items():
+        np.testing.assert_allclose(array, fresh.arrays[name])
+    map_table = study.table("analyses/map.parquet")
+    assert map_table["cluster"].tolist() == stored.clusters["cluster"].tolist()
+    assert np.isfinite(map_table[["x", "y", "z", "x2", "y2"]].to_numpy()).all()
+
+
+def test_any_other_iteration_is_computed(study: Study) -> None:
+    other = cluster_analyses(study, 5)
+    alive = int((study.array("clustering/initial_groups.npy") >= 0).sum())
+    assert len(other.clusters) == alive - 5
+    assert other.clusters["size"].sum() == alive
+    assert cluster_analyses(study, 5) is other  # cached
+
+
+def test_directions_match_the_modules_they_compose(study: Study, decomposition) -> None:
+    """r · x must equal what the subcomponent reads from the real module input built from x."""
+    directions, _ = residual_directions(study)
+    labels = study.subcomponents["label"].tolist()
+    target = decomposition.target
+    anatomy = anatomy_of(target)
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.normal(size=(5, anatomy.d_model)), dtype=torch.float32)
+    for module, source, mlp in (
+        ("model.layers.1.self_attn.o_proj", "model.layers.1.self_attn.v_proj", False),
+        ("model.layers.0.mlp.down_proj", "model.layers.0.mlp.up_proj", True),
+        ("model.layers.1.mlp.gate_proj", None, True),
+    ):
+        rows = [i for i, label in enumerate(labels) if label.startswith(f"{module}:")]
+        V = decomposition.model.component(module).V.detach()
+        inner = x * anatomy.input_norm_weight(1 if "layers.1" in module else 0, mlp=mlp)
+        if source is not None:
+            inner = target.get_submodule(source)(inner)
+            if "v_proj" in source:  # each query head reads its key/value head
+                heads = inner.reshape(len(x), anatomy.n_kv_heads, anatomy.head_dim)
+                repeat = anatomy.n_heads // anatomy.n_kv_heads
+                inner = heads.repeat_interleave(repeat, dim=1).reshape(len(x), -1)
+        expected = (inner @ V).numpy()
+        got = x.numpy() @ np.asarray(directions["read"][rows]).T
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    writes = study.table("lenses/directions.parquet").set_index("subcomponent")
+    down = [i for i, label in enumerate(labels) if label.startswith("model.layers.0.mlp.down_proj")]
+    np.testing.assert_allclose(
+        directions["write"][down],
+        decomposition.model.component("model.layers.0.mlp.down_proj").U.detach().numpy(),
+        rtol=1e-6,
+    )
+    assert (writes.loc[down, "write_path"] == "direct").all()
+    assert (writes.loc[down, "write_point"] == 1).all()
+
+
+def test_logit_lens_recovers_tokens_planted_through_the_unembedding(study: Study) -> None:
+    matrices = lens_matrices(study)
+    unembedding = np.asarray(matrices.logit, np.float64).T  # [vocab, d] gain folded in
+    planted = np.linalg.pinv(unembedding).T  # row t: the least-squares direction for token t
+    vocab = len(unembedding)
+    last = np.full(vocab, len(matrices.tuned_weights))  # past every translator: the logit lens
+    for lens, points in (("logit", np.zeros(vocab, int)), ("tuned", last)):
+        top = score(lens, matrices, prepare(lens, matrices, planted, points)).argmax(axis=1)
+        assert (top == np.arange(vocab)).mean() > 0.8
+    embedding = np.asarray(matrices.embedding, np.float32)
+    top = score("embedding", matrices, prepare("embedding", matrices, embedding, last))
+    assert (top.argmax(axis=1) == np.arange(vocab)).all()
+
+
+def test_tuned_lens_beats_the_logit_lens_and_saes_reconstruct(study: Study) -> None:
+    report = analysis_settings(study)["report"]
+    tuned, logit = report["tuned_lens"]["tuned_lens_kl"], report["tuned_lens"]["logit_lens_kl"]
+    assert all(ours < base for ours, base in zip(tuned, logit, strict=True))
+    assert set(report["sae"]) == {str(p) for p in study.array("lenses/sae_points.npy")}
+    assert all(sae["heldout_fvu"] < 0.5 for sae in report["sae"].values())
+    features = study.table("lenses/sae_features.parquet")
+    assert (features.loc[features["frequency"] > 0, "label"] != "").all()
+
+
+def test_decodings_and_plane_view_of_a_cluster(study: Study) -> None:
+    analyses = stored_analyses(study)
+    decodings = study.table("lenses/cluster_decodings.parquet")
+    assert set(decodings["lens"]) == {"logit", "embedding", "tuned", "sae"}
+    assert set(decodings["cluster"]) <= set(analyses.clusters["cluster"])
+    members = analyses.members
+    cluster = int(members["cluster"].value_counts().index[0])
+    chosen = members[members["cluster"] == cluster]
+    directions, points = residual_directions(study)
+    subcomponents = chosen["subcomponent"].to_numpy()
+    reads = np.asarray(directions["read"])[subcomponents]
+    writes = np.asarray(directions["write"])[subcomponents]
+    usable = ~np.isnan(reads).any(axis=1)
+    first, second = reads[usable][:2] if usable.sum() > 1 else (reads[usable][0], writes[0])
+    sample = study.array("lenses/residual_sample.npy")
+    view = plane_view(
+        sample[int(points["read"][subcomponents[usable][0]])],
+        first,
+        second,
+        reads,
+        writes,
+        chosen["share"].to_numpy(),
+    )
+    assert view.coordinates.shape == (sample.shape[1], 2)
+    assert np.isfinite(view.field).all()
