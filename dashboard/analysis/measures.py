@@ -291,3 +291,23 @@ def analyse_clusters(
         coactivation=coactivation_table(activity, n_tokens, top_related),
         arrays=arrays,
     )
+
+
+def makeup_matrix(subcomponents: pd.DataFrame, members: np.ndarray) -> pd.DataFrame:
+    """Members per layer (rows) and module kind (columns) of one cluster."""
+    info = subcomponents.iloc[np.asarray(members)]
+    return pd.crosstab(info["layer"], info["module_kind"]).rename_axis(
+        index="layer", columns="module kind"
+    )
+
+
+def member_coactivation(indptr: np.ndarray, token_index: np.ndarray, members: np.ndarray):
+    """`[m, m]` tokens on which both members fire (diagonal: each member's own count)."""
+    columns = [np.asarray(token_index[indptr[m] : indptr[m + 1]]) for m in members]
+    rows = np.repeat(np.arange(len(members)), [len(c) for c in columns])
+    positions = np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64)
+    fires = sparse.csr_matrix(
+        (np.ones(len(rows), dtype=np.float32), (rows, positions)),
+        shape=(len(members), int(positions.max(initial=0)) + 1),
+    )
+    return (fires @ fires.T).toarray().astype(np.int64)

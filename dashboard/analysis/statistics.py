@@ -51,7 +51,9 @@ def top_per_group(group: np.ndarray, score: np.ndarray, n: int) -> np.ndarray:
     """Indices of the `n` highest scores of every group, ordered by group then score (desc);
     ties keep index order."""
     score = np.asarray(score)
-    span = int(score.max()) - int(score.min()) + 1 if len(score) else 1
+    if len(score) == 0:
+        return np.zeros(0, dtype=np.int64)
+    span = int(score.max()) - int(score.min()) + 1
     if np.issubdtype(score.dtype, np.integer) and (int(group.max(initial=0)) + 1) * span < 2**62:
         # one integer key sorts several times faster than a two-key lexsort
         key = group.astype(np.int64) * span + (int(score.max()) - score.astype(np.int64))

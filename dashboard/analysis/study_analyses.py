@@ -7,8 +7,10 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from dashboard.analysis.lens_decode import LensMatrices
+from dashboard.analysis.cluster_map import cluster_map
+from dashboard.analysis.lens_decode import LensMatrices, decode_clusters
 from dashboard.analysis.measures import ClusterAnalyses, MeasureInputs, analyse_clusters
+from dashboard.analysis.sae_features import TopKSae
 from dashboard.study.reader import Study
 from dashboard.study.summary import cluster_assignments
 
@@ -112,3 +114,65 @@ def residual_directions(study: Study) -> tuple[dict[str, np.ndarray], dict[str, 
     directions = {side: study.array(f"lenses/{side}_directions.npy") for side in ("read", "write")}
     points = {side: table[f"{side}_point"].to_numpy() for side in ("read", "write")}
     return directions, points
+
+
+def cluster_decodings(study: Study, iteration: int, cluster: int, top: int = 10) -> pd.DataFrame:
+    """Lens decodings of one cluster: side, lens, end, rank, item, score (empty without lenses).
+
+    Read from the study at its analysed iteration; computed from the stored directions at any
+    other one."""
+    if iteration == analysis_settings(study).get("iteration") and has_file(
+        study, "lenses/cluster_decodings.parquet"
+    ):
+        table = study.table("lenses/cluster_decodings.parquet")
+        return table[table["cluster"] == cluster].reset_index(drop=True)
+    matrices = lens_matrices(study)
+    members = cluster_analyses(study, iteration).members
+    members = members[members["cluster"] == cluster]
+    if matrices is None or members.empty:
+        return pd.DataFrame(columns=["cluster", "side", "lens", "end", "rank", "item", "score"])
+    directions, points = residual_directions(study)
+    return decode_clusters(matrices, directions, points, members, top)
+
+
+@lru_cache(maxsize=4)
+def _cluster_map(study: Study, version: str, iteration: int) -> pd.DataFrame:
+    del version
+    if iteration == analysis_settings(study).get("iteration") and has_file(
+        study, "analyses/map.parquet"
+    ):
+        return study.table("analyses/map.parquet")
+    analyses = cluster_analyses(study, iteration)
+    return cluster_map(analyses.clusters, analyses.members, study.subcomponents, analyses.arrays)
+
+
+def cluster_map_at(study: Study, iteration: int) -> pd.DataFrame:
+    """The 3D/2D map of the clusters at `iteration` (UMAP runs when it is not stored)."""
+    return _cluster_map(study, study.version, iteration)
+
+
+def stored_sae(study: Study, point: int) -> TopKSae | None:
+    """The SAE trained at a residual point, or None."""
+    if not has_file(study, "lenses/sae_points.npy"):
+        return None
+    points = np.asarray(study.array("lenses/sae_points.npy")).tolist()
+    if point not in points:
+        return None
+    slot = points.index(point)
+    parts = {
+        name: np.asarray(study.array(f"lenses/sae_{name}.npy")[slot])
+        for name in ("encoder", "encoder_bias", "decoder", "decoder_bias")
+    }
+    k = int(analysis_settings(study).get("config", {}).get("sae", {}).get("k", 16))
+    return TopKSae(**parts, k=k, report={})
+
+
+def sampled_token_groups(study: Study) -> np.ndarray | None:
+    """Token group of every token of the stored residual sample (plane-view colours)."""
+    if not has_file(study, "lenses/residual_positions.npy") or not has_file(
+        study, "analyses/token_groups.npy"
+    ):
+        return None
+    positions = np.asarray(study.array("lenses/residual_positions.npy"))
+    tokens = np.asarray(study.array("windows/token_ids.npy")).reshape(-1)[positions]
+    return np.asarray(study.array("analyses/token_groups.npy"))[tokens]

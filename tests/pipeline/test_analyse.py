@@ -3,6 +3,8 @@ numbers recomputed from the study."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,16 +12,22 @@ import pandas as pd
 import pytest
 import torch
 
-from dashboard.analysis.lens_decode import prepare, score
-from dashboard.analysis.measures import analyse_clusters
+from dashboard.analysis.distributions import measure_distributions
+from dashboard.analysis.lens_decode import decode_clusters, prepare, score
+from dashboard.analysis.measures import analyse_clusters, makeup_matrix, member_coactivation
 from dashboard.analysis.plane import plane_view
+from dashboard.analysis.sae_features import encode
 from dashboard.analysis.study_analyses import (
     analysis_settings,
     cluster_analyses,
+    cluster_decodings,
+    cluster_map_at,
     lens_matrices,
     measure_inputs,
     residual_directions,
+    sampled_token_groups,
     stored_analyses,
+    stored_sae,
 )
 from dashboard.decomposition import load_decomposition
 from dashboard.pipeline.anatomy import anatomy_of
@@ -145,3 +153,66 @@ def test_decodings_and_plane_view_of_a_cluster(study: Study) -> None:
     )
     assert view.coordinates.shape == (sample.shape[1], 2)
     assert np.isfinite(view.field).all()
+
+
+def test_on_demand_reads_at_other_iterations(study: Study) -> None:
+    stored_iteration = study.default_iteration
+    analyses = cluster_analyses(study, stored_iteration)
+    cluster = int(analyses.clusters["cluster"].iloc[0])
+    stored = cluster_decodings(study, stored_iteration, cluster)
+    members = analyses.members[analyses.members["cluster"] == cluster]
+    directions, points = residual_directions(study)
+    fresh = decode_clusters(lens_matrices(study), directions, points, members, 10)
+    merged = stored.merge(fresh, on=["side", "lens", "end", "rank"], suffixes=("", "_fresh"))
+    assert len(merged) == len(stored) > 0
+    assert (merged["item"] == merged["item_fresh"]).mean() > 0.95  # float16 vs float32 ties
+    other = cluster_analyses(study, 3)
+    other_cluster = int(other.clusters["cluster"].iloc[-1])
+    assert not cluster_decodings(study, 3, other_cluster).empty
+    assert cluster_decodings(study, 3, 10_000).empty
+    other_map = cluster_map_at(study, 3)
+    assert other_map["cluster"].tolist() == other.clusters["cluster"].tolist()
+
+
+def test_makeup_member_coactivation_and_distributions(study: Study) -> None:
+    analyses = stored_analyses(study)
+    cluster = int(analyses.members["cluster"].value_counts().index[0])
+    members = analyses.members.loc[analyses.members["cluster"] == cluster, "subcomponent"]
+    matrix = makeup_matrix(study.subcomponents, members.to_numpy())
+    assert matrix.to_numpy().sum() == len(members)
+    counts = member_coactivation(
+        study.array("activations/indptr.npy"),
+        study.array("activations/token_index.npy"),
+        members.to_numpy(),
+    )
+    assert (np.diag(counts) == np.diff(study.array("activations/indptr.npy"))[members]).all()
+    assert (counts == counts.T).all() and (counts <= np.diag(counts)).all()
+    distributions = {d.measure: d for d in measure_distributions(analyses.clusters)}
+    assert {"size", "firing_frequency", "token_entropy", "depth_mean"} <= set(distributions)
+    assert all(d.counts.sum() == len(analyses.clusters) for d in distributions.values())
+
+
+def test_plane_colours_from_the_stored_sae_and_token_groups(study: Study) -> None:
+    point = int(study.array("lenses/sae_points.npy")[0])
+    sae = stored_sae(study, point)
+    sample = np.asarray(study.array("lenses/residual_sample.npy")[point], np.float32)
+    indices, values = encode(sae, sample)
+    assert indices.shape == (len(sample), sae.k) and (values >= 0).all()
+    assert stored_sae(study, 99) is None
+    groups = sampled_token_groups(study)
+    assert groups.shape == (len(sample),)
+    assert groups.max() < len(study.table("analyses/token_group_labels.parquet"))
+
+
+def test_reading_analyses_never_imports_torch(micro_study: Path) -> None:
+    code = (
+        "import sys\n"
+        "from dashboard.study import Study\n"
+        "from dashboard.analysis import study_analyses as sa\n"
+        f"study = Study({str(micro_study)!r})\n"
+        "analyses = sa.cluster_analyses(study, 2)\n"
+        "sa.cluster_decodings(study, 2, int(analyses.clusters['cluster'][0]))\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
