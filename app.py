@@ -25,6 +25,8 @@ def create_app() -> dash.Dash:
         title="SPD Atlas",
         background_callback_manager=background_manager(current),
         serve_locally=True,
+        # pages fill their sections by callbacks on ids that exist only once a page is shown
+        suppress_callback_exceptions=True,
     )
     dash_app.server.secret_key = current.secret_key
     cache.init_app(dash_app.server, config=cache_config(current))
@@ -38,6 +40,8 @@ def create_app() -> dash.Dash:
                 "/clusters" + (f"?{request.query_string.decode()}" if request.query_string else "")
             )
         return None
+
+    import callbacks  # noqa: F401  (registers every page's callbacks)
 
     return dash_app
 

@@ -1,4 +1,7 @@
-"""`/cluster/<cluster_id>`: one cluster and its members."""
+"""`/cluster/<cluster_id>`: one cluster. `?iteration=` picks the merge-history iteration.
+
+The layout holds the header and empty sections; `callbacks/cluster.py` fills them.
+"""
 
 from __future__ import annotations
 
@@ -8,52 +11,201 @@ from dash import dcc, html
 
 from dashboard.app_state import current_study
 from dashboard.components.notices import no_study_notice, not_found_notice
-from dashboard.study.summary import cluster_assignments
+from dashboard.page_data import members_of, parse_iteration
+from dashboard.study import Study
 from dashboard.urls import parse_index
 
 dash.register_page(__name__, path_template="/cluster/<cluster_id>", title="Cluster · SPD Atlas")
 
+STORE = "cluster-store"
+OVERVIEW = "cluster-overview"
+EXAMPLES = "cluster-examples"
+THRESHOLD = "cluster-threshold"
+LENS_MEMBER = "cluster-lens-member"
+LENSES = "cluster-lenses"
+PLANE_FIRST = "cluster-plane-first"
+PLANE_SECOND = "cluster-plane-second"
+PLANE_COLOUR = "cluster-plane-colour"
+PLANE = "cluster-plane"
 
-def layout(cluster_id: str | None = None, **_query: str) -> html.Div:
+
+def section(title: str, body, section_id: str | None = None) -> html.Div:
+    return html.Div(
+        [html.H4(title, className="mt-4 mb-2"), body],
+        id=section_id or f"section-{title.lower().replace(' ', '-')}",
+    )
+
+
+def direction_options(study: Study, members) -> list[dict]:
+    labels = study.subcomponents["label"]
+    options = []
+    if "lenses/directions.parquet" not in study.manifest["files"]:
+        return options
+    table = study.table("lenses/directions.parquet").set_index("subcomponent")
+    for member in members:
+        for side in ("read", "write"):
+            if not table.loc[member, f"{side}_path"].startswith("no residual path"):
+                options.append({"label": f"{side} · {labels[member]}", "value": f"{side}:{member}"})
+    return options
+
+
+def header(study: Study, cluster: int, iteration: int, n_members: int, modules: int) -> html.Div:
+    query = f"cluster={cluster}" + (
+        f"&iteration={iteration}" if iteration != study.default_iteration else ""
+    )
+    provenance = ", ".join(f"{key} {value[:10]}" for key, value in study.provenance.items())
+    return html.Div(
+        [
+            html.H2(f"Cluster {cluster}", id="cluster-title"),
+            html.P(
+                f"{n_members} members in {modules} modules · iteration {iteration} of "
+                f"{study.n_merges} · study {study.name}",
+                className="mb-1",
+            ),
+            html.P(f"Provenance: {provenance}", className="text-muted small mb-2"),
+            html.Div(
+                [
+                    dcc.Link(
+                        "Probe with this cluster",
+                        href=f"/probe?{query}",
+                        className="btn btn-outline-primary btn-sm me-2",
+                    ),
+                    dcc.Link(
+                        "Causal mask from it",
+                        href=f"/masks?{query}",
+                        className="btn btn-outline-primary btn-sm me-2",
+                    ),
+                    dcc.Link(
+                        "Masked inference",
+                        href=f"/infer?{query}",
+                        className="btn btn-outline-primary btn-sm me-2",
+                    ),
+                    dcc.Link(
+                        "Back to the list",
+                        href=f"/clusters?{query}",
+                        className="btn btn-outline-secondary btn-sm",
+                    ),
+                ],
+                id="cluster-links",
+            ),
+        ]
+    )
+
+
+def layout(cluster_id: str | None = None, **query: str | list[str]) -> html.Div:
     status = current_study()
     if status.study is None:
         return html.Div([html.H2("Cluster"), no_study_notice(status.problem)])
     study = status.study
-    index = parse_index(cluster_id)
-    assignments = cluster_assignments(study, study.default_iteration)
-    members = study.subcomponents[assignments == index] if index is not None else None
-    if members is None or members.empty:
+    try:
+        iteration = parse_iteration(study, query.get("iteration"))
+    except ValueError as error:
+        return not_found_notice(str(error))
+    cluster = parse_index(cluster_id)
+    members = members_of(study, iteration, cluster) if cluster is not None else []
+    if len(members) == 0:
         return not_found_notice(
-            f"There is no cluster {cluster_id!r} at iteration {study.default_iteration} "
-            f"of study {study.name}."
+            f"There is no cluster {cluster_id!r} at iteration {iteration} of study {study.name}."
         )
-    members = members.sort_values("firing_frequency", ascending=False)
-    rows = [
-        html.Tr(
-            [
-                html.Td(dcc.Link(row.label, href=f"/component/{row.label}")),
-                html.Td(row.module_kind),
-                html.Td(row.layer),
-                html.Td(f"{row.firing_frequency:.4g}"),
-                html.Td(f"{row.mean_ci:.3f}"),
-                html.Td(f"{row.max_ci:.3f}"),
-            ]
-        )
-        for row in members.itertuples()
+    modules = study.subcomponents["module"].iloc[members].nunique()
+    options = direction_options(study, members)
+    member_options = [{"label": "whole cluster (share-weighted)", "value": "all"}] + [
+        {"label": study.subcomponents["label"].iloc[m], "value": str(m)} for m in members
     ]
-    header = ["subcomponent", "module kind", "layer", "firing frequency", "mean CI", "max CI"]
     return html.Div(
         [
-            html.H2(f"Cluster {index}", id="cluster-title"),
-            html.P(
-                f"{len(members)} members in {members['module'].nunique()} modules, "
-                f"iteration {study.default_iteration} of study {study.name}."
+            dcc.Store(id=STORE, data={"cluster": cluster, "iteration": iteration}),
+            header(study, cluster, iteration, len(members), modules),
+            dcc.Loading(html.Div(id=OVERVIEW)),
+            section(
+                "Examples",
+                html.Div(
+                    [
+                        html.Div(
+                            [
+                                html.Small("Shade tokens with activation above"),
+                                dcc.Slider(
+                                    id=THRESHOLD,
+                                    min=0,
+                                    max=1,
+                                    step=0.05,
+                                    value=0,
+                                    marks={0: "0", 0.5: "0.5", 1: "1"},
+                                ),
+                            ],
+                            style={"maxWidth": "24rem"},
+                        ),
+                        dcc.Loading(html.Div(id=EXAMPLES)),
+                    ]
+                ),
             ),
-            dbc.Table(
-                [html.Thead(html.Tr([html.Th(name) for name in header])), html.Tbody(rows)],
-                size="sm",
-                striped=True,
-                id="member-table",
+            section(
+                "Lenses",
+                html.Div(
+                    [
+                        dbc.InputGroup(
+                            [
+                                dbc.InputGroupText("Directions of"),
+                                dbc.Select(id=LENS_MEMBER, options=member_options, value="all"),
+                            ],
+                            size="sm",
+                            style={"maxWidth": "36rem"},
+                        ),
+                        dcc.Loading(html.Div(id=LENSES)),
+                    ]
+                ),
+            ),
+            section(
+                "Plane view",
+                html.Div(
+                    [
+                        dbc.Row(
+                            [
+                                dbc.Col(
+                                    dbc.Select(
+                                        id=PLANE_FIRST,
+                                        options=options,
+                                        value=options[0]["value"] if options else None,
+                                    ),
+                                    md=4,
+                                ),
+                                dbc.Col(
+                                    dbc.Select(
+                                        id=PLANE_SECOND,
+                                        options=options,
+                                        value=options[1]["value"] if len(options) > 1 else None,
+                                    ),
+                                    md=4,
+                                ),
+                                dbc.Col(
+                                    dbc.Select(
+                                        id=PLANE_COLOUR,
+                                        value="group",
+                                        options=[
+                                            {"label": "colour by token group", "value": "group"},
+                                            {
+                                                "label": "colour by the top SAE feature",
+                                                "value": "sae",
+                                            },
+                                            {"label": "no colour", "value": "none"},
+                                        ],
+                                    ),
+                                    md=4,
+                                ),
+                            ],
+                            className="g-2 mb-2",
+                        ),
+                        dcc.Loading(html.Div(id=PLANE)),
+                    ]
+                ),
+            ),
+            section(
+                "Explanation and discussion",
+                html.P(
+                    "No explanation has been written for this cluster yet.",
+                    className="text-muted",
+                    id="cluster-explanation",
+                ),
             ),
         ]
     )

@@ -1,75 +1,282 @@
-"""`/clusters`: the list of clusters in the loaded study."""
+"""`/clusters`: the 3D map, the distributions of cluster measures and the table of all clusters.
+
+The view lives in the query string (only non-default values): `iteration`, `color`, `dist`,
+`cluster` (the selected one), `sort` (`-size`: descending), `f_<column>` (a column filter, in the
+language of `dashboard.analysis.cluster_table`) and `component=<module>:<c>` (show the cluster
+holding that subcomponent). Figures and rows are filled in by `callbacks/clusters.py`.
+"""
 
 from __future__ import annotations
 
 import dash
+import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard.app_state import current_study
 from dashboard.components.notices import no_study_notice
+from dashboard.page_data import parse_iteration
 from dashboard.study import Study
-from dashboard.study.summary import cluster_sizes, study_counts
+from dashboard.study.summary import cluster_assignments, study_counts
+from dashboard.urls import single
 
 dash.register_page(__name__, path="/clusters", title="Clusters · SPD Atlas")
 
-LISTED_CLUSTERS = 50
+MAP_GRAPH = "clusters-map"
+GRID = "clusters-grid"
+DISTRIBUTION = "clusters-distribution"
+DIST_MEASURE = "clusters-dist-measure"
+COLOR = "clusters-color"
+ITERATION = "clusters-iteration"
+ITERATION_APPLY = "clusters-iteration-apply"
+SELECTED = "clusters-selected"
+SUMMARY = "clusters-summary"
+STATE = "clusters-state"
+URL_SYNC = "clusters-url"
+MESSAGE = "clusters-message"
+
+DEFAULT_COLOR = "firing_frequency"
+DEFAULT_DIST = "size"
+DEFAULT_SORT = "-size"
+FILTER_PREFIX = "f_"
+
+MEASURE_LABELS = {
+    "size": "members",
+    "firing_frequency": "firing frequency",
+    "window_frequency": "window frequency",
+    "mean_activation": "mean activation",
+    "token_entropy": "token entropy (nats)",
+    "token_concentration": "token concentration",
+    "distinct_tokens": "distinct tokens",
+    "position_entropy": "position entropy",
+    "depth_mean": "depth (mean layer)",
+    "depth_spread": "depth spread",
+    "attention_share": "attention share",
+    "module_entropy": "module entropy",
+    "top_module_share": "top module share",
+    "n_modules": "modules",
+    "member_gini": "member Gini",
+    "cohesion": "cohesion",
+}
+NUMBER_FORMAT = {"function": "params.value == null ? '' : d3.format('.3~g')(params.value)"}
+TEXT_FILTER = {
+    "filter": "agTextColumnFilter",
+    "filterParams": {"filterOptions": ["contains"], "maxNumConditions": 1, "debounceMs": 400},
+}
 
 
-def study_card(study: Study) -> dbc.Card:
+def column_defs() -> list[dict]:
+    numeric = [
+        {"field": name, "headerName": label, "valueFormatter": NUMBER_FORMAT, **TEXT_FILTER}
+        for name, label in MEASURE_LABELS.items()
+        if name not in ("size",)
+    ]
+    return [
+        {
+            "colId": "cluster",
+            "field": "link",  # markdown `[id](/cluster/id)` made by the server
+            "headerName": "cluster",
+            "pinned": "left",
+            "width": 110,
+            "cellRenderer": "markdown",
+            **TEXT_FILTER,
+        },
+        {"field": "size", "headerName": "members", "width": 110, **TEXT_FILTER},
+        {"field": "layers", "headerName": "layers", "width": 100, "sortable": False},
+        {"field": "top_tokens", "headerName": "top tokens", "width": 240, **TEXT_FILTER},
+        {"field": "modules", "headerName": "modules", "width": 260, **TEXT_FILTER},
+        {"field": "ci_histogram", "headerName": "activation histogram", "sortable": False},
+        *numeric,
+    ]
+
+
+def study_line(study: Study, iteration: int) -> html.P:
     counts = study_counts(study)
-    rows = [
-        (
-            "Subcomponents",
-            f"{counts.subcomponents:,} ({counts.alive:,} alive) in {counts.modules} modules",
-        ),
-        ("Harvested tokens", f"{counts.windows:,} windows x {counts.window_length} tokens"),
-        ("Stored activations", f"{counts.stored_activations:,}"),
-        ("Merge history", f"{counts.merges:,} merges; default iteration {study.default_iteration}"),
-    ]
-    rows += [(f"{key} hash", value[:16]) for key, value in study.provenance.items()]
-    return dbc.Card(
-        dbc.CardBody(
-            [
-                html.H4(study.name, className="card-title", id="study-name"),
-                dbc.Table(
-                    html.Tbody([html.Tr([html.Th(key), html.Td(value)]) for key, value in rows]),
-                    size="sm",
-                    className="mb-0",
-                ),
-            ]
-        ),
-        className="mb-3",
+    return html.P(
+        f"{study.name}: {counts.alive:,} alive subcomponents in {counts.modules} modules, "
+        f"{counts.windows * counts.window_length:,} harvested tokens; merge history of "
+        f"{counts.merges:,} merges, shown at iteration {iteration} "
+        f"(default {study.default_iteration}).",
+        className="text-muted",
+        id="study-name",
     )
 
 
-def largest_clusters_table(study: Study) -> html.Div:
-    sizes = cluster_sizes(study, study.default_iteration)
-    rows = [
-        html.Tr(
-            [html.Td(dcc.Link(f"Cluster {cluster}", href=f"/cluster/{cluster}")), html.Td(size)]
-        )
-        for cluster, size in sizes.head(LISTED_CLUSTERS).items()
-    ]
-    return html.Div(
+def query_state(study: Study, query: dict) -> dict:
+    """The view named by the URL, with defaults filled in; `message` explains what was off."""
+    messages = []
+    try:
+        iteration = parse_iteration(study, query.get("iteration"))
+    except ValueError as error:
+        messages.append(str(error))
+        iteration = study.default_iteration
+    filters = {
+        key[len(FILTER_PREFIX) :]: single(value)
+        for key, value in query.items()
+        if key.startswith(FILTER_PREFIX) and single(value)
+    }
+    component = single(query.get("component"))
+    if component:
+        labels = study.subcomponents["label"]
+        matches = labels.index[labels == component]
+        cluster = int(cluster_assignments(study, iteration)[matches[0]]) if len(matches) else -1
+        if len(matches) == 0:
+            messages.append(f"study {study.name} has no subcomponent {component!r}")
+        elif cluster < 0:
+            messages.append(f"{component} is dead: it belongs to no cluster")
+        else:
+            filters["cluster"] = f"={cluster}"
+            messages.append(f"showing cluster {cluster}, which holds {component}")
+    selected = single(query.get("cluster"))
+    return {
+        "iteration": iteration,
+        "color": single(query.get("color")) or DEFAULT_COLOR,
+        "dist": single(query.get("dist")) or DEFAULT_DIST,
+        "sort": single(query.get("sort")) or DEFAULT_SORT,
+        "filters": filters,
+        "selected": int(selected) if selected and selected.isdigit() else None,
+        "component": component,
+        "message": "; ".join(messages),
+    }
+
+
+def measure_options() -> list[dict]:
+    return [{"label": label, "value": name} for name, label in MEASURE_LABELS.items()]
+
+
+def grid(state: dict) -> dag.AgGrid:
+    sort = state["sort"]
+    column, direction = (sort[1:], "desc") if sort.startswith("-") else (sort, "asc")
+    columns = column_defs()
+    for definition in columns:
+        if definition["field"] == column:
+            definition["sort"] = direction
+    return dag.AgGrid(
+        id=GRID,
+        columnDefs=columns,
+        rowModelType="infinite",
+        filterModel={
+            name: {"filterType": "text", "type": "contains", "filter": expression}
+            for name, expression in state["filters"].items()
+        },
+        defaultColDef={"resizable": True, "sortable": True, "width": 130},
+        dashGridOptions={
+            "rowBuffer": 0,
+            "cacheBlockSize": 100,
+            "maxBlocksInCache": 20,
+            "infiniteInitialRowCount": 100,
+            "suppressCellFocus": True,
+        },
+        style={"height": "34rem"},
+        className="ag-theme-alpine",
+    )
+
+
+def controls(state: dict, study: Study) -> dbc.Row:
+    return dbc.Row(
         [
-            html.H5(
-                f"{len(sizes):,} clusters at iteration {study.default_iteration}, largest first"
+            dbc.Col(
+                dbc.InputGroup(
+                    [
+                        dbc.InputGroupText("Iteration"),
+                        dbc.Input(
+                            id=ITERATION,
+                            type="number",
+                            min=0,
+                            max=study.n_merges,
+                            step=1,
+                            value=state["iteration"],
+                        ),
+                        dbc.Button("Show", id=ITERATION_APPLY, color="secondary"),
+                    ],
+                    size="sm",
+                ),
+                md=4,
             ),
-            dbc.Table(
-                [html.Thead(html.Tr([html.Th("cluster"), html.Th("members")])), html.Tbody(rows)],
-                size="sm",
-                striped=True,
-                id="cluster-table",
+            dbc.Col(
+                dbc.InputGroup(
+                    [
+                        dbc.InputGroupText("Colour map by"),
+                        dbc.Select(id=COLOR, options=measure_options(), value=state["color"]),
+                    ],
+                    size="sm",
+                ),
+                md=4,
             ),
-        ]
+        ],
+        className="mb-2 g-2",
     )
 
 
-def layout(**_query: str) -> html.Div:
+def layout(**query: str | list[str]) -> html.Div:
     status = current_study()
     if status.study is None:
         return html.Div([html.H2("Clusters"), no_study_notice(status.problem)])
+    study = status.study
+    state = query_state(study, query)
     return html.Div(
-        [html.H2("Clusters"), study_card(status.study), largest_clusters_table(status.study)]
+        [
+            dcc.Location(id=URL_SYNC, refresh=False),
+            dcc.Store(id=STATE, data={k: v for k, v in state.items() if k != "message"}),
+            dcc.Store(id=SELECTED, data=state["selected"]),
+            html.H2("Clusters"),
+            study_line(study, state["iteration"]),
+            dbc.Alert(
+                state["message"],
+                id=MESSAGE,
+                color="info",
+                is_open=bool(state["message"]),
+                className="py-2",
+            ),
+            controls(state, study),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        [
+                            dcc.Loading(
+                                dcc.Graph(
+                                    id=MAP_GRAPH,
+                                    style={"height": "30rem"},
+                                    config={"displaylogo": False},
+                                ),
+                            ),
+                            html.Div(id=SUMMARY, className="mt-2"),
+                        ],
+                        lg=7,
+                    ),
+                    dbc.Col(
+                        [
+                            dbc.InputGroup(
+                                [
+                                    dbc.InputGroupText("Distribution of"),
+                                    dbc.Select(
+                                        id=DIST_MEASURE,
+                                        options=measure_options(),
+                                        value=state["dist"],
+                                    ),
+                                ],
+                                size="sm",
+                            ),
+                            dcc.Graph(
+                                id=DISTRIBUTION,
+                                style={"height": "26rem"},
+                                config={"displaylogo": False},
+                            ),
+                            html.Small(
+                                "Drag across bars to filter the table to that range.",
+                                className="text-muted",
+                            ),
+                        ],
+                        lg=5,
+                    ),
+                ]
+            ),
+            html.H5("All clusters", className="mt-3"),
+            html.Small(
+                "Filters: numbers as >2.5, <=3, 0.1..0.5 (& = and, comma = or); modules as "
+                "*mlp*,*attn* (or), *mlp*&*.1.* (and), !*q_proj* (exclude).",
+                className="text-muted d-block mb-1",
+            ),
+            grid(state),
+        ]
     )

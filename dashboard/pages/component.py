@@ -1,4 +1,8 @@
-"""`/component/<label>`: one subcomponent, `<module>:<c>`."""
+"""`/component/<label>`: one subcomponent, `<module>:<c>`.
+
+What the old per-component app showed (a token table, activation contexts with a CI threshold, a
+token inspector), plus the cluster that holds it. `callbacks/component.py` fills the sections.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,22 @@ from dash import dcc, html
 
 from dashboard.app_state import current_study
 from dashboard.components.notices import no_study_notice, not_found_notice
+from dashboard.page_data import parse_iteration
 from dashboard.study.summary import cluster_assignments
 
 dash.register_page(__name__, path_template="/component/<label>", title="Subcomponent · SPD Atlas")
 
+STORE = "component-store"
+TOKENS = "component-tokens"
+DOWNLOAD = "component-download"
+DOWNLOAD_BUTTON = "component-download-button"
+CONTEXTS = "component-contexts"
+THRESHOLD = "component-threshold"
+INSPECTOR = "component-inspector"
+TOKEN = "component-token"
 
-def layout(label: str | None = None, **_query: str) -> html.Div:
+
+def layout(label: str | None = None, **query: str | list[str]) -> html.Div:
     status = current_study()
     if status.study is None:
         return html.Div([html.H2("Subcomponent"), no_study_notice(status.problem)])
@@ -21,15 +35,28 @@ def layout(label: str | None = None, **_query: str) -> html.Div:
     matches = study.subcomponents.index[study.subcomponents["label"] == label]
     if label is None or len(matches) == 0:
         return not_found_notice(f"Study {study.name} has no subcomponent {label!r}.")
+    try:
+        iteration = parse_iteration(study, query.get("iteration"))
+    except ValueError as error:
+        return not_found_notice(str(error))
     position = int(matches[0])
     row = study.subcomponents.loc[position]
-    cluster = int(cluster_assignments(study, study.default_iteration)[position])
+    cluster = int(cluster_assignments(study, iteration)[position])
+    suffix = "" if iteration == study.default_iteration else f"?iteration={iteration}"
     cluster_cell = (
-        dcc.Link(f"Cluster {cluster}", href=f"/cluster/{cluster}", id="component-cluster")
+        html.Span(
+            [
+                dcc.Link(
+                    f"Cluster {cluster}", href=f"/cluster/{cluster}{suffix}", id="component-cluster"
+                ),
+                " · ",
+                dcc.Link("find it in the list", href=f"/clusters?component={label}"),
+            ]
+        )
         if cluster >= 0
         else html.Span("none (dead: never above the alive threshold)", id="component-cluster")
     )
-    rows = [
+    facts = [
         ("Module", row["module"]),
         ("Index", row["index"]),
         ("Layer", row["layer"]),
@@ -37,15 +64,59 @@ def layout(label: str | None = None, **_query: str) -> html.Div:
         ("Firing frequency", f"{row['firing_frequency']:.4g}"),
         ("Mean CI when firing", f"{row['mean_ci']:.3f}"),
         ("Max CI", f"{row['max_ci']:.3f}"),
-        (f"Cluster at iteration {study.default_iteration}", cluster_cell),
+        (f"Cluster at iteration {iteration}", cluster_cell),
     ]
     return html.Div(
         [
+            dcc.Store(id=STORE, data={"subcomponent": position, "iteration": iteration}),
             html.H2(label, id="component-title"),
             dbc.Table(
-                html.Tbody([html.Tr([html.Th(key), html.Td(value)]) for key, value in rows]),
+                html.Tbody([html.Tr([html.Th(key), html.Td(value)]) for key, value in facts]),
                 size="sm",
                 style={"maxWidth": "40rem"},
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        [
+                            html.H4("Tokens"),
+                            dbc.Button(
+                                "Download all tokens (CSV)",
+                                id=DOWNLOAD_BUTTON,
+                                size="sm",
+                                color="secondary",
+                                className="mb-2",
+                            ),
+                            dcc.Download(id=DOWNLOAD),
+                            dcc.Loading(html.Div(id=TOKENS)),
+                        ],
+                        lg=5,
+                    ),
+                    dbc.Col(
+                        [
+                            html.H4("Activation contexts"),
+                            html.Small("Shade tokens with CI above"),
+                            html.Div(
+                                dcc.Slider(
+                                    id=THRESHOLD,
+                                    min=0,
+                                    max=1,
+                                    step=0.05,
+                                    value=0,
+                                    marks={0: "0", 0.5: "0.5", 1: "1"},
+                                ),
+                                style={"maxWidth": "24rem"},
+                            ),
+                            html.Small(
+                                "Click a token to inspect everything active on it.",
+                                className="text-muted",
+                            ),
+                            html.Div(id=INSPECTOR, className="my-2"),
+                            dcc.Loading(html.Div(id=CONTEXTS)),
+                        ],
+                        lg=7,
+                    ),
+                ]
             ),
         ]
     )

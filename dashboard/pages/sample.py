@@ -1,42 +1,67 @@
-"""`/sample/<n>`: one harvested text window."""
+"""`/sample/<n>`: one harvested window, every token shaded by its strongest cluster.
+
+`?token=<offset>` selects a token and lists every cluster and subcomponent active there;
+`?iteration=` picks the clustering. `callbacks/sample.py` fills the text and the detail.
+"""
 
 from __future__ import annotations
 
 import dash
-from dash import html
+from dash import dcc, html
 
 from dashboard.app_state import current_study
 from dashboard.components.notices import no_study_notice, not_found_notice
-from dashboard.study.summary import vocab_tokens
-from dashboard.urls import parse_index
+from dashboard.page_data import parse_iteration
+from dashboard.urls import parse_index, single
 
 dash.register_page(__name__, path_template="/sample/<sample_id>", title="Sample · SPD Atlas")
 
+STORE = "sample-store"
+TEXT = "sample-text"
+DETAIL = "sample-detail"
+CLUSTERS = "sample-clusters"
+URL_SYNC = "sample-url"
+TOKEN = "sample-token"
 
-def layout(sample_id: str | None = None, **_query: str) -> html.Div:
+
+def layout(sample_id: str | None = None, **query: str | list[str]) -> html.Div:
     status = current_study()
     if status.study is None:
         return html.Div([html.H2("Sample"), no_study_notice(status.problem)])
     study = status.study
-    windows, _ = study.window_shape
+    windows, length = study.window_shape
     index = parse_index(sample_id)
     if index is None or index >= windows:
         return not_found_notice(
             f"Sample {sample_id!r} does not exist: "
             f"study {study.name} has windows 0 to {windows - 1}."
         )
-    tokens = vocab_tokens(study)
-    token_ids = study.array("windows/token_ids.npy")[index]
-    spans = [
-        html.Span(
-            tokens[token_id], title=f"position {offset}, token id {token_id}", className="token"
-        )
-        for offset, token_id in enumerate(token_ids.tolist())
-    ]
+    try:
+        iteration = parse_iteration(study, query.get("iteration"))
+    except ValueError as error:
+        return not_found_notice(str(error))
+    token = parse_index(single(query.get("token")))
     return html.Div(
         [
+            dcc.Location(id=URL_SYNC, refresh=False),
+            dcc.Store(
+                id=STORE,
+                data={
+                    "window": index,
+                    "iteration": iteration,
+                    "token": token if token is not None and token < length else None,
+                },
+            ),
             html.H2(f"Sample {index}"),
-            html.P(f"Window {index} of {windows:,} in study {study.name}."),
-            html.Div(spans, id="sample-text", className="token-text"),
+            html.P(
+                f"Window {index} of {windows:,} in study {study.name}, clusters at iteration "
+                f"{iteration}. Each token is shaded in the colour of its strongest cluster; "
+                "click a token to see everything active there.",
+                className="text-muted",
+            ),
+            html.Div(id=TEXT, className="token-text mb-3"),
+            html.Div(id=DETAIL),
+            html.H5("Clusters in this window", className="mt-3"),
+            html.Div(id=CLUSTERS),
         ]
     )

@@ -28,5 +28,7 @@ def collect_residuals(
             target_logits(model, batch.to(device))
             rows = slice(start * length, (start + len(batch)) * length)
             for slot, point in enumerate(points):
-                residuals[slot, rows] = captured[point].reshape(-1, anatomy.d_model).float().cpu()
+                residuals[slot, rows] = (
+                    captured[point].reshape(-1, anatomy.d_model).float().cpu().numpy()
+                )
     return residuals

@@ -1,0 +1,380 @@
+"""Callbacks of `/cluster/<id>`: the figures and tables, built after the page is shown."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+import numpy as np
+import pandas as pd
+from dash import Input, Output, callback, dcc, html
+
+from dashboard.analysis.cluster_examples import cluster_examples
+from dashboard.analysis.lens_decode import LENSES, SIDES, decode_members
+from dashboard.analysis.measures import makeup_matrix
+from dashboard.analysis.plane import DegeneratePlaneError, plane_view
+from dashboard.analysis.sae_features import encode
+from dashboard.analysis.study_analyses import (
+    cluster_decodings,
+    has_file,
+    lens_matrices,
+    residual_directions,
+    sampled_token_groups,
+    stored_sae,
+)
+from dashboard.app_state import current_study
+from dashboard.components import figures
+from dashboard.components.token_text import example_row
+from dashboard.page_data import analyses_at, cluster_activation
+from dashboard.pages import cluster as page
+from dashboard.study import Study
+from dashboard.study.summary import vocab_tokens
+
+LENS_TITLES = {
+    "logit": "Logit lens",
+    "embedding": "Embedding lens",
+    "tuned": "Tuned lens",
+    "sae": "SAE features",
+}
+
+
+def small_table(header: list[str], rows: list[list], table_id: str | None = None) -> dbc.Table:
+    props = {"id": table_id} if table_id else {}
+    return dbc.Table(
+        [
+            html.Thead(html.Tr([html.Th(name) for name in header])),
+            html.Tbody([html.Tr([html.Td(cell) for cell in row]) for row in rows]),
+        ],
+        size="sm",
+        striped=True,
+        className="small",
+        **props,
+    )
+
+
+def members_section(study: Study, analyses, cluster: int) -> html.Div:
+    members = analyses.members[analyses.members["cluster"] == cluster].sort_values(
+        "share", ascending=False
+    )
+    info = study.subcomponents.iloc[members["subcomponent"].to_numpy()]
+    row = analyses.clusters.iloc[analyses.row_of(cluster)]
+    rows = [
+        [
+            dcc.Link(label, href=f"/component/{label}"),
+            kind,
+            layer,
+            f"{share:.1%}",
+            f"{frequency:.3g}",
+        ]
+        for label, kind, layer, share, frequency in zip(
+            info["label"],
+            info["module_kind"],
+            info["layer"],
+            members["share"],
+            info["firing_frequency"],
+            strict=True,
+        )
+    ]
+    facts = (
+        f"Depth {row['depth_mean']:.2f} ± {row['depth_spread']:.2f} layers · attention share "
+        f"{row['attention_share']:.0%} · {int(row['n_modules'])} modules, top "
+        f"{row['top_module']} ({row['top_module_share']:.0%}), module entropy "
+        f"{row['module_entropy']:.2f} nats · member firing Gini {row['member_gini']:.2f} · "
+        f"cohesion {row['cohesion']:.2f}"
+    )
+    return dbc.Row(
+        [
+            dbc.Col(
+                dcc.Graph(
+                    figure=figures.makeup_heatmap(
+                        makeup_matrix(study.subcomponents, members["subcomponent"].to_numpy())
+                    ),
+                    id="cluster-makeup",
+                ),
+                lg=5,
+            ),
+            dbc.Col(
+                [
+                    html.P(facts, className="small", id="cluster-facts"),
+                    html.Div(
+                        small_table(
+                            ["subcomponent", "module kind", "layer", "share", "firing freq."],
+                            rows,
+                            "member-table",
+                        ),
+                        style={"maxHeight": "22rem", "overflowY": "auto"},
+                    ),
+                ],
+                lg=7,
+            ),
+        ]
+    )
+
+
+def activation_section(study: Study, analyses, cluster: int) -> dbc.Row:
+    row = analyses.row_of(cluster)
+    arrays = analyses.arrays
+    bins = arrays["ci_histogram"].shape[1]
+    threshold = float((study.manifest.get("settings") or {}).get("harvest", {}).get("threshold", 0))
+    edges = np.linspace(threshold, 1, bins + 1)
+    offsets = np.arange(arrays["position_mass"].shape[1])
+    measures = analyses.clusters.iloc[row]
+    graphs = [
+        figures.histogram_bars(
+            edges,
+            {
+                "all tokens": arrays["ci_histogram"][row],
+                "window maxima": arrays["window_max_histogram"][row],
+            },
+            f"Activation (fires on {measures['firing_frequency']:.3%} of tokens)",
+            "activation",
+        ),
+        figures.bars(
+            offsets,
+            {"mass": arrays["position_mass"][row]},
+            f"Activation mass by position (entropy {measures['position_entropy']:.2f})",
+            "position in window",
+            "activation mass",
+        ),
+        figures.bars(
+            offsets,
+            {"windows": arrays["argmax_position"][row]},
+            "Position of each window's maximum",
+            "position in window",
+            "windows",
+        ),
+    ]
+    return dbc.Row([dbc.Col(dcc.Graph(figure=graph), lg=4) for graph in graphs])
+
+
+def tokens_section(study: Study, analyses, cluster: int) -> dbc.Row:
+    tokens = vocab_tokens(study)
+    table = analyses.tokens[
+        (analyses.tokens["cluster"] == cluster) & (analyses.tokens["ranking"] == "count")
+    ]
+    firing = analyses.clusters.iloc[analyses.row_of(cluster)]
+    n_firing = firing["firing_frequency"] * study.window_shape[0] * study.window_shape[1]
+    labels = [repr(tokens[t]) for t in table["token_id"]]
+    token_figure = figures.bars(
+        labels,
+        {
+            "share of the cluster's firing tokens": table["count"].to_numpy() / max(n_firing, 1),
+            "base frequency in the corpus": table["base_frequency"].to_numpy(),
+        },
+        f"Top tokens (entropy {firing['token_entropy']:.2f} nats, "
+        f"top-10% concentration {firing['token_concentration']:.0%})",
+        "token",
+        "frequency",
+    )
+    columns = [dbc.Col(dcc.Graph(figure=token_figure, id="cluster-top-tokens"), lg=6)]
+    if "token_group_histogram" in analyses.arrays:
+        counts = analyses.arrays["token_group_histogram"][analyses.row_of(cluster)]
+        labels_table = study.table("analyses/token_group_labels.parquet")
+        order = np.argsort(-counts)[:12]
+        columns.append(
+            dbc.Col(
+                dcc.Graph(
+                    figure=figures.bars(
+                        [labels_table["label"].iloc[g][:28] for g in order],
+                        {"firing tokens": counts[order]},
+                        "Token groups it fires on",
+                        "token group (most frequent members)",
+                        "firing tokens",
+                    )
+                ),
+                lg=6,
+            )
+        )
+    return dbc.Row(columns)
+
+
+def relations_section(analyses, cluster: int, suffix: str) -> html.Div:
+    related = analyses.coactivation[analyses.coactivation["cluster"] == cluster]
+    rows = [
+        [dcc.Link(f"Cluster {other}", href=f"/cluster/{other}{suffix}"), count, f"{jaccard:.3f}"]
+        for other, count, jaccard in zip(
+            related["other"], related["count"], related["jaccard"], strict=True
+        )
+    ]
+    return small_table(["cluster", "shared firing tokens", "Jaccard"], rows, "coactivation-table")
+
+
+@callback(Output(page.OVERVIEW, "children"), Input(page.STORE, "data"))
+def fill_overview(store: dict):
+    study = current_study().study
+    analyses = analyses_at(study, store["iteration"])
+    cluster = store["cluster"]
+    suffix = (
+        "" if store["iteration"] == study.default_iteration else f"?iteration={store['iteration']}"
+    )
+    return [
+        page.section("Makeup", members_section(study, analyses, cluster)),
+        page.section("Activation", activation_section(study, analyses, cluster)),
+        page.section("Tokens", tokens_section(study, analyses, cluster)),
+        page.section("Coactivating clusters", relations_section(analyses, cluster, suffix)),
+    ]
+
+
+@callback(
+    Output(page.EXAMPLES, "children"), Input(page.STORE, "data"), Input(page.THRESHOLD, "value")
+)
+def fill_examples(store: dict, threshold: float):
+    study = current_study().study
+    activation = cluster_activation(study.version, store["iteration"], store["cluster"])
+    _, length = study.window_shape
+    windows = study.array("windows/token_ids.npy")
+    tokens = vocab_tokens(study)
+    examples = cluster_examples(activation, length)
+    blocks = {"top": [], "quantile": []}
+    for example in examples:
+        blocks[example.kind].append(
+            example_row(
+                tokens,
+                np.asarray(windows[example.window]),
+                activation.in_window(example.window, length),
+                example.offset,
+                example.window,
+                threshold or 0.0,
+            )
+        )
+    return dbc.Row(
+        [
+            dbc.Col(
+                [html.H6("Strongest activations"), html.Div(blocks["top"], id="top-examples")], lg=6
+            ),
+            dbc.Col(
+                [
+                    html.H6("From every activation band (weakest first)"),
+                    html.Div(blocks["quantile"], id="quantile-examples"),
+                ],
+                lg=6,
+            ),
+        ]
+    )
+
+
+def item_labels(study: Study, lens: str, items: pd.Series) -> list[str]:
+    if lens != "sae":
+        tokens = vocab_tokens(study)
+        return [repr(tokens[i]) for i in items]
+    features = study.table("lenses/sae_features.parquet")
+    n_features = int((features["point"] == features["point"].iloc[0]).sum())
+    points = np.asarray(study.array("lenses/sae_points.npy"))
+    labelled = features.set_index(["point", "feature"])["label"]
+    return [
+        f"p{points[i // n_features]} f{i % n_features}: "
+        f"{labelled.get((points[i // n_features], i % n_features), '')[:40]}"
+        for i in items
+    ]
+
+
+def lens_tables(study: Study, decodings: pd.DataFrame) -> dbc.Tabs:
+    tabs = []
+    for lens in LENSES:
+        columns, header = [], []
+        for side in SIDES:
+            for end in ("top", "bottom"):
+                chosen = decodings[
+                    (decodings["lens"] == lens)
+                    & (decodings["side"] == side)
+                    & (decodings["end"] == end)
+                ].sort_values("rank")
+                labels = item_labels(study, lens, chosen["item"])
+                columns.append(
+                    [
+                        f"{label} ({score:.2f})"
+                        for label, score in zip(labels, chosen["score"], strict=True)
+                    ]
+                )
+                header.append(f"{side} · {'promoted' if end == 'top' else 'suppressed'}")
+        depth = max((len(column) for column in columns), default=0)
+        rows = [[column[i] if i < len(column) else "" for column in columns] for i in range(depth)]
+        body = (
+            small_table(header, rows) if depth else html.P("Nothing to decode.", className="small")
+        )
+        tabs.append(dbc.Tab(body, label=LENS_TITLES[lens], tab_id=f"lens-{lens}"))
+    return dbc.Tabs(tabs, id="lens-tabs", active_tab="lens-logit")
+
+
+@callback(
+    Output(page.LENSES, "children"), Input(page.STORE, "data"), Input(page.LENS_MEMBER, "value")
+)
+def fill_lenses(store: dict, member: str):
+    study = current_study().study
+    matrices = lens_matrices(study)
+    if matrices is None:
+        return dbc.Alert("This study was built without lenses.", color="secondary")
+    if member in (None, "all"):
+        decodings = cluster_decodings(study, store["iteration"], store["cluster"])
+    else:
+        subcomponent = int(member)
+        if has_file(study, "lenses/member_decodings.parquet"):
+            table = study.table("lenses/member_decodings.parquet")
+            decodings = table[table["subcomponent"] == subcomponent]
+        else:
+            decodings = pd.DataFrame()
+        if decodings.empty:
+            directions, points = residual_directions(study)
+            decodings = decode_members(matrices, directions, points, np.array([subcomponent]), 10)
+    paths = study.table("lenses/directions.parquet").set_index("subcomponent")
+    note = []
+    if member not in (None, "all"):
+        row = paths.loc[int(member)]
+        note = html.P(
+            f"read at residual point {row['read_point']} ({row['read_path']}); write at point "
+            f"{row['write_point']} ({row['write_path']})",
+            className="small text-muted",
+            id="lens-paths",
+        )
+    return html.Div([note, lens_tables(study, decodings)])
+
+
+@callback(
+    Output(page.PLANE, "children"),
+    Input(page.STORE, "data"),
+    Input(page.PLANE_FIRST, "value"),
+    Input(page.PLANE_SECOND, "value"),
+    Input(page.PLANE_COLOUR, "value"),
+)
+def fill_plane(store: dict, first: str | None, second: str | None, colour: str):
+    study = current_study().study
+    if not first or not second or not has_file(study, "lenses/residual_sample.npy"):
+        return html.P(
+            "Pick two directions (this study needs lenses).", className="small text-muted"
+        )
+    directions, points = residual_directions(study)
+    analyses = analyses_at(study, store["iteration"])
+    members = analyses.members[analyses.members["cluster"] == store["cluster"]]
+    subcomponents = members["subcomponent"].to_numpy()
+    (side_a, index_a), (side_b, index_b) = (
+        (value.split(":")[0], int(value.split(":")[1])) for value in (first, second)
+    )
+    point = int(points[side_a][index_a])
+    sample = np.asarray(study.array("lenses/residual_sample.npy")[point], np.float32)
+    try:
+        view = plane_view(
+            sample,
+            np.asarray(directions[side_a][index_a]),
+            np.asarray(directions[side_b][index_b]),
+            np.asarray(directions["read"])[subcomponents],
+            np.asarray(directions["write"])[subcomponents],
+            members["share"].to_numpy(),
+        )
+    except DegeneratePlaneError as error:
+        return dbc.Alert(str(error), color="warning")
+    colours, label = None, ""
+    if colour == "group":
+        colours, label = sampled_token_groups(study), "token group"
+    elif colour == "sae" and (sae := stored_sae(study, point)) is not None:
+        indices, values = encode(sae, sample)
+        feature = int(np.bincount(indices[values > 0], minlength=sae.n_features).argmax())
+        colours = np.where(indices == feature, values, 0).sum(axis=1)
+        label = f"SAE p{point} f{feature}"
+    caption = (
+        f"{sample.shape[0]:,} sampled tokens at residual point {point}; arrows: the cluster's "
+        "share-weighted map x → Σ write (read · x) on this plane."
+    )
+    return html.Div(
+        [
+            dcc.Graph(figure=figures.plane_figure(view, colours, label), id="plane-graph"),
+            html.Small(caption, className="text-muted"),
+        ]
+    )

@@ -1,0 +1,256 @@
+"""Callbacks of `/clusters`: table rows, map, distribution, selection and the URL."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode
+
+import dash_bootstrap_components as dbc
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from dash import Input, Output, Patch, State, callback, dcc, html, no_update
+
+from dashboard.analysis.cluster_table import FilterError, filter_text, query_table
+from dashboard.app_state import current_study
+from dashboard.components.map_figure import map_figure
+from dashboard.page_data import list_table, map_at
+from dashboard.pages import clusters as page
+
+HISTOGRAM_BINS = 40
+
+
+def table_now(state: dict) -> pd.DataFrame:
+    study = current_study().study
+    return list_table(study.version, state["iteration"])
+
+
+def iteration_suffix(state: dict) -> str:
+    study = current_study().study
+    return (
+        "" if state["iteration"] == study.default_iteration else f"?iteration={state['iteration']}"
+    )
+
+
+def row_records(rows: pd.DataFrame, suffix: str) -> list[dict]:
+    records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    for record in records:
+        record["link"] = f"[{record['cluster']}](/cluster/{record['cluster']}{suffix})"
+    return records
+
+
+@callback(
+    Output(page.GRID, "getRowsResponse"),
+    Output(page.MESSAGE, "children", allow_duplicate=True),
+    Output(page.MESSAGE, "is_open", allow_duplicate=True),
+    Input(page.GRID, "getRowsRequest"),
+    State(page.STATE, "data"),
+    prevent_initial_call=True,
+)
+def rows(request: dict | None, state: dict):
+    if not request:
+        return no_update, no_update, no_update
+    try:
+        result = query_table(table_now(state), request.get("filterModel"), request.get("sortModel"))
+    except FilterError as error:
+        return {"rowData": [], "rowCount": 0}, f"Filter not applied: {error}", True
+    page_rows = result.iloc[request.get("startRow", 0) : request.get("endRow", 100)]
+    response = {"rowData": row_records(page_rows, iteration_suffix(state)), "rowCount": len(result)}
+    return response, no_update, no_update
+
+
+def view_search(state: dict, request: dict | None, color: str, dist: str, selected) -> str:
+    """The query string of the current view: only values that differ from the defaults."""
+    study = current_study().study
+    params: dict[str, str] = {}
+    if state["iteration"] != study.default_iteration:
+        params["iteration"] = str(state["iteration"])
+    if color != page.DEFAULT_COLOR:
+        params["color"] = color
+    if dist != page.DEFAULT_DIST:
+        params["dist"] = dist
+    if selected is not None:
+        params["cluster"] = str(selected)
+    if request is None:
+        sort, filters = state["sort"], state["filters"]
+    else:
+        models = request.get("sortModel") or []
+        sort = (
+            ("-" if models[0].get("sort") == "desc" else "") + models[0]["colId"] if models else ""
+        )
+        filters = {
+            column: filter_text(model)
+            for column, model in (request.get("filterModel") or {}).items()
+            if filter_text(model)
+        }
+    if sort != page.DEFAULT_SORT:
+        params["sort"] = sort
+    component = state.get("component")
+    for column, expression in sorted(filters.items()):
+        if column == "cluster" and component and state["filters"].get("cluster") == expression:
+            params["component"] = component
+        else:
+            params[page.FILTER_PREFIX + column] = expression
+    return f"?{urlencode(params)}" if params else ""
+
+
+@callback(
+    Output(page.URL_SYNC, "search"),
+    Input(page.GRID, "getRowsRequest"),
+    Input(page.COLOR, "value"),
+    Input(page.DIST_MEASURE, "value"),
+    Input(page.SELECTED, "data"),
+    State(page.STATE, "data"),
+    State(page.URL_SYNC, "search"),
+    prevent_initial_call=True,
+)
+def sync_url(request, color, dist, selected, state, search):
+    """Write the view into the address bar (no page reload), only when it changed."""
+    wanted = view_search(state, request, color, dist, selected)
+    return no_update if wanted == (search or "") else wanted
+
+
+@callback(
+    Output("url", "href"),
+    Input(page.ITERATION_APPLY, "n_clicks"),
+    State(page.ITERATION, "value"),
+    State(page.URL_SYNC, "search"),
+    prevent_initial_call=True,
+)
+def show_iteration(_clicks, iteration, search):
+    """Another iteration is another list: reload the page with it (selection dropped)."""
+    study = current_study().study
+    if iteration is None or not 0 <= int(iteration) <= study.n_merges:
+        return no_update
+    params = {
+        key: value
+        for key, value in parse_qsl((search or "").lstrip("?"))
+        if key not in ("iteration", "cluster")
+    }
+    if int(iteration) != study.default_iteration:
+        params["iteration"] = str(int(iteration))
+    return f"/clusters?{urlencode(params)}" if params else "/clusters"
+
+
+@callback(
+    Output(page.MAP_GRAPH, "figure"),
+    Input(page.COLOR, "value"),
+    State(page.STATE, "data"),
+    State(page.SELECTED, "data"),
+)
+def draw_map(color: str, state: dict, selected):
+    study = current_study().study
+    coordinates = map_at(study, state["iteration"])
+    table = table_now(state).set_index("cluster").loc[coordinates["cluster"]].reset_index()
+    figure = map_figure(coordinates, table, color, page.MEASURE_LABELS.get(color, color))
+    if selected is not None and selected in set(coordinates["cluster"]):
+        point = coordinates[coordinates["cluster"] == selected].iloc[0]
+        figure.data[1].update(x=[point["x"]], y=[point["y"]], z=[point["z"]])
+    return figure
+
+
+@callback(
+    Output(page.SELECTED, "data"),
+    Input(page.MAP_GRAPH, "clickData"),
+    State(page.STATE, "data"),
+    prevent_initial_call=True,
+)
+def select_clicked(click: dict | None, state: dict):
+    """A click picks a cluster (3D clicks fire on mouse-down: opening it is a separate step)."""
+    if not click or not click.get("points"):
+        return no_update
+    point = click["points"][0]
+    if point.get("curveNumber", 0) != 0:
+        return no_update
+    coordinates = map_at(current_study().study, state["iteration"])
+    return int(coordinates["cluster"].iloc[int(point["pointNumber"])])
+
+
+@callback(
+    Output(page.MAP_GRAPH, "figure", allow_duplicate=True),
+    Output(page.SUMMARY, "children"),
+    Input(page.SELECTED, "data"),
+    State(page.STATE, "data"),
+    prevent_initial_call="initial_duplicate",
+)
+def highlight(selected, state: dict):
+    """Mark the selected cluster with a Patch (the map is not sent again) and summarize it."""
+    if selected is None:
+        return no_update, html.Small("Click a point to select a cluster.", className="text-muted")
+    study = current_study().study
+    coordinates = map_at(study, state["iteration"]).set_index("cluster")
+    table = table_now(state).set_index("cluster")
+    if selected not in table.index:
+        return no_update, dbc.Alert(f"No cluster {selected} at this iteration.", color="warning")
+    patch = Patch()
+    point = coordinates.loc[selected]
+    patch["data"][1]["x"] = [float(point["x"])]
+    patch["data"][1]["y"] = [float(point["y"])]
+    patch["data"][1]["z"] = [float(point["z"])]
+    row = table.loc[selected]
+    card = dbc.Card(
+        dbc.CardBody(
+            [
+                html.H5(f"Cluster {selected}", className="card-title", id="selected-title"),
+                html.P(
+                    f"{int(row['size'])} members · firing frequency "
+                    f"{row['firing_frequency']:.3g} · depth {row['depth_mean']:.2f} · "
+                    f"attention share {row['attention_share']:.2f}",
+                    className="mb-1 small",
+                ),
+                html.P(["Top tokens: ", html.Code(row["top_tokens"])], className="mb-2 small"),
+                dcc.Link(
+                    "Open cluster",
+                    href=f"/cluster/{selected}{iteration_suffix(state)}",
+                    className="btn btn-primary btn-sm",
+                    id="open-cluster",
+                ),
+            ]
+        )
+    )
+    return patch, card
+
+
+@callback(
+    Output(page.DISTRIBUTION, "figure"),
+    Input(page.DIST_MEASURE, "value"),
+    State(page.STATE, "data"),
+)
+def draw_distribution(measure: str, state: dict):
+    values = table_now(state)[measure].to_numpy(np.float64)
+    values = values[np.isfinite(values)]
+    counts, edges = np.histogram(values, bins=HISTOGRAM_BINS) if len(values) else ([], [0, 1])
+    figure = go.Figure(
+        go.Bar(
+            x=(np.asarray(edges[:-1]) + np.asarray(edges[1:])) / 2,
+            y=counts,
+            width=np.diff(edges),
+            marker_color="#4c72b0",
+            hovertemplate="%{x:.3g}: %{y} clusters<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        dragmode="select",
+        selectdirection="h",
+        margin={"l": 50, "r": 10, "t": 10, "b": 45},
+        xaxis_title=page.MEASURE_LABELS.get(measure, measure),
+        yaxis_title="clusters",
+        bargap=0.05,
+    )
+    return figure
+
+
+@callback(
+    Output(page.GRID, "filterModel"),
+    Input(page.DISTRIBUTION, "selectedData"),
+    State(page.DIST_MEASURE, "value"),
+    State(page.GRID, "filterModel"),
+    prevent_initial_call=True,
+)
+def filter_to_range(selected: dict | None, measure: str, current: dict | None):
+    """A range dragged on the distribution becomes the table's filter on that measure."""
+    if not selected or "range" not in selected:
+        return no_update
+    low, high = selected["range"]["x"]
+    model = dict(current or {})
+    model[measure] = {"filterType": "text", "type": "contains", "filter": f"{low:.4g}..{high:.4g}"}
+    return model

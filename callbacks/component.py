@@ -1,0 +1,191 @@
+"""Callbacks of `/component/<label>`: token table and download, contexts, token inspector."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+import numpy as np
+import pandas as pd
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+
+from dashboard.app_state import current_study
+from dashboard.components.token_text import example_row
+from dashboard.pages import component as page
+from dashboard.study import Study
+from dashboard.study.lookup import entries_between
+from dashboard.study.summary import cluster_assignments, vocab_tokens
+
+SHOWN_TOKENS = 30
+
+
+def column(study: Study, subcomponent: int) -> tuple[np.ndarray, np.ndarray]:
+    indptr = study.array("activations/indptr.npy")
+    start, stop = int(indptr[subcomponent]), int(indptr[subcomponent + 1])
+    return (
+        np.asarray(study.array("activations/token_index.npy")[start:stop], dtype=np.int64),
+        np.asarray(study.array("activations/ci.npy")[start:stop], dtype=np.float32),
+    )
+
+
+def token_table(study: Study, subcomponent: int) -> pd.DataFrame:
+    """token, token_id, count, mean_ci, share of that token's occurrences where it fires."""
+    positions, values = column(study, subcomponent)
+    token_ids = np.asarray(study.array("windows/token_ids.npy")).reshape(-1)[positions]
+    table = (
+        pd.DataFrame({"token_id": token_ids, "ci": values})
+        .groupby("token_id")["ci"]
+        .agg(count="size", mean_ci="mean")
+        .reset_index()
+    )
+    base = study.table("vocab.parquet", columns=["base_count"])["base_count"].to_numpy()
+    table["fires_on_share"] = table["count"] / base[table["token_id"]]
+    tokens = vocab_tokens(study)
+    table.insert(0, "token", [tokens[i] for i in table["token_id"]])
+    return table.sort_values(["count", "mean_ci"], ascending=False, ignore_index=True)
+
+
+@callback(Output(page.TOKENS, "children"), Input(page.STORE, "data"))
+def fill_tokens(store: dict):
+    table = token_table(current_study().study, store["subcomponent"]).head(SHOWN_TOKENS)
+    return dbc.Table(
+        [
+            html.Thead(html.Tr([html.Th(n) for n in ("token", "count", "mean CI", "fires on")])),
+            html.Tbody(
+                [
+                    html.Tr(
+                        [
+                            html.Td(html.Code(token)),
+                            html.Td(count),
+                            html.Td(f"{ci:.3f}"),
+                            html.Td(f"{share:.1%}"),
+                        ]
+                    )
+                    for token, count, ci, share in zip(
+                        table["token"],
+                        table["count"],
+                        table["mean_ci"],
+                        table["fires_on_share"],
+                        strict=True,
+                    )
+                ]
+            ),
+        ],
+        size="sm",
+        striped=True,
+        className="small",
+        id="component-token-table",
+    )
+
+
+@callback(
+    Output(page.DOWNLOAD, "data"),
+    Input(page.DOWNLOAD_BUTTON, "n_clicks"),
+    State(page.STORE, "data"),
+    prevent_initial_call=True,
+)
+def download_tokens(_clicks, store: dict):
+    study = current_study().study
+    label = study.subcomponents["label"].iloc[store["subcomponent"]]
+    table = token_table(study, store["subcomponent"])
+    return dcc.send_data_frame(table.to_csv, f"{label.replace(':', '_')}-tokens.csv", index=False)
+
+
+@callback(
+    Output(page.CONTEXTS, "children"), Input(page.STORE, "data"), Input(page.THRESHOLD, "value")
+)
+def fill_contexts(store: dict, threshold: float):
+    study = current_study().study
+    if "examples.parquet" not in study.manifest["files"]:
+        return html.P("This study stores no examples.", className="small text-muted")
+    examples = study.table("examples.parquet")
+    examples = examples[examples["subcomponent"] == store["subcomponent"]]
+    _, length = study.window_shape
+    positions, values = column(study, store["subcomponent"])
+    windows = study.array("windows/token_ids.npy")
+    tokens = vocab_tokens(study)
+    rows = []
+    for kind, title in (("top", "Strongest"), ("quantile", "From every CI band")):
+        rows.append(html.H6(title, className="mt-2"))
+        for position in examples.loc[examples["kind"] == kind, "position"]:
+            window, offset = divmod(int(position), length)
+            start, stop = np.searchsorted(positions, [window * length, (window + 1) * length])
+            activations = np.zeros(length, dtype=np.float32)
+            activations[positions[start:stop] - window * length] = values[start:stop]
+            rows.append(
+                example_row(
+                    tokens,
+                    np.asarray(windows[window]),
+                    activations,
+                    offset,
+                    window,
+                    threshold or 0.0,
+                    span_id=lambda i, w=window: {"type": page.TOKEN, "index": w * length + i},
+                )
+            )
+    return html.Div(rows, id="component-examples")
+
+
+@callback(
+    Output(page.INSPECTOR, "children"),
+    Input({"type": page.TOKEN, "index": ALL}, "n_clicks"),
+    State(page.STORE, "data"),
+    prevent_initial_call=True,
+)
+def inspect_token(clicks: list[int], store: dict):
+    """Every subcomponent active on the clicked token, and its cluster."""
+    if not ctx.triggered_id or not any(clicks):
+        return no_update
+    study = current_study().study
+    position = int(ctx.triggered_id["index"])
+    entries = entries_between(
+        study.array("activations/indptr.npy"),
+        study.array("activations/token_index.npy"),
+        study.array("activations/ci.npy"),
+        position,
+        position + 1,
+    ).sort_values("ci", ascending=False)
+    labels = study.subcomponents["label"]
+    clusters = cluster_assignments(study, store["iteration"])
+    _, length = study.window_shape
+    token_id = int(np.asarray(study.array("windows/token_ids.npy")).reshape(-1)[position])
+    rows = [
+        html.Tr(
+            [
+                html.Td(dcc.Link(labels[sub], href=f"/component/{labels[sub]}")),
+                html.Td(
+                    dcc.Link(f"Cluster {clusters[sub]}", href=f"/cluster/{clusters[sub]}")
+                    if clusters[sub] >= 0
+                    else "dead"
+                ),
+                html.Td(f"{ci:.3f}"),
+            ]
+        )
+        for sub, ci in zip(entries["subcomponent"], entries["ci"], strict=True)
+    ]
+    window, offset = divmod(position, length)
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                html.H6(
+                    [
+                        "Token ",
+                        html.Code(vocab_tokens(study)[token_id]),
+                        " at offset ",
+                        str(offset),
+                        " of ",
+                        dcc.Link(f"sample {window}", href=f"/sample/{window}"),
+                    ]
+                ),
+                dbc.Table(
+                    [
+                        html.Thead(
+                            html.Tr([html.Th("subcomponent"), html.Th("cluster"), html.Th("CI")])
+                        ),
+                        html.Tbody(rows),
+                    ],
+                    size="sm",
+                    className="small mb-0",
+                    id="inspector-table",
+                ),
+            ]
+        )
+    )

@@ -1,0 +1,97 @@
+"""What pages and callbacks read, memoized: in this process (lru) and across processes in the
+configured cache (FileSystemCache or Redis), keyed by study version, iteration and ids."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from dashboard.analysis.cluster_examples import ClusterActivation, activation_of
+from dashboard.analysis.cluster_table import cluster_table
+from dashboard.analysis.measures import ClusterAnalyses
+from dashboard.analysis.study_analyses import (
+    analysis_settings,
+    cluster_analyses,
+    cluster_map_at,
+    stored_analyses,
+)
+from dashboard.app_state import current_study
+from dashboard.runtime import cache
+from dashboard.study import Study
+from dashboard.study.summary import cluster_assignments, vocab_tokens
+from dashboard.urls import single
+
+
+class StaleStudyError(RuntimeError):
+    """A cached key names a study version other than the one loaded now."""
+
+
+def loaded_study(version: str) -> Study:
+    study = current_study().study
+    if study is None or study.version != version:
+        raise StaleStudyError(f"study version {version} is no longer loaded")
+    return study
+
+
+def parse_iteration(study: Study, text: str | list[str] | None) -> int:
+    """The `iteration=` of a URL; the study's default when absent. Raises ValueError if bad."""
+    value = single(text)
+    if value is None or value == "":
+        return study.default_iteration
+    if not value.isdigit() or int(value) > study.n_merges:
+        raise ValueError(
+            f"iteration {value!r} is not in the merge history: use 0 to {study.n_merges}"
+        )
+    return int(value)
+
+
+def is_stored(study: Study, iteration: int) -> bool:
+    return iteration == analysis_settings(study).get("iteration")
+
+
+@cache.memoize()
+def computed_analyses(version: str, iteration: int) -> ClusterAnalyses:
+    return cluster_analyses(loaded_study(version), iteration)
+
+
+def analyses_at(study: Study, iteration: int) -> ClusterAnalyses:
+    """Stored analyses at the analysed iteration (read once per process), else computed once."""
+    if is_stored(study, iteration) and stored_analyses(study) is not None:
+        return cluster_analyses(study, iteration)
+    return computed_analyses(study.version, iteration)
+
+
+@lru_cache(maxsize=8)
+def list_table(version: str, iteration: int) -> pd.DataFrame:
+    """The list page's table (measures, modules, sparklines, top tokens) at one iteration."""
+    study = loaded_study(version)
+    return cluster_table(analyses_at(study, iteration), study.subcomponents, vocab_tokens(study))
+
+
+@cache.memoize()
+def computed_map(version: str, iteration: int) -> pd.DataFrame:
+    return cluster_map_at(loaded_study(version), iteration)
+
+
+def map_at(study: Study, iteration: int) -> pd.DataFrame:
+    if is_stored(study, iteration):
+        return cluster_map_at(study, iteration)
+    return computed_map(study.version, iteration)
+
+
+def members_of(study: Study, iteration: int, cluster: int) -> np.ndarray:
+    """Subcomponent indices of a cluster at an iteration (empty when there is no such cluster)."""
+    return np.flatnonzero(cluster_assignments(study, iteration) == cluster)
+
+
+@lru_cache(maxsize=32)
+def cluster_activation(version: str, iteration: int, cluster: int) -> ClusterActivation:
+    study = loaded_study(version)
+    return activation_of(
+        study.array("activations/indptr.npy"),
+        study.array("activations/token_index.npy"),
+        study.array("activations/ci.npy"),
+        members_of(study, iteration, cluster),
+    )
