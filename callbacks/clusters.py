@@ -110,16 +110,33 @@ def sync_url(request, color, dist, selected, state, search):
 
 
 @callback(
+    Output(page.GRID, "filterModel", allow_duplicate=True),
+    Input(page.URL_SYNC, "search"),
+    State(page.GRID, "filterModel"),
+    prevent_initial_call=True,
+)
+def filters_from_url(search: str | None, current: dict | None):
+    """Back and Forward change the address: give the grid the filters the URL names."""
+    study = current_study().study
+    query = {key: value for key, value in parse_qsl((search or "").lstrip("?"))}
+    wanted = page.query_state(study, query)["filters"]
+    now = {column: filter_text(model) for column, model in (current or {}).items()}
+    if {k: v for k, v in now.items() if v} == wanted:
+        return no_update
+    return page.filter_model(wanted)
+
+
+@callback(
     Output("url", "href"),
     Input(page.ITERATION_APPLY, "n_clicks"),
     State(page.ITERATION, "value"),
     State(page.URL_SYNC, "search"),
     prevent_initial_call=True,
 )
-def show_iteration(_clicks, iteration, search):
+def show_iteration(clicks, iteration, search):
     """Another iteration is another list: reload the page with it (selection dropped)."""
     study = current_study().study
-    if iteration is None or not 0 <= int(iteration) <= study.n_merges:
+    if not clicks or iteration is None or not 0 <= int(iteration) <= study.n_merges:
         return no_update
     params = {
         key: value

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
+from dashboard.analysis.cluster_examples import ClusterActivation, cluster_examples
 from dashboard.app_state import current_study
 from dashboard.components.token_text import example_row
 from dashboard.pages import component as page
@@ -94,28 +95,24 @@ def download_tokens(_clicks, store: dict):
 )
 def fill_contexts(store: dict, threshold: float):
     study = current_study().study
-    if "examples.parquet" not in study.manifest["files"]:
-        return html.P("This study stores no examples.", className="small text-muted")
-    examples = study.table("examples.parquet")
-    examples = examples[examples["subcomponent"] == store["subcomponent"]]
     _, length = study.window_shape
     positions, values = column(study, store["subcomponent"])
+    activation = ClusterActivation(positions, values)
     windows = study.array("windows/token_ids.npy")
     tokens = vocab_tokens(study)
     rows = []
-    for kind, title in (("top", "Strongest"), ("quantile", "From every CI band")):
+    for kind, title in (("top", "Strongest"), ("quantile", "From every CI band (weakest first)")):
         rows.append(html.H6(title, className="mt-2"))
-        for position in examples.loc[examples["kind"] == kind, "position"]:
-            window, offset = divmod(int(position), length)
-            start, stop = np.searchsorted(positions, [window * length, (window + 1) * length])
-            activations = np.zeros(length, dtype=np.float32)
-            activations[positions[start:stop] - window * length] = values[start:stop]
+        for example in cluster_examples(activation, length, top=10, bands=10, per_band=2):
+            if example.kind != kind:
+                continue
+            window = example.window
             rows.append(
                 example_row(
                     tokens,
                     np.asarray(windows[window]),
-                    activations,
-                    offset,
+                    activation.in_window(window, length),
+                    example.offset,
                     window,
                     threshold or 0.0,
                     span_id=lambda i, w=window: {"type": page.TOKEN, "index": w * length + i},

@@ -36,7 +36,7 @@ def shaded_tokens(
             html.Span(
                 tokens[token_id],
                 title=f"offset {offset} · activation {value:.3f}",
-                className="token",
+                className="token token-focus" if offset == focus else "token",
                 style=style,
                 **span_props,
             )

@@ -1,9 +1,9 @@
 """`/clusters`: the 3D map, the distributions of cluster measures and the table of all clusters.
 
 The view lives in the query string (only non-default values): `iteration`, `color`, `dist`,
-`cluster` (the selected one), `sort` (`-size`: descending), `f_<column>` (a column filter, in the
-language of `dashboard.analysis.cluster_table`) and `component=<module>:<c>` (show the cluster
-holding that subcomponent). Figures and rows are filled in by `callbacks/clusters.py`.
+`cluster` (the selected one), `sort` (`-size`: descending; `none`), `f_<column>` (a column
+filter, in the language of `dashboard.analysis.cluster_table`) and `component=<module>:<c>`
+(show the cluster holding that subcomponent). `callbacks/clusters.py` fills figures and rows.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ MESSAGE = "clusters-message"
 DEFAULT_COLOR = "firing_frequency"
 DEFAULT_DIST = "size"
 DEFAULT_SORT = "-size"
+NO_SORT = "none"
 FILTER_PREFIX = "f_"
 
 MEASURE_LABELS = {
@@ -82,10 +83,15 @@ def column_defs() -> list[dict]:
             **TEXT_FILTER,
         },
         {"field": "size", "headerName": "members", "width": 110, **TEXT_FILTER},
-        {"field": "layers", "headerName": "layers", "width": 100, "sortable": False},
+        {"field": "layers", "headerName": "members by layer", "width": 100, "sortable": False},
         {"field": "top_tokens", "headerName": "top tokens", "width": 240, **TEXT_FILTER},
         {"field": "modules", "headerName": "modules", "width": 260, **TEXT_FILTER},
-        {"field": "ci_histogram", "headerName": "activation histogram", "sortable": False},
+        {
+            "field": "ci_histogram",
+            "headerName": "activation histogram",
+            "sortable": False,
+            "width": 190,
+        },
         *numeric,
     ]
 
@@ -144,22 +150,27 @@ def measure_options() -> list[dict]:
     return [{"label": label, "value": name} for name, label in MEASURE_LABELS.items()]
 
 
+def filter_model(filters: dict[str, str]) -> dict:
+    """AG Grid's filter model for `{column: expression}`."""
+    return {
+        name: {"filterType": "text", "type": "contains", "filter": expression}
+        for name, expression in filters.items()
+    }
+
+
 def grid(state: dict) -> dag.AgGrid:
     sort = state["sort"]
     column, direction = (sort[1:], "desc") if sort.startswith("-") else (sort, "asc")
     columns = column_defs()
     for definition in columns:
-        if definition["field"] == column:
+        if definition.get("colId", definition["field"]) == column:
             definition["sort"] = direction
     return dag.AgGrid(
         id=GRID,
         columnDefs=columns,
         rowModelType="infinite",
-        filterModel={
-            name: {"filterType": "text", "type": "contains", "filter": expression}
-            for name, expression in state["filters"].items()
-        },
-        defaultColDef={"resizable": True, "sortable": True, "width": 130},
+        filterModel=filter_model(state["filters"]),
+        defaultColDef={"resizable": True, "sortable": True, "width": 130, "floatingFilter": True},
         dashGridOptions={
             "rowBuffer": 0,
             "cacheBlockSize": 100,

@@ -122,3 +122,17 @@ def watched(browser: Browser) -> Iterator[WatchedPage]:
     page.on("pageerror", lambda error: watched_page.errors.append(f"page error: {error}"))
     yield watched_page
     context.close()
+
+
+@pytest.fixture(scope="session")
+def app_with_micro_study(
+    micro_study: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServedApp]:
+    """The app on the micro study: a real model's decomposition, with analyses and lenses."""
+    data_dir = tmp_path_factory.mktemp("data-micro")
+    served = serve(
+        {"ATLAS_DATA_DIR": str(data_dir), "ATLAS_STUDY": str(micro_study)}, data_dir / "app.log"
+    )
+    yield served
+    served.process.terminate()
+    served.process.wait(10)

@@ -12,7 +12,7 @@ from tests.browser.conftest import ServedApp, WatchedPage
 pytestmark = pytest.mark.browser
 
 EVERY_PAGE_WITH_STUDY = {
-    "/clusters": "#cluster-table",
+    "/clusters": "#clusters-grid a",
     "/cluster/1": "#member-table",
     "/component/layers.0.attn.q_proj:0": "#component-title",
     "/sample/0": "#sample-text",
@@ -26,7 +26,7 @@ EVERY_PAGE_WITH_STUDY = {
 
 def open_page(watched: WatchedPage, url: str, selector: str) -> None:
     watched.page.goto(url)
-    expect(watched.page.locator(selector)).to_be_visible(timeout=15_000)
+    expect(watched.page.locator(selector).first).to_be_visible(timeout=60_000)
     watched.page.wait_for_load_state("networkidle")
 
 
@@ -50,7 +50,7 @@ def test_study_pages_without_a_study_say_so(
 
 
 def test_root_opens_the_cluster_list(app_with_study: ServedApp, watched: WatchedPage) -> None:
-    open_page(watched, app_with_study.url + "/", "#cluster-table")
+    open_page(watched, app_with_study.url + "/", "#clusters-grid a")
     assert watched.page.url.endswith("/clusters")
 
 
@@ -58,13 +58,14 @@ def test_cluster_list_links_to_cluster_and_component_pages(
     app_with_study: ServedApp, watched: WatchedPage
 ) -> None:
     page = watched.page
-    open_page(watched, app_with_study.url + "/clusters", "#cluster-table")
-    first = page.locator("#cluster-table a").first
-    cluster_name = first.inner_text()
+    open_page(watched, app_with_study.url + "/clusters", "#clusters-grid a")
+    first = page.locator("#clusters-grid a").first
+    cluster_name = f"Cluster {first.inner_text()}"
     first.click()
     expect(page.locator("#cluster-title")).to_have_text(cluster_name)
     assert re.search(r"/cluster/\d+$", page.url)
     member = page.locator("#member-table a").first
+    expect(member).to_be_visible()
     label = member.inner_text()
     member.click()
     expect(page.locator("#component-title")).to_have_text(label)

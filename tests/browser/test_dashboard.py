@@ -1,0 +1,170 @@
+"""The dashboard's views in real headless Chromium: map selection, filters in the URL, Back,
+fresh browsers on copied URLs, and the cluster, sample and component pages."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.browser.conftest import ServedApp, WatchedPage
+
+pytestmark = pytest.mark.browser
+
+GRID_IDS = "#clusters-grid .ag-pinned-left-cols-container a"
+
+
+MAP_DRAWN = """() => {
+    const graph = document.querySelector('#clusters-map .js-plotly-plot');
+    return Boolean(graph && graph.data && graph.data.length === 2 && graph.data[0].x);
+}"""
+
+
+def open_list(watched: WatchedPage, url: str) -> None:
+    """Open the list and wait for rows and the drawn map (the first map may run UMAP)."""
+    watched.page.goto(url)
+    expect(watched.page.locator(GRID_IDS).first).to_be_visible(timeout=60_000)
+    watched.page.wait_for_function(MAP_DRAWN, timeout=90_000)
+
+
+def grid_ids(page) -> list[str]:
+    expect(page.locator(GRID_IDS).first).to_be_visible(timeout=30_000)
+    page.wait_for_load_state("networkidle")
+    return page.locator(GRID_IDS).all_inner_texts()
+
+
+def floating_filter(page, column: str):
+    return page.locator(f'#clusters-grid .ag-floating-filter[col-id="{column}"] input')
+
+
+def test_select_on_the_map_then_open(app_with_study: ServedApp, watched: WatchedPage) -> None:
+    page = watched.page
+    open_list(watched, app_with_study.url + "/clusters")
+    page.evaluate(
+        "dash_clientside.set_props('clusters-map', "
+        "{clickData: {points: [{curveNumber: 0, pointNumber: 1}]}})"
+    )
+    title = page.locator("#selected-title")
+    expect(title).to_have_text(re.compile(r"Cluster \d+"))
+    cluster = title.inner_text().split()[-1]
+    expect(page).to_have_url(re.compile(rf"[?&]cluster={cluster}\b"))
+    page.locator("#open-cluster").click()
+    expect(page.locator("#cluster-title")).to_have_text(f"Cluster {cluster}")
+    assert re.search(rf"/cluster/{cluster}$", page.url)
+    assert watched.errors == []
+
+
+def test_a_filter_lives_in_the_url_and_a_fresh_browser_shows_it(
+    app_with_study: ServedApp, watched: WatchedPage, browser: Browser
+) -> None:
+    page = watched.page
+    open_list(watched, app_with_study.url + "/clusters")
+    everything = grid_ids(page)
+    floating_filter(page, "size").fill(">1")
+    expect(page).to_have_url(re.compile(r"f_size=%3E1"))
+    filtered = grid_ids(page)
+    assert 0 < len(filtered) < len(everything)
+    copied = page.url
+    fresh = browser.new_context().new_page()
+    try:
+        fresh.goto(copied)
+        expect(fresh.locator(GRID_IDS).first).to_be_visible(timeout=60_000)
+        assert grid_ids(fresh) == filtered
+        expect(floating_filter(fresh, "size")).to_have_value(">1")
+    finally:
+        fresh.context.close()
+    assert watched.errors == []
+
+
+def test_back_restores_the_previous_view(app_with_study: ServedApp, watched: WatchedPage) -> None:
+    page = watched.page
+    open_list(watched, app_with_study.url + "/clusters?sort=cluster")
+    ascending = grid_ids(page)
+    assert ascending == sorted(ascending, key=int)
+    floating_filter(page, "size").fill(">1")
+    expect(page).to_have_url(re.compile(r"f_size=%3E1"))
+    filtered = grid_ids(page)
+    page.go_back()
+    expect(page).not_to_have_url(re.compile("f_size"))
+    expect(floating_filter(page, "size")).to_have_value("")
+    assert grid_ids(page) == ascending != filtered
+    assert watched.errors == []
+
+
+def test_bad_filter_is_named_and_distribution_range_filters(
+    app_with_study: ServedApp, watched: WatchedPage
+) -> None:
+    page = watched.page
+    page.goto(app_with_study.url + "/clusters?f_depth_mean=%3Edeep")
+    expect(page.locator("#clusters-message")).to_contain_text("depth_mean: cannot read '>deep'")
+    open_list(watched, app_with_study.url + "/clusters")
+    page.evaluate(
+        "dash_clientside.set_props('clusters-distribution', {selectedData: {range: {x: [2, 3]}}})"
+    )
+    expect(page).to_have_url(re.compile(r"f_size=2\.\.3"))
+    assert watched.errors == []
+
+
+def test_component_link_and_iteration_picker(
+    app_with_study: ServedApp, watched: WatchedPage
+) -> None:
+    page = watched.page
+    open_list(watched, app_with_study.url + "/clusters?component=layers.0.attn.q_proj:0")
+    expect(page.locator("#clusters-message")).to_contain_text("holds layers.0.attn.q_proj:0")
+    ids = grid_ids(page)
+    assert len(ids) == 1
+    open_list(watched, app_with_study.url + "/clusters")
+    page.locator("#clusters-iteration").fill("0")
+    page.locator("#clusters-iteration-apply").click()
+    expect(page).to_have_url(re.compile(r"iteration=0"))
+    expect(page.locator("#study-name")).to_contain_text("shown at iteration 0")
+    page.locator(GRID_IDS).first.click()
+    expect(page).to_have_url(re.compile(r"/cluster/\d+\?iteration=0$"))
+    expect(page.locator("#member-table")).to_be_visible()
+    assert watched.errors == []
+
+
+def test_sample_token_and_component_inspector(
+    app_with_study: ServedApp, watched: WatchedPage
+) -> None:
+    page = watched.page
+    page.goto(app_with_study.url + "/sample/1")
+    page.locator("#sample-text span").nth(3).click()
+    expect(page).to_have_url(re.compile(r"token=3"))
+    expect(page.locator("#sample-detail")).to_contain_text("Active at offset 3")
+    page.goto(app_with_study.url + "/component/layers.0.attn.q_proj:1")
+    expect(page.locator("#component-token-table")).to_be_visible()
+    page.locator("#component-examples .token-focus").first.click()
+    expect(page.locator("#inspector-table")).to_contain_text("layers.0.attn.q_proj:1")
+    with page.expect_download() as download:
+        page.locator("#component-download-button").click()
+    assert unquote(download.value.suggested_filename) == "layers.0.attn.q_proj_1-tokens.csv"
+    assert watched.errors == []
+
+
+def test_cluster_page_of_a_real_decomposition(
+    app_with_micro_study: ServedApp, watched: WatchedPage
+) -> None:
+    page = watched.page
+    open_list(watched, app_with_micro_study.url + "/clusters")
+    first = page.locator(GRID_IDS).first.inner_text()
+    page.goto(f"{app_with_micro_study.url}/cluster/{first}")
+    expect(page.locator("#cluster-title")).to_have_text(f"Cluster {first}")
+    for selector in (
+        "#cluster-makeup",
+        "#cluster-top-tokens",
+        "#coactivation-table",
+        "#top-examples",
+        "#lens-tabs",
+        "#plane-graph",
+    ):
+        expect(page.locator(selector)).to_be_visible(timeout=30_000)
+    page.get_by_text("Tuned lens").click()
+    expect(page.locator("#lens-tabs")).to_contain_text("read · promoted")
+    page.locator("#cluster-lens-member").select_option(index=1)
+    expect(page.locator("#lens-paths")).to_contain_text("read at residual point")
+    page.locator("#top-examples a").first.click()
+    expect(page.locator("#sample-text span").first).to_be_visible()
+    assert watched.errors == []
