@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
@@ -23,7 +25,7 @@ from dashboard.analysis.study_analyses import (
 from dashboard.app_state import current_study
 from dashboard.components import figures
 from dashboard.components.token_text import example_row
-from dashboard.page_data import analyses_at, cluster_activation
+from dashboard.page_data import analyses_at, cluster_activation, loaded_study
 from dashboard.pages import cluster as page
 from dashboard.study import Study
 from dashboard.study.summary import vocab_tokens
@@ -167,13 +169,17 @@ def tokens_section(study: Study, analyses, cluster: int) -> dbc.Row:
     columns = [dbc.Col(dcc.Graph(figure=token_figure, id="cluster-top-tokens"), lg=6)]
     if "token_group_histogram" in analyses.arrays:
         counts = analyses.arrays["token_group_histogram"][analyses.row_of(cluster)]
-        labels_table = study.table("analyses/token_group_labels.parquet")
+        labels = (
+            study.table("analyses/token_group_labels.parquet")["label"].tolist()
+            if has_file(study, "analyses/token_group_labels.parquet")
+            else [f"group {g}" for g in range(len(counts))]
+        )
         order = np.argsort(-counts)[:12]
         columns.append(
             dbc.Col(
                 dcc.Graph(
                     figure=figures.bars(
-                        [labels_table["label"].iloc[g][:28] for g in order],
+                        [labels[g][:28] for g in order],
                         {"firing tokens": counts[order]},
                         "Token groups it fires on",
                         "token group (most frequent members)",
@@ -200,11 +206,15 @@ def relations_section(analyses, cluster: int, suffix: str) -> html.Div:
 @callback(Output(page.OVERVIEW, "children"), Input(page.STORE, "data"))
 def fill_overview(store: dict):
     study = current_study().study
-    analyses = analyses_at(study, store["iteration"])
-    cluster = store["cluster"]
-    suffix = (
-        "" if store["iteration"] == study.default_iteration else f"?iteration={store['iteration']}"
-    )
+    return overview_children(study.version, store["iteration"], store["cluster"])
+
+
+@lru_cache(maxsize=64)
+def overview_children(version: str, iteration: int, cluster: int) -> list:
+    """Makeup, activation, tokens and relations of a cluster, kept per study version."""
+    study = loaded_study(version)
+    analyses = analyses_at(study, iteration)
+    suffix = "" if iteration == study.default_iteration else f"?iteration={iteration}"
     return [
         page.section("Makeup", members_section(study, analyses, cluster)),
         page.section("Activation", activation_section(study, analyses, cluster)),
@@ -218,13 +228,19 @@ def fill_overview(store: dict):
 )
 def fill_examples(store: dict, threshold: float):
     study = current_study().study
-    activation = cluster_activation(study.version, store["iteration"], store["cluster"])
+    return examples_children(study.version, store["iteration"], store["cluster"], threshold or 0.0)
+
+
+@lru_cache(maxsize=64)
+def examples_children(version: str, iteration: int, cluster: int, threshold: float) -> dbc.Row:
+    """The rendered examples (about 1,300 token spans), kept per cluster and threshold."""
+    study = loaded_study(version)
+    activation = cluster_activation(version, iteration, cluster)
     _, length = study.window_shape
     windows = study.array("windows/token_ids.npy")
     tokens = vocab_tokens(study)
-    examples = cluster_examples(activation, length)
-    blocks = {"top": [], "quantile": []}
-    for example in examples:
+    blocks: dict[str, list] = {"top": [], "quantile": []}
+    for example in cluster_examples(activation, length):
         blocks[example.kind].append(
             example_row(
                 tokens,
@@ -232,13 +248,14 @@ def fill_examples(store: dict, threshold: float):
                 activation.in_window(example.window, length),
                 example.offset,
                 example.window,
-                threshold or 0.0,
+                threshold,
             )
         )
     return dbc.Row(
         [
             dbc.Col(
-                [html.H6("Strongest activations"), html.Div(blocks["top"], id="top-examples")], lg=6
+                [html.H6("Strongest activations"), html.Div(blocks["top"], id="top-examples")],
+                lg=6,
             ),
             dbc.Col(
                 [

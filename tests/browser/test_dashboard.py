@@ -162,8 +162,8 @@ def test_cluster_page_of_a_real_decomposition(
     ):
         expect(page.locator(selector)).to_be_visible(timeout=30_000)
     page.get_by_text("Tuned lens").click()
-    expect(page.locator("#lens-tabs")).to_contain_text("read · promoted")
-    page.locator("#cluster-lens-member").select_option(index=1)
+    expect(page.locator("#cluster-lenses")).to_contain_text("read · promoted")
+    page.locator("#cluster-lens-member").select_option(index=2)  # 0: placeholder, 1: all
     expect(page.locator("#lens-paths")).to_contain_text("read at residual point")
     page.locator("#top-examples a").first.click()
     expect(page.locator("#sample-text span").first).to_be_visible()
