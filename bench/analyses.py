@@ -31,6 +31,7 @@ LOOP_SAMPLE = 200
 
 def synthetic_inputs(n_subcomponents: int, n_tokens: int, seed: int = 0) -> MeasureInputs:
     rng = np.random.default_rng(seed)
+    n_tokens -= n_tokens % WINDOW  # whole windows
     store = structured_store(n_subcomponents, n_tokens, seed)
     token_ids = (rng.zipf(1.3, size=n_tokens) % VOCAB).astype(np.int32).reshape(-1, WINDOW)
     module_index = np.arange(n_subcomponents) % (LAYERS * len(KINDS))
@@ -95,8 +96,8 @@ def warm_umap() -> None:
 
 def bench_measures(n_clusters: int, n_tokens: int) -> tuple[dict, MeasureInputs, object]:
     n_subcomponents = n_clusters * SUBCOMPONENTS_PER_CLUSTER
-    n_tokens -= n_tokens % WINDOW
     inputs = synthetic_inputs(n_subcomponents, n_tokens)
+    n_tokens = inputs.token_ids.size
     assignments = np.random.default_rng(1).permutation(n_subcomponents) % n_clusters
     started = time.perf_counter()
     analyses = analyse_clusters(inputs, assignments.astype(np.int32))

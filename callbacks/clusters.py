@@ -12,7 +12,7 @@ from dash import Input, Output, Patch, State, callback, dcc, html, no_update
 
 from dashboard.analysis.cluster_table import FilterError, filter_text, query_table
 from dashboard.app_state import current_study
-from dashboard.components.map_figure import map_figure
+from dashboard.components.map_figure import highlight_position, map_figure
 from dashboard.page_data import list_table, map_at
 from dashboard.pages import clusters as page
 
@@ -160,8 +160,7 @@ def draw_map(color: str, state: dict, selected):
     table = table_now(state).set_index("cluster").loc[coordinates["cluster"]].reset_index()
     figure = map_figure(coordinates, table, color, page.MEASURE_LABELS.get(color, color))
     if selected is not None and selected in set(coordinates["cluster"]):
-        point = coordinates[coordinates["cluster"] == selected].iloc[0]
-        figure.data[1].update(x=[point["x"]], y=[point["y"]], z=[point["z"]])
+        figure.data[1].update(**highlight_position(coordinates, selected))
     return figure
 
 
@@ -194,15 +193,13 @@ def highlight(selected, state: dict):
     if selected is None:
         return no_update, html.Small("Click a point to select a cluster.", className="text-muted")
     study = current_study().study
-    coordinates = map_at(study, state["iteration"]).set_index("cluster")
+    coordinates = map_at(study, state["iteration"])
     table = table_now(state).set_index("cluster")
     if selected not in table.index:
         return no_update, dbc.Alert(f"No cluster {selected} at this iteration.", color="warning")
     patch = Patch()
-    point = coordinates.loc[selected]
-    patch["data"][1]["x"] = [float(point["x"])]
-    patch["data"][1]["y"] = [float(point["y"])]
-    patch["data"][1]["z"] = [float(point["z"])]
+    for axis, value in highlight_position(coordinates, selected).items():
+        patch["data"][1][axis] = value
     row = table.loc[selected]
     card = dbc.Card(
         dbc.CardBody(
