@@ -22,10 +22,9 @@ from dashboard.analysis.study_analyses import (
     sampled_token_groups,
     stored_sae,
 )
-from dashboard.app_state import current_study
 from dashboard.components import figures
 from dashboard.components.token_text import example_row
-from dashboard.page_data import analyses_at, cluster_activation, loaded_study
+from dashboard.page_data import analyses_at, cluster_activation, link_query, loaded_study
 from dashboard.pages import cluster as page
 from dashboard.study import Study
 from dashboard.study.summary import vocab_tokens
@@ -52,7 +51,7 @@ def small_table(header: list[str], rows: list[list], table_id: str | None = None
     )
 
 
-def members_section(study: Study, analyses, cluster: int) -> html.Div:
+def members_section(study: Study, analyses, cluster: int, query: str) -> html.Div:
     members = analyses.members[analyses.members["cluster"] == cluster].sort_values(
         "share", ascending=False
     )
@@ -60,7 +59,7 @@ def members_section(study: Study, analyses, cluster: int) -> html.Div:
     row = analyses.clusters.iloc[analyses.row_of(cluster)]
     rows = [
         [
-            dcc.Link(label, href=f"/component/{label}"),
+            dcc.Link(label, href=f"/component/{label}{query}"),
             kind,
             layer,
             f"{share:.1%}",
@@ -205,18 +204,19 @@ def relations_section(analyses, cluster: int, suffix: str) -> html.Div:
 
 @callback(Output(page.OVERVIEW, "children"), Input(page.STORE, "data"))
 def fill_overview(store: dict):
-    study = current_study().study
-    return overview_children(study.version, store["iteration"], store["cluster"])
+    study = loaded_study(store["version"])
+    return overview_children(
+        store["version"], store["iteration"], store["cluster"], link_query(study, store)
+    )
 
 
 @lru_cache(maxsize=64)
-def overview_children(version: str, iteration: int, cluster: int) -> list:
-    """Makeup, activation, tokens and relations of a cluster, kept per study version."""
+def overview_children(version: str, iteration: int, cluster: int, suffix: str) -> list:
+    """Makeup, activation, tokens and relations of a cluster (links end in `suffix`)."""
     study = loaded_study(version)
     analyses = analyses_at(study, iteration)
-    suffix = "" if iteration == study.default_iteration else f"?iteration={iteration}"
     return [
-        page.section("Makeup", members_section(study, analyses, cluster)),
+        page.section("Makeup", members_section(study, analyses, cluster, suffix)),
         page.section("Activation", activation_section(study, analyses, cluster)),
         page.section("Tokens", tokens_section(study, analyses, cluster)),
         page.section("Coactivating clusters", relations_section(analyses, cluster, suffix)),
@@ -227,12 +227,20 @@ def overview_children(version: str, iteration: int, cluster: int) -> list:
     Output(page.EXAMPLES, "children"), Input(page.STORE, "data"), Input(page.THRESHOLD, "value")
 )
 def fill_examples(store: dict, threshold: float):
-    study = current_study().study
-    return examples_children(study.version, store["iteration"], store["cluster"], threshold or 0.0)
+    study = loaded_study(store["version"])
+    return examples_children(
+        store["version"],
+        store["iteration"],
+        store["cluster"],
+        threshold or 0.0,
+        link_query(study, store),
+    )
 
 
 @lru_cache(maxsize=64)
-def examples_children(version: str, iteration: int, cluster: int, threshold: float) -> dbc.Row:
+def examples_children(
+    version: str, iteration: int, cluster: int, threshold: float, suffix: str
+) -> dbc.Row:
     """The rendered examples (about 1,300 token spans), kept per cluster and threshold."""
     study = loaded_study(version)
     activation = cluster_activation(version, iteration, cluster)
@@ -249,6 +257,7 @@ def examples_children(version: str, iteration: int, cluster: int, threshold: flo
                 example.offset,
                 example.window,
                 threshold,
+                query=suffix,
             )
         )
     return dbc.Row(
@@ -315,7 +324,7 @@ def lens_tables(study: Study, decodings: pd.DataFrame) -> dbc.Tabs:
     Output(page.LENSES, "children"), Input(page.STORE, "data"), Input(page.LENS_MEMBER, "value")
 )
 def fill_lenses(store: dict, member: str):
-    study = current_study().study
+    study = loaded_study(store["version"])
     matrices = lens_matrices(study)
     if matrices is None:
         return dbc.Alert("This study was built without lenses.", color="secondary")
@@ -352,7 +361,7 @@ def fill_lenses(store: dict, member: str):
     Input(page.PLANE_COLOUR, "value"),
 )
 def fill_plane(store: dict, first: str | None, second: str | None, colour: str):
-    study = current_study().study
+    study = loaded_study(store["version"])
     if not first or not second or not has_file(study, "lenses/residual_sample.npy"):
         return html.P(
             "Pick two directions (this study needs lenses).", className="small text-muted"

@@ -11,24 +11,20 @@ import plotly.graph_objects as go
 from dash import Input, Output, Patch, State, callback, dcc, html, no_update
 
 from dashboard.analysis.cluster_table import FilterError, filter_text, query_table
-from dashboard.app_state import current_study
 from dashboard.components.map_figure import highlight_position, map_figure
-from dashboard.page_data import list_table, map_at
+from dashboard.page_data import link_query, list_table, loaded_study, map_at
 from dashboard.pages import clusters as page
 
 HISTOGRAM_BINS = 40
 
 
 def table_now(state: dict) -> pd.DataFrame:
-    study = current_study().study
-    return list_table(study.version, state["iteration"])
+    return list_table(state["version"], state["iteration"])
 
 
 def iteration_suffix(state: dict) -> str:
-    study = current_study().study
-    return (
-        "" if state["iteration"] == study.default_iteration else f"?iteration={state['iteration']}"
-    )
+    """What keeps a link in this view's study and iteration."""
+    return link_query(loaded_study(state["version"]), state)
 
 
 def row_records(rows: pd.DataFrame, suffix: str) -> list[dict]:
@@ -60,8 +56,8 @@ def rows(request: dict | None, state: dict):
 
 def view_search(state: dict, request: dict | None, color: str, dist: str, selected) -> str:
     """The query string of the current view: only values that differ from the defaults."""
-    study = current_study().study
-    params: dict[str, str] = {}
+    study = loaded_study(state["version"])
+    params: dict[str, str] = {"study": state["study"]} if state.get("study") else {}
     if state["iteration"] != study.default_iteration:
         params["iteration"] = str(state["iteration"])
     if color != page.DEFAULT_COLOR:
@@ -113,11 +109,12 @@ def sync_url(request, color, dist, selected, state, search):
     Output(page.GRID, "filterModel", allow_duplicate=True),
     Input(page.URL_SYNC, "search"),
     State(page.GRID, "filterModel"),
+    State(page.STATE, "data"),
     prevent_initial_call=True,
 )
-def filters_from_url(search: str | None, current: dict | None):
+def filters_from_url(search: str | None, current: dict | None, state: dict):
     """Back and Forward change the address: give the grid the filters the URL names."""
-    study = current_study().study
+    study = loaded_study(state["version"])
     query = {key: value for key, value in parse_qsl((search or "").lstrip("?"))}
     wanted = page.query_state(study, query)["filters"]
     now = {column: filter_text(model) for column, model in (current or {}).items()}
@@ -131,11 +128,12 @@ def filters_from_url(search: str | None, current: dict | None):
     Input(page.ITERATION_APPLY, "n_clicks"),
     State(page.ITERATION, "value"),
     State(page.URL_SYNC, "search"),
+    State(page.STATE, "data"),
     prevent_initial_call=True,
 )
-def show_iteration(clicks, iteration, search):
+def show_iteration(clicks, iteration, search, state: dict):
     """Another iteration is another list: reload the page with it (selection dropped)."""
-    study = current_study().study
+    study = loaded_study(state["version"])
     if not clicks or iteration is None or not 0 <= int(iteration) <= study.n_merges:
         return no_update
     params = {
@@ -155,7 +153,7 @@ def show_iteration(clicks, iteration, search):
     State(page.SELECTED, "data"),
 )
 def draw_map(color: str, state: dict, selected):
-    study = current_study().study
+    study = loaded_study(state["version"])
     coordinates = map_at(study, state["iteration"])
     table = table_now(state).set_index("cluster").loc[coordinates["cluster"]].reset_index()
     figure = map_figure(coordinates, table, color, page.MEASURE_LABELS.get(color, color))
@@ -177,7 +175,7 @@ def select_clicked(click: dict | None, state: dict):
     point = click["points"][0]
     if point.get("curveNumber", 0) != 0:
         return no_update
-    coordinates = map_at(current_study().study, state["iteration"])
+    coordinates = map_at(loaded_study(state["version"]), state["iteration"])
     return int(coordinates["cluster"].iloc[int(point["pointNumber"])])
 
 
@@ -192,7 +190,7 @@ def highlight(selected, state: dict):
     """Mark the selected cluster with a Patch (the map is not sent again) and summarize it."""
     if selected is None:
         return no_update, html.Small("Click a point to select a cluster.", className="text-muted")
-    study = current_study().study
+    study = loaded_study(state["version"])
     coordinates = map_at(study, state["iteration"])
     table = table_now(state).set_index("cluster")
     if selected not in table.index:

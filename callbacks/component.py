@@ -8,8 +8,8 @@ import pandas as pd
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from dashboard.analysis.cluster_examples import ClusterActivation, cluster_examples
-from dashboard.app_state import current_study
 from dashboard.components.token_text import example_row
+from dashboard.page_data import link_query, loaded_study
 from dashboard.pages import component as page
 from dashboard.study import Study
 from dashboard.study.lookup import entries_between
@@ -46,7 +46,7 @@ def token_table(study: Study, subcomponent: int) -> pd.DataFrame:
 
 @callback(Output(page.TOKENS, "children"), Input(page.STORE, "data"))
 def fill_tokens(store: dict):
-    table = token_table(current_study().study, store["subcomponent"]).head(SHOWN_TOKENS)
+    table = token_table(loaded_study(store["version"]), store["subcomponent"]).head(SHOWN_TOKENS)
     return dbc.Table(
         [
             html.Thead(html.Tr([html.Th(n) for n in ("token", "count", "mean CI", "fires on")])),
@@ -84,7 +84,7 @@ def fill_tokens(store: dict):
     prevent_initial_call=True,
 )
 def download_tokens(_clicks, store: dict):
-    study = current_study().study
+    study = loaded_study(store["version"])
     label = study.subcomponents["label"].iloc[store["subcomponent"]]
     table = token_table(study, store["subcomponent"])
     return dcc.send_data_frame(table.to_csv, f"{label.replace(':', '_')}-tokens.csv", index=False)
@@ -94,7 +94,7 @@ def download_tokens(_clicks, store: dict):
     Output(page.CONTEXTS, "children"), Input(page.STORE, "data"), Input(page.THRESHOLD, "value")
 )
 def fill_contexts(store: dict, threshold: float):
-    study = current_study().study
+    study = loaded_study(store["version"])
     _, length = study.window_shape
     positions, values = column(study, store["subcomponent"])
     activation = ClusterActivation(positions, values)
@@ -115,6 +115,7 @@ def fill_contexts(store: dict, threshold: float):
                     example.offset,
                     window,
                     threshold or 0.0,
+                    query=link_query(study, store),
                     span_id=lambda i, w=window: {"type": page.TOKEN, "index": w * length + i},
                 )
             )
@@ -131,7 +132,7 @@ def inspect_token(clicks: list[int], store: dict):
     """Every subcomponent active on the clicked token, and its cluster."""
     if not ctx.triggered_id or not any(clicks):
         return no_update
-    study = current_study().study
+    study = loaded_study(store["version"])
     position = int(ctx.triggered_id["index"])
     entries = entries_between(
         study.array("activations/indptr.npy"),
@@ -142,14 +143,15 @@ def inspect_token(clicks: list[int], store: dict):
     ).sort_values("ci", ascending=False)
     labels = study.subcomponents["label"]
     clusters = cluster_assignments(study, store["iteration"])
+    query = link_query(study, store)
     _, length = study.window_shape
     token_id = int(np.asarray(study.array("windows/token_ids.npy")).reshape(-1)[position])
     rows = [
         html.Tr(
             [
-                html.Td(dcc.Link(labels[sub], href=f"/component/{labels[sub]}")),
+                html.Td(dcc.Link(labels[sub], href=f"/component/{labels[sub]}{query}")),
                 html.Td(
-                    dcc.Link(f"Cluster {clusters[sub]}", href=f"/cluster/{clusters[sub]}")
+                    dcc.Link(f"Cluster {clusters[sub]}", href=f"/cluster/{clusters[sub]}{query}")
                     if clusters[sub] >= 0
                     else "dead"
                 ),
@@ -169,7 +171,7 @@ def inspect_token(clicks: list[int], store: dict):
                         " at offset ",
                         str(offset),
                         " of ",
-                        dcc.Link(f"sample {window}", href=f"/sample/{window}"),
+                        dcc.Link(f"sample {window}", href=f"/sample/{window}{query}"),
                     ]
                 ),
                 dbc.Table(

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
-from dashboard.app_state import current_study
+from dashboard.page_data import link_query, loaded_study
 from dashboard.pages import sample as page
 from dashboard.study import Study
 from dashboard.study.lookup import entries_between
@@ -46,17 +46,13 @@ def strongest_clusters(activity: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def suffix(study: Study, iteration: int) -> str:
-    return "" if iteration == study.default_iteration else f"?iteration={iteration}"
-
-
 @callback(
     Output(page.TEXT, "children"),
     Output(page.CLUSTERS, "children"),
     Input(page.STORE, "data"),
 )
 def fill_text(store: dict):
-    study = current_study().study
+    study = loaded_study(store["version"])
     window, iteration = store["window"], store["iteration"]
     activity = window_activity(study, window, iteration)
     strongest = strongest_clusters(activity).set_index("offset")
@@ -84,7 +80,7 @@ def fill_text(store: dict):
     links = [
         dcc.Link(
             f"Cluster {cluster} ({count} tokens)",
-            href=f"/cluster/{cluster}{suffix(study, iteration)}",
+            href=f"/cluster/{cluster}{link_query(study, store)}",
             className="me-3",
             style={"borderBottom": f"3px solid {cluster_colour(int(cluster), 0.8)}"},
         )
@@ -112,13 +108,8 @@ def select_token(clicks: list[int], store: dict):
     State(page.URL_SYNC, "search"),
 )
 def token_detail(store: dict, search: str | None):
-    study = current_study().study
-    params = []
-    if store["iteration"] != study.default_iteration:
-        params.append(f"iteration={store['iteration']}")
-    if store.get("token") is not None:
-        params.append(f"token={store['token']}")
-    wanted = f"?{'&'.join(params)}" if params else ""
+    study = loaded_study(store["version"])
+    wanted = link_query(study, store, token=store.get("token"))
     url = no_update if wanted == (search or "") else wanted
     if store.get("token") is None:
         return html.Small("Click a token.", className="text-muted"), url
@@ -131,12 +122,16 @@ def token_detail(store: dict, search: str | None):
                 html.Td(
                     dcc.Link(
                         f"Cluster {cluster}",
-                        href=f"/cluster/{cluster}{suffix(study, store['iteration'])}",
+                        href=f"/cluster/{cluster}{link_query(study, store)}",
                     )
                     if cluster >= 0
                     else "dead"
                 ),
-                html.Td(dcc.Link(labels[sub], href=f"/component/{labels[sub]}")),
+                html.Td(
+                    dcc.Link(
+                        labels[sub], href=f"/component/{labels[sub]}{link_query(study, store)}"
+                    )
+                ),
                 html.Td(f"{ci:.3f}"),
             ]
         )

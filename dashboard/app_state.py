@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dashboard.settings import Settings
 from dashboard.study import Study, StudyValidationError
-from dashboard.study.locate import StudyNotFoundError, configured_study_path
+from dashboard.study.locate import StudyNotFoundError, configured_study_path, study_in_data_dir
 from dashboard.study.schema import MANIFEST_NAME
 
 
@@ -25,19 +25,56 @@ class StudyStatus:
     problem: str | None
 
 
+OPENED: dict[str, Study] = {}  # study version -> study, for callbacks that carry a version
+
+
+class StaleStudyError(RuntimeError):
+    """A page names a study version that is no longer on disk."""
+
+
 @lru_cache(maxsize=8)
 def open_study(path: Path, manifest_mtime_ns: int) -> Study:
     """Open a study once per manifest version; a rewritten study is picked up."""
     del manifest_mtime_ns  # part of the cache key only
-    return Study(path)
+    study = Study(path)
+    OPENED[study.version] = study
+    return study
+
+
+def opened(path: Path) -> StudyStatus:
+    try:
+        return StudyStatus(open_study(path, (path / MANIFEST_NAME).stat().st_mtime_ns), None)
+    except (StudyValidationError, OSError) as error:
+        return StudyStatus(None, str(error))
 
 
 def current_study() -> StudyStatus:
+    """The study named by ATLAS_STUDY."""
     current = settings()
     if current.study is None:
         return StudyStatus(None, None)
     try:
-        path = configured_study_path(current.data_dir, current.study)
-        return StudyStatus(open_study(path, (path / MANIFEST_NAME).stat().st_mtime_ns), None)
-    except (StudyNotFoundError, StudyValidationError, OSError) as error:
+        return opened(configured_study_path(current.data_dir, current.study))
+    except StudyNotFoundError as error:
         return StudyStatus(None, str(error))
+
+
+def study_status(name: str | None) -> StudyStatus:
+    """The study a URL's `study=` names (a directory in the data dir), else the configured one."""
+    if not name:
+        return current_study()
+    try:
+        return opened(study_in_data_dir(settings().data_dir, name))
+    except StudyNotFoundError as error:
+        return StudyStatus(None, str(error))
+
+
+def study_by_version(version: str) -> Study:
+    """The open study with this content version (opening the data dir's studies if needed)."""
+    if version not in OPENED:
+        current_study()
+        for manifest in settings().data_dir.glob(f"*/{MANIFEST_NAME}"):
+            study_status(manifest.parent.name)
+    if version not in OPENED:
+        raise StaleStudyError(f"study version {version} is no longer available; reload the page")
+    return OPENED[version]

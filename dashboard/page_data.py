@@ -4,6 +4,7 @@ configured cache (FileSystemCache or Redis), keyed by study version, iteration a
 from __future__ import annotations
 
 from functools import lru_cache
+from urllib.parse import urlencode
 
 import numpy as np
 import pandas as pd
@@ -17,22 +18,28 @@ from dashboard.analysis.study_analyses import (
     cluster_map_at,
     stored_analyses,
 )
-from dashboard.app_state import current_study
+from dashboard.app_state import study_by_version
 from dashboard.runtime import cache
 from dashboard.study import Study
 from dashboard.study.summary import cluster_assignments, vocab_tokens
 from dashboard.urls import single
 
 
-class StaleStudyError(RuntimeError):
-    """A cached key names a study version other than the one loaded now."""
-
-
 def loaded_study(version: str) -> Study:
-    study = current_study().study
-    if study is None or study.version != version:
-        raise StaleStudyError(f"study version {version} is no longer loaded")
-    return study
+    """The study a page's store names by version."""
+    return study_by_version(version)
+
+
+def link_query(study: Study, store: dict, **extra: object) -> str:
+    """The query string that keeps a link in this page's study and iteration: `?study=..&..`,
+    only non-default values."""
+    params: dict[str, object] = {}
+    if store.get("study"):
+        params["study"] = store["study"]
+    if store.get("iteration", study.default_iteration) != study.default_iteration:
+        params["iteration"] = store["iteration"]
+    params.update({key: value for key, value in extra.items() if value is not None})
+    return f"?{urlencode(params)}" if params else ""
 
 
 def parse_iteration(study: Study, text: str | list[str] | None) -> int:

@@ -67,8 +67,7 @@ def map_figure(
                     hover_text(size, tokens)
                     for size, tokens in zip(table["size"], table["top_tokens"], strict=True)
                 ],
-                hovertemplate="cluster %{customdata}<br>members, top token: %{text}"
-                "<extra></extra>",
+                hovertemplate="cluster %{customdata}<br>members, top token: %{text}<extra></extra>",
                 name="clusters",
             ),
             go.Scatter3d(

@@ -53,12 +53,14 @@ def example_row(
     threshold: float,
     context: int = 16,
     span_id: Callable[[int], dict] | None = None,
+    query: str = "",
 ) -> html.Div:
-    """`context` tokens either side of the example token, with a link to its sample page."""
+    """`context` tokens either side of the example token, with a link to its sample page
+    (`query` keeps the study and iteration)."""
     start, stop = max(0, offset - context), min(len(token_ids), offset + context + 1)
     return html.Div(
         [
-            dcc.Link(f"#{window}", href=f"/sample/{window}", className="me-2 small"),
+            dcc.Link(f"#{window}", href=f"/sample/{window}{query}", className="me-2 small"),
             html.Span(
                 shaded_tokens(
                     tokens,

@@ -1,4 +1,5 @@
-"""`/cluster/<cluster_id>`: one cluster. `?iteration=` picks the merge-history iteration.
+"""`/cluster/<cluster_id>`: one cluster. `?iteration=` picks the merge-history iteration and
+`?study=` a study of the data dir.
 
 The layout holds the header and empty sections; `callbacks/cluster.py` fills them.
 """
@@ -9,11 +10,11 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard.app_state import current_study
+from dashboard.app_state import study_status
 from dashboard.components.notices import no_study_notice, not_found_notice
-from dashboard.page_data import members_of, parse_iteration
+from dashboard.page_data import link_query, members_of, parse_iteration
 from dashboard.study import Study
-from dashboard.urls import parse_index
+from dashboard.urls import parse_index, single
 
 dash.register_page(__name__, path_template="/cluster/<cluster_id>", title="Cluster · SPD Atlas")
 
@@ -49,10 +50,9 @@ def direction_options(study: Study, members) -> list[dict]:
     return options
 
 
-def header(study: Study, cluster: int, iteration: int, n_members: int, modules: int) -> html.Div:
-    query = f"cluster={cluster}" + (
-        f"&iteration={iteration}" if iteration != study.default_iteration else ""
-    )
+def header(study: Study, store: dict, n_members: int, modules: int) -> html.Div:
+    cluster, iteration = store["cluster"], store["iteration"]
+    query = link_query(study, store, cluster=cluster)
     provenance = ", ".join(f"{key} {value[:10]}" for key, value in study.provenance.items())
     return html.Div(
         [
@@ -67,22 +67,22 @@ def header(study: Study, cluster: int, iteration: int, n_members: int, modules: 
                 [
                     dcc.Link(
                         "Probe with this cluster",
-                        href=f"/probe?{query}",
+                        href=f"/probe{query}",
                         className="btn btn-outline-primary btn-sm me-2",
                     ),
                     dcc.Link(
                         "Causal mask from it",
-                        href=f"/masks?{query}",
+                        href=f"/masks{query}",
                         className="btn btn-outline-primary btn-sm me-2",
                     ),
                     dcc.Link(
                         "Masked inference",
-                        href=f"/infer?{query}",
+                        href=f"/infer{query}",
                         className="btn btn-outline-primary btn-sm me-2",
                     ),
                     dcc.Link(
                         "Back to the list",
-                        href=f"/clusters?{query}",
+                        href=f"/clusters{query}",
                         className="btn btn-outline-secondary btn-sm",
                     ),
                 ],
@@ -93,7 +93,8 @@ def header(study: Study, cluster: int, iteration: int, n_members: int, modules: 
 
 
 def layout(cluster_id: str | None = None, **query: str | list[str]) -> html.Div:
-    status = current_study()
+    name = single(query.get("study"))
+    status = study_status(name)
     if status.study is None:
         return html.Div([html.H2("Cluster"), no_study_notice(status.problem)])
     study = status.study
@@ -112,10 +113,11 @@ def layout(cluster_id: str | None = None, **query: str | list[str]) -> html.Div:
     member_options = [{"label": "whole cluster (share-weighted)", "value": "all"}] + [
         {"label": study.subcomponents["label"].iloc[m], "value": str(m)} for m in members
     ]
+    store = {"cluster": cluster, "iteration": iteration, "study": name, "version": study.version}
     return html.Div(
         [
-            dcc.Store(id=STORE, data={"cluster": cluster, "iteration": iteration}),
-            header(study, cluster, iteration, len(members), modules),
+            dcc.Store(id=STORE, data=store),
+            header(study, store, len(members), modules),
             dcc.Loading(html.Div(id=OVERVIEW)),
             section(
                 "Examples",

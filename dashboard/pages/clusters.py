@@ -1,9 +1,10 @@
 """`/clusters`: the 3D map, the distributions of cluster measures and the table of all clusters.
 
-The view lives in the query string (only non-default values): `iteration`, `color`, `dist`,
-`cluster` (the selected one), `sort` (`-size`: descending; `none`), `f_<column>` (a column
-filter, in the language of `dashboard.analysis.cluster_table`) and `component=<module>:<c>`
-(show the cluster holding that subcomponent). `callbacks/clusters.py` fills figures and rows.
+The view lives in the query string (only non-default values): `study` (a study directory in
+the data dir; default: ATLAS_STUDY), `iteration`, `color`, `dist`, `cluster` (the selected one),
+`sort` (`-size`: descending; `none`), `f_<column>` (a column filter, in the language of
+`dashboard.analysis.cluster_table`) and `component=<module>:<c>` (show the cluster holding that
+subcomponent). `callbacks/clusters.py` fills figures and rows.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard.app_state import current_study
+from dashboard.app_state import study_status
 from dashboard.components.notices import no_study_notice
 from dashboard.page_data import parse_iteration
 from dashboard.study import Study
@@ -220,11 +221,12 @@ def controls(state: dict, study: Study) -> dbc.Row:
 
 
 def layout(**query: str | list[str]) -> html.Div:
-    status = current_study()
+    name = single(query.get("study"))
+    status = study_status(name)
     if status.study is None:
         return html.Div([html.H2("Clusters"), no_study_notice(status.problem)])
     study = status.study
-    state = query_state(study, query)
+    state = query_state(study, query) | {"study": name, "version": study.version}
     return html.Div(
         [
             dcc.Location(id=URL_SYNC, refresh=False),

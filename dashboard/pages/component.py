@@ -10,10 +10,11 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard.app_state import current_study
+from dashboard.app_state import study_status
 from dashboard.components.notices import no_study_notice, not_found_notice
-from dashboard.page_data import parse_iteration
+from dashboard.page_data import link_query, parse_iteration
 from dashboard.study.summary import cluster_assignments
+from dashboard.urls import single
 
 dash.register_page(__name__, path_template="/component/<label>", title="Subcomponent · SPD Atlas")
 
@@ -28,7 +29,8 @@ TOKEN = "component-token"
 
 
 def layout(label: str | None = None, **query: str | list[str]) -> html.Div:
-    status = current_study()
+    name = single(query.get("study"))
+    status = study_status(name)
     if status.study is None:
         return html.Div([html.H2("Subcomponent"), no_study_notice(status.problem)])
     study = status.study
@@ -42,7 +44,13 @@ def layout(label: str | None = None, **query: str | list[str]) -> html.Div:
     position = int(matches[0])
     row = study.subcomponents.loc[position]
     cluster = int(cluster_assignments(study, iteration)[position])
-    suffix = "" if iteration == study.default_iteration else f"?iteration={iteration}"
+    store = {
+        "subcomponent": position,
+        "iteration": iteration,
+        "study": name,
+        "version": study.version,
+    }
+    suffix = link_query(study, store)
     cluster_cell = (
         html.Span(
             [
@@ -50,7 +58,10 @@ def layout(label: str | None = None, **query: str | list[str]) -> html.Div:
                     f"Cluster {cluster}", href=f"/cluster/{cluster}{suffix}", id="component-cluster"
                 ),
                 " · ",
-                dcc.Link("find it in the list", href=f"/clusters?component={label}"),
+                dcc.Link(
+                    "find it in the list",
+                    href=f"/clusters{link_query(study, store, component=label)}",
+                ),
             ]
         )
         if cluster >= 0
@@ -68,7 +79,7 @@ def layout(label: str | None = None, **query: str | list[str]) -> html.Div:
     ]
     return html.Div(
         [
-            dcc.Store(id=STORE, data={"subcomponent": position, "iteration": iteration}),
+            dcc.Store(id=STORE, data=store),
             html.H2(label, id="component-title"),
             dbc.Table(
                 html.Tbody([html.Tr([html.Th(key), html.Td(value)]) for key, value in facts]),

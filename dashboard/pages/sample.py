@@ -1,7 +1,8 @@
 """`/sample/<n>`: one harvested window, every token shaded by its strongest cluster.
 
 `?token=<offset>` selects a token and lists every cluster and subcomponent active there;
-`?iteration=` picks the clustering. `callbacks/sample.py` fills the text and the detail.
+`?iteration=` picks the clustering and `?study=` a study of the data dir.
+`callbacks/sample.py` fills the text and the detail.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import dash
 from dash import dcc, html
 
-from dashboard.app_state import current_study
+from dashboard.app_state import study_status
 from dashboard.components.notices import no_study_notice, not_found_notice
 from dashboard.page_data import parse_iteration
 from dashboard.urls import parse_index, single
@@ -25,7 +26,8 @@ TOKEN = "sample-token"
 
 
 def layout(sample_id: str | None = None, **query: str | list[str]) -> html.Div:
-    status = current_study()
+    name = single(query.get("study"))
+    status = study_status(name)
     if status.study is None:
         return html.Div([html.H2("Sample"), no_study_notice(status.problem)])
     study = status.study
@@ -49,6 +51,8 @@ def layout(sample_id: str | None = None, **query: str | list[str]) -> html.Div:
                 data={
                     "window": index,
                     "iteration": iteration,
+                    "study": name,
+                    "version": study.version,
                     "token": token if token is not None and token < length else None,
                 },
             ),

@@ -136,3 +136,17 @@ def app_with_micro_study(
     yield served
     served.process.terminate()
     served.process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def app_with_two_studies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
+    """A data directory holding studies `first` (the configured one) and `second`."""
+    from tests.study_factory import write_random_study
+
+    data_dir = tmp_path_factory.mktemp("data-two-studies")
+    write_random_study(data_dir / "first", seed=0)
+    write_random_study(data_dir / "second", seed=1, n_windows=9)
+    served = serve({"ATLAS_DATA_DIR": str(data_dir), "ATLAS_STUDY": "first"}, data_dir / "app.log")
+    yield served
+    served.process.terminate()
+    served.process.wait(10)

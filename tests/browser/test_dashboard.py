@@ -168,3 +168,20 @@ def test_cluster_page_of_a_real_decomposition(
     page.locator("#top-examples a").first.click()
     expect(page.locator("#sample-text span").first).to_be_visible()
     assert watched.errors == []
+
+
+def test_the_study_lives_in_the_url(app_with_two_studies: ServedApp, watched: WatchedPage) -> None:
+    page = watched.page
+    open_list(watched, app_with_two_studies.url + "/clusters?study=second")
+    expect(page.locator("#study-name")).to_contain_text("144 harvested tokens")  # 9 x 16
+    page.locator(GRID_IDS).first.click()
+    expect(page).to_have_url(re.compile(r"/cluster/\d+\?study=second$"))
+    page.locator("#member-table a").first.click()
+    expect(page).to_have_url(re.compile(r"/component/.+\?study=second$"))
+    page.goto(app_with_two_studies.url + "/clusters")
+    expect(page.locator("#study-name")).to_contain_text("192 harvested tokens")  # 12 x 16
+    page.goto(app_with_two_studies.url + "/clusters?study=..%2Fetc")
+    expect(page.locator("#no-study")).to_contain_text("is not allowed")
+    page.goto(app_with_two_studies.url + "/cluster/1?study=third")
+    expect(page.locator("#no-study")).to_contain_text("no study named 'third'")
+    assert watched.errors == []
