@@ -135,20 +135,11 @@ def decode_members(
     scorer: Scorer = score,
 ) -> pd.DataFrame:
     """Every lens on every side of the given subcomponents (skipping what a lens cannot read):
-    subcomponent, side, lens, end, rank, item, score."""
-    frames = []
-    for side in SIDES:
-        chosen = np.asarray(subcomponents)
-        for lens in LENSES:
-            prepared = prepare(lens, matrices, directions[side][chosen], points[side][chosen])
-            decodable = np.flatnonzero(prepared.any(axis=1))  # e.g. no SAE at that point
-            frame = decode_rows(lens, matrices, prepared[decodable], top, scorer)
-            rows = chosen[decodable[frame.pop("row").to_numpy()]]
-            frame.insert(0, "subcomponent", rows.astype(np.int32))
-            frame.insert(1, "side", side)
-            frame.insert(2, "lens", lens)
-            frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+    subcomponent, side, lens, end, rank, item, score. Each is decoded as a cluster of one."""
+    ids = np.asarray(subcomponents)
+    alone = pd.DataFrame({"subcomponent": ids, "cluster": ids, "share": np.ones(len(ids))})
+    table = decode_clusters(matrices, directions, points, alone, top, scorer)
+    return table.rename(columns={"cluster": "subcomponent"})
 
 
 def decode_clusters(

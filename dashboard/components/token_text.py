@@ -75,3 +75,16 @@ def example_row(
         ],
         className="example-row",
     )
+
+
+def threshold_slider(slider_id: str, label: str) -> html.Div:
+    """The control that sets the shading threshold of example tokens."""
+    return html.Div(
+        [
+            html.Small(label),
+            dcc.Slider(
+                id=slider_id, min=0, max=1, step=0.05, value=0, marks={0: "0", 0.5: "0.5", 1: "1"}
+            ),
+        ],
+        style={"maxWidth": "24rem"},
+    )

@@ -12,6 +12,7 @@ from dash import dcc, html
 
 from dashboard.app_state import study_status
 from dashboard.components.notices import no_study_notice, not_found_notice
+from dashboard.components.token_text import threshold_slider
 from dashboard.page_data import link_query, members_of, parse_iteration
 from dashboard.study import Study
 from dashboard.urls import parse_index, single
@@ -123,20 +124,7 @@ def layout(cluster_id: str | None = None, **query: str | list[str]) -> html.Div:
                 "Examples",
                 html.Div(
                     [
-                        html.Div(
-                            [
-                                html.Small("Shade tokens with activation above"),
-                                dcc.Slider(
-                                    id=THRESHOLD,
-                                    min=0,
-                                    max=1,
-                                    step=0.05,
-                                    value=0,
-                                    marks={0: "0", 0.5: "0.5", 1: "1"},
-                                ),
-                            ],
-                            style={"maxWidth": "24rem"},
-                        ),
+                        threshold_slider(THRESHOLD, "Shade tokens with activation above"),
                         dcc.Loading(html.Div(id=EXAMPLES)),
                     ]
                 ),

@@ -12,6 +12,7 @@ from dash import dcc, html
 
 from dashboard.app_state import study_status
 from dashboard.components.notices import no_study_notice, not_found_notice
+from dashboard.components.token_text import threshold_slider
 from dashboard.page_data import link_query, parse_iteration
 from dashboard.study.summary import cluster_assignments
 from dashboard.urls import single
@@ -106,18 +107,7 @@ def layout(label: str | None = None, **query: str | list[str]) -> html.Div:
                     dbc.Col(
                         [
                             html.H4("Activation contexts"),
-                            html.Small("Shade tokens with CI above"),
-                            html.Div(
-                                dcc.Slider(
-                                    id=THRESHOLD,
-                                    min=0,
-                                    max=1,
-                                    step=0.05,
-                                    value=0,
-                                    marks={0: "0", 0.5: "0.5", 1: "1"},
-                                ),
-                                style={"maxWidth": "24rem"},
-                            ),
+                            threshold_slider(THRESHOLD, "Shade tokens with CI above"),
                             html.Small(
                                 "Click a token to inspect everything active on it.",
                                 className="text-muted",

@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,27 +69,30 @@ def serve(env: dict[str, str], log_path: Path) -> ServedApp:
     raise RuntimeError(f"app did not answer within 60 s:\n{log_path.read_text()}")
 
 
+@contextmanager
+def serving(data_dir: Path, study: str | None = None) -> Iterator[ServedApp]:
+    """The app on a data directory (and ATLAS_STUDY, if given) until the block ends."""
+    env = {"ATLAS_DATA_DIR": str(data_dir), **({"ATLAS_STUDY": study} if study else {})}
+    served = serve(env, data_dir / "app.log")
+    try:
+        yield served
+    finally:
+        served.process.terminate()
+        served.process.wait(10)
+
+
 @pytest.fixture(scope="session")
 def app_with_study(
     random_study_template: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServedApp]:
-    data_dir = tmp_path_factory.mktemp("data-with-study")
-    served = serve(
-        {"ATLAS_DATA_DIR": str(data_dir), "ATLAS_STUDY": str(random_study_template)},
-        data_dir / "app.log",
-    )
-    yield served
-    served.process.terminate()
-    served.process.wait(10)
+    with serving(tmp_path_factory.mktemp("data-with-study"), str(random_study_template)) as app:
+        yield app
 
 
 @pytest.fixture(scope="session")
 def app_without_study(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
-    data_dir = tmp_path_factory.mktemp("data-without-study")
-    served = serve({"ATLAS_DATA_DIR": str(data_dir)}, data_dir / "app.log")
-    yield served
-    served.process.terminate()
-    served.process.wait(10)
+    with serving(tmp_path_factory.mktemp("data-without-study")) as app:
+        yield app
 
 
 @pytest.fixture(scope="session")
@@ -129,13 +133,8 @@ def app_with_micro_study(
     micro_study: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServedApp]:
     """The app on the micro study: a real model's decomposition, with analyses and lenses."""
-    data_dir = tmp_path_factory.mktemp("data-micro")
-    served = serve(
-        {"ATLAS_DATA_DIR": str(data_dir), "ATLAS_STUDY": str(micro_study)}, data_dir / "app.log"
-    )
-    yield served
-    served.process.terminate()
-    served.process.wait(10)
+    with serving(tmp_path_factory.mktemp("data-micro"), str(micro_study)) as app:
+        yield app
 
 
 @pytest.fixture(scope="session")
@@ -146,7 +145,5 @@ def app_with_two_studies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     data_dir = tmp_path_factory.mktemp("data-two-studies")
     write_random_study(data_dir / "first", seed=0)
     write_random_study(data_dir / "second", seed=1, n_windows=9)
-    served = serve({"ATLAS_DATA_DIR": str(data_dir), "ATLAS_STUDY": "first"}, data_dir / "app.log")
-    yield served
-    served.process.terminate()
-    served.process.wait(10)
+    with serving(data_dir, "first") as app:
+        yield app
