@@ -35,6 +35,14 @@ class DecompositionExistsError(FileExistsError):
     """A finished decomposition is already there and overwriting was not asked for."""
 
 
+def content_id(directory: Path) -> str:
+    """The decomposition's identity: a hash of its parameters, config and module table (a
+    study's `provenance.decomposition`)."""
+    from dashboard.study.provenance import sha256_file, sha256_json
+
+    return sha256_json([sha256_file(directory / name) for name in (PARAMETERS, CONFIG, MODULES)])
+
+
 def is_complete(directory: Path) -> bool:
     return (directory / PARAMETERS).is_file() and (directory / REPORT).is_file()
 

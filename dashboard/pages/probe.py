@@ -1,14 +1,110 @@
-"""`/probe`: text in, cluster activations out."""
+"""`/probe`: text in, cluster activations out. `?text=<hash>` names a stored text; `?study=`
+and `?iteration=` as elsewhere. `callbacks/probe.py` runs the model as a background job."""
 
 from __future__ import annotations
 
 import dash
-from dash import html
+import dash_bootstrap_components as dbc
+from dash import dcc, html
 
-from dashboard.components.notices import coming_notice
+from dashboard.app_state import study_status
+from dashboard.components.notices import no_study_notice
+from dashboard.inference.limits import MAX_TOKENS
+from dashboard.page_data import parse_iteration
+from dashboard.stores import content_store
+from dashboard.stores.content import MAX_TEXT_CHARS, MalformedHashError, UnknownHashError
+from dashboard.stores.database import StoreError
+from dashboard.urls import single
 
 dash.register_page(__name__, path="/probe", title="Probe · SPD Atlas")
 
+STORE = "probe-store"
+TEXT = "probe-text"
+THRESHOLD = "probe-threshold"
+RUN = "probe-run"
+CANCEL = "probe-cancel"
+RESULT = "probe-result"
+MESSAGE = "probe-message"
+URL_SYNC = "probe-url"
+PROGRESS = "probe-progress"
 
-def layout(**_query: str) -> html.Div:
-    return coming_notice("Probe", "Type text and see which clusters fire on each token.")
+
+def stored_text(text_hash: str | None) -> tuple[str, str]:
+    """(text, problem) for the URL's `text=`."""
+    if not text_hash:
+        return "", ""
+    try:
+        return content_store().text(text_hash), ""
+    except (MalformedHashError, UnknownHashError, StoreError) as error:
+        return "", str(error)
+
+
+def layout(**query: str | list[str]) -> html.Div:
+    name = single(query.get("study"))
+    status = study_status(name)
+    if status.study is None:
+        return html.Div([html.H2("Probe"), no_study_notice(status.problem)])
+    study = status.study
+    try:
+        iteration = parse_iteration(study, query.get("iteration"))
+    except ValueError as error:
+        iteration, problem = study.default_iteration, str(error)
+    else:
+        problem = ""
+    text, text_problem = stored_text(single(query.get("text")))
+    problem = "; ".join(p for p in (problem, text_problem) if p)
+    return html.Div(
+        [
+            dcc.Location(id=URL_SYNC, refresh=False),
+            dcc.Store(
+                id=STORE,
+                data={
+                    "study": name,
+                    "version": study.version,
+                    "iteration": iteration,
+                    "cluster": single(query.get("cluster")),
+                },
+            ),
+            html.H2("Probe"),
+            html.P(
+                f"Type text and see which clusters of {study.name} fire on each token "
+                f"(iteration {iteration}). Up to {MAX_TOKENS} tokens.",
+                className="text-muted",
+            ),
+            dbc.Alert(problem, id=MESSAGE, color="warning", is_open=bool(problem)),
+            dbc.Textarea(
+                id=TEXT,
+                value=text,
+                maxLength=MAX_TEXT_CHARS,
+                rows=4,
+                placeholder="The river flows through the old city.",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        dbc.InputGroup(
+                            [
+                                dbc.InputGroupText("CI above"),
+                                dbc.Input(
+                                    id=THRESHOLD, type="number", min=0, max=1, step=0.05, value=0.1
+                                ),
+                            ],
+                            size="sm",
+                        ),
+                        md=3,
+                    ),
+                    dbc.Col(
+                        [
+                            dbc.Button("Run", id=RUN, color="primary", size="sm", className="me-2"),
+                            dbc.Button(
+                                "Cancel", id=CANCEL, color="secondary", size="sm", disabled=True
+                            ),
+                        ]
+                    ),
+                ],
+                className="my-2 g-2",
+            ),
+            html.Div(id=PROGRESS, className="small text-muted"),
+            dcc.Loading(html.Div(id=RESULT)),
+        ]
+    )

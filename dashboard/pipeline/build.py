@@ -21,7 +21,7 @@ import torch
 from dashboard.analysis.measures import MeasureInputs
 from dashboard.decomposition.api import Decomposition, load_decomposition
 from dashboard.decomposition.presets import PRESETS as DECOMPOSITION_PRESETS
-from dashboard.decomposition.store import PARAMETERS, TARGET, is_complete
+from dashboard.decomposition.store import TARGET, content_id, is_complete
 from dashboard.decomposition.train import decompose
 from dashboard.models.corpus import wiki_summaries_path
 from dashboard.pipeline.analyse import analyse_study
@@ -49,12 +49,7 @@ def module_layer_and_kind(path: str) -> tuple[int, str]:
 def provenance_of(decomposition_dir: Path, preset: BuildPreset) -> dict[str, str]:
     return {
         "target_model": sha256_directory(decomposition_dir / TARGET),
-        "decomposition": sha256_json(
-            [
-                sha256_file(decomposition_dir / name)
-                for name in (PARAMETERS, "config.json", "modules.json")
-            ]
-        ),
+        "decomposition": content_id(decomposition_dir),
         "dataset": sha256_json(
             {"corpus": sha256_file(wiki_summaries_path()), "harvest": asdict(preset.harvest)}
         ),
@@ -186,6 +181,7 @@ def build_study(
             "harvest": asdict(preset.harvest),
             "clustering": asdict(preset.clustering),
             "examples": asdict(examples),
+            "decomposition_dir": str(decomposition_dir.resolve()),
         }
         inputs = MeasureInputs(
             indptr=store.indptr,

@@ -1,0 +1,134 @@
+"""Callbacks of `/probe`: run the text through the model (a background job) and show it."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+import numpy as np
+import pandas as pd
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from dashboard.app_state import settings
+from dashboard.components.figures import styled
+from dashboard.inference.service import inference_service
+from dashboard.page_data import link_query, loaded_study
+from dashboard.pages import probe as page
+from dashboard.stores import content_store
+from dashboard.study.summary import cluster_assignments
+
+STRIP_CLUSTERS = 12
+
+
+def cluster_activity(result: dict, assignments: np.ndarray) -> pd.DataFrame:
+    """position, cluster, activation (max CI of its members there)."""
+    entries = pd.DataFrame(
+        {"position": result["position"], "subcomponent": result["subcomponent"], "ci": result["ci"]}
+    )
+    entries["cluster"] = assignments[entries["subcomponent"].to_numpy()]
+    alive = entries[entries["cluster"] >= 0]
+    return alive.groupby(["position", "cluster"], as_index=False)["ci"].max()
+
+
+def strip_figure(activity: pd.DataFrame, tokens: list[str], clusters: list[int]) -> dict:
+    matrix = np.zeros((len(clusters), len(tokens)))
+    row_of = {cluster: row for row, cluster in enumerate(clusters)}
+    for position, cluster, value in activity[["position", "cluster", "ci"]].itertuples(index=False):
+        if cluster in row_of:
+            matrix[row_of[cluster], position] = value
+    data = [
+        {
+            "type": "heatmap",
+            "z": matrix.tolist(),
+            "x": [f"{i}: {token}" for i, token in enumerate(tokens)],
+            "y": [f"cluster {c}" for c in clusters],
+            "colorscale": "Reds",
+            "zmin": 0,
+            "zmax": 1,
+            "hovertemplate": "%{y} on %{x}: %{z:.3f}<extra></extra>",
+        }
+    ]
+    figure = styled(data, "Activation of the most active clusters", "token", "cluster")
+    figure["layout"]["height"] = 120 + 22 * len(clusters)
+    return figure
+
+
+def result_view(study, store: dict, result: dict) -> html.Div:
+    assignments = cluster_assignments(study, store["iteration"])
+    activity = cluster_activity(result, assignments)
+    tokens = result["tokens"]
+    query = link_query(study, store)
+    top = activity.sort_values("ci", ascending=False).groupby("position").head(3)
+    rows = []
+    for position, token in enumerate(tokens):
+        here = top[top["position"] == position]
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(position),
+                    html.Td(html.Code(token)),
+                    html.Td(
+                        [
+                            dcc.Link(
+                                f"{cluster} ({value:.2f})",
+                                href=f"/cluster/{cluster}{query}",
+                                className="me-2",
+                            )
+                            for cluster, value in zip(here["cluster"], here["ci"], strict=True)
+                        ]
+                    ),
+                ]
+            )
+        )
+    strongest = (
+        activity.groupby("cluster")["ci"].max().sort_values(ascending=False).head(STRIP_CLUSTERS)
+    )
+    return html.Div(
+        [
+            dcc.Graph(
+                figure=strip_figure(activity, tokens, strongest.index.tolist()), id="probe-strip"
+            ),
+            dbc.Table(
+                [
+                    html.Thead(html.Tr([html.Th("#"), html.Th("token"), html.Th("top clusters")])),
+                    html.Tbody(rows),
+                ],
+                size="sm",
+                striped=True,
+                className="small",
+                id="probe-tokens",
+            ),
+        ]
+    )
+
+
+@callback(
+    Output(page.RESULT, "children"),
+    Output(page.URL_SYNC, "search"),
+    Output(page.MESSAGE, "children"),
+    Output(page.MESSAGE, "is_open"),
+    Input(page.RUN, "n_clicks"),
+    State(page.TEXT, "value"),
+    State(page.THRESHOLD, "value"),
+    State(page.STORE, "data"),
+    background=True,
+    running=[
+        (Output(page.RUN, "disabled"), True, False),
+        (Output(page.CANCEL, "disabled"), False, True),
+        (Output(page.PROGRESS, "children"), "Running the model ...", ""),
+    ],
+    cancel=[Input(page.CANCEL, "n_clicks")],
+    prevent_initial_call=True,
+)
+def run_probe(_clicks, text: str | None, threshold, store: dict):
+    """Store the text by hash, run it through the model, and put the hash in the URL."""
+    if not text or not text.strip():
+        return no_update, no_update, "Type some text first.", True
+    study = loaded_study(store["version"])
+    try:
+        text_hash = content_store().put_text(text)
+        result = inference_service(settings()).run(
+            study, "probe", {"text": text, "threshold": float(threshold or 0.1)}
+        )
+    except (ValueError, LookupError, RuntimeError) as error:
+        return no_update, no_update, str(error), True
+    search = link_query(study, store, text=text_hash)
+    return result_view(study, store, result), search, "", False

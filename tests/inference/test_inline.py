@@ -1,0 +1,72 @@
+"""The inline inference service on the micro study's real decomposition."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dashboard.inference.compute import InputTooLongError
+from dashboard.inference.service import InlineService
+from dashboard.settings import Settings
+from dashboard.study import Study
+
+TEXT = "The river flows through the old city and into the sea."
+
+
+@pytest.fixture(scope="module")
+def study(micro_study: Path) -> Study:
+    return Study(micro_study)
+
+
+@pytest.fixture(scope="module")
+def service(micro_data_dir: Path) -> InlineService:
+    return InlineService(Settings.from_env({"ATLAS_DATA_DIR": str(micro_data_dir)}))
+
+
+def test_probe_returns_the_decompositions_importances(service, study) -> None:
+    result = service.run(study, "probe", {"text": TEXT, "threshold": 0.1})
+    n_tokens = len(result["tokens"])
+    assert n_tokens > 5 and "".join(result["tokens"]) == TEXT
+    assert len(result["position"]) == len(result["subcomponent"]) == len(result["ci"]) > 0
+    assert max(result["position"]) < n_tokens
+    assert max(result["subcomponent"]) < len(study.subcomponents)
+    assert min(result["ci"]) > 0.1
+    decomposition = service.decomposition(study)
+    ci = decomposition.causal_importances(decomposition.encode(TEXT))
+    first = decomposition.module_paths[0]
+    expected = np.argwhere(ci[first][0].cpu().numpy() > 0.1)
+    got = [
+        (p, s)
+        for p, s in zip(result["position"], result["subcomponent"], strict=True)
+        if s < ci[first].shape[-1]
+    ]
+    assert sorted(got) == sorted(map(tuple, expected.tolist()))
+
+
+def test_masks_steer_the_model(service, study) -> None:
+    n = len(study.subcomponents)
+    prompts = [TEXT, "In 1990 the team won the national cup."]
+    full = service.run(study, "masked_inference", {"values": [1.0] * n, "prompts": prompts})
+    empty = service.run(study, "masked_inference", {"values": [0.0] * n, "prompts": prompts})
+    assert full["summary"]["mean_kl"] < 0.2 < empty["summary"]["mean_kl"]
+    assert full["summary"]["top1_agreement"] > empty["summary"]["top1_agreement"]
+    first = full["prompts"][0]
+    assert len(first["kl"]) == len(first["tokens"]) == len(first["target_top"])
+    assert len(first["target_loss"]) == len(first["tokens"]) - 1
+
+
+def test_importance_over_prompts(service, study) -> None:
+    prompts = [TEXT, "The cat sat on the mat."]
+    highest = service.run(study, "prompt_importance", {"prompts": prompts, "aggregate": "max"})
+    average = service.run(study, "prompt_importance", {"prompts": prompts, "aggregate": "mean"})
+    assert len(highest) == len(study.subcomponents)
+    assert all(h >= a for h, a in zip(highest, average, strict=True))
+    with pytest.raises(ValueError, match="aggregate 'median'"):
+        service.run(study, "prompt_importance", {"prompts": prompts, "aggregate": "median"})
+
+
+def test_oversized_text_is_refused_with_its_limit(service, study) -> None:
+    with pytest.raises(InputTooLongError, match="the limit is 512 per text"):
+        service.run(study, "probe", {"text": "word " * 2000, "threshold": 0.1})
