@@ -1,5 +1,5 @@
 """Dash callbacks, one module per page; importing this package registers them all."""
 
-from callbacks import cluster, clusters, component, probe, sample
+from callbacks import cluster, clusters, component, infer, masks, probe, sample
 
-__all__ = ["cluster", "clusters", "component", "probe", "sample"]
+__all__ = ["cluster", "clusters", "component", "infer", "masks", "probe", "sample"]

@@ -127,7 +127,18 @@ def masked_inference(
     }
 
 
+def heldout_prompts(decomposition: Decomposition, count: int = 8, characters: int = 240) -> list:
+    """Openings of documents the models never trained on (the corpus's held-out split)."""
+    from dashboard.models.corpus import split_documents, wiki_documents
+    from dashboard.models.datasets import HELDOUT_FRACTION
+
+    del decomposition  # the split is the same for every model trained here
+    held_out = split_documents(wiki_documents(), HELDOUT_FRACTION, seed=0).heldout
+    return [document[:characters].rsplit(" ", 1)[0] for document in held_out[:count]]
+
+
 OPERATIONS = {
+    "heldout_prompts": heldout_prompts,
     "probe": probe,
     "prompt_importance": prompt_importance,
     "masked_inference": masked_inference,

@@ -1,4 +1,14 @@
 """Input limits of the inference service, shared by pages (torch-free) and the model side."""
 
+from __future__ import annotations
+
 MAX_TOKENS = 512  # per text; longer input is refused with this limit named
 MAX_PROMPTS = 32  # per prompt set
+
+
+def prompt_lines(text: str | None) -> list[str]:
+    """A prompt set typed one prompt per line; over MAX_PROMPTS is refused with the limit."""
+    prompts = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    if len(prompts) > MAX_PROMPTS:
+        raise ValueError(f"{len(prompts)} prompts; the limit is {MAX_PROMPTS}")
+    return prompts

@@ -1,17 +1,129 @@
-"""`/infer?mask=<hash>`: masked inference on a prompt set."""
+"""`/infer`: run the model with a causal mask on a prompt set. `?mask=<hash>`, `?prompts=<hash>`,
+`?mode=` (as_is, ablate, keep), `?clusters=1,2` (for ablate and keep); `?study=`, `?iteration=`.
+`callbacks/infer.py` runs the job in the background."""
 
 from __future__ import annotations
 
 import dash
-from dash import html
+import dash_bootstrap_components as dbc
+from dash import dcc, html
 
-from dashboard.components.notices import coming_notice
+from dashboard.app_state import study_status
+from dashboard.components.notices import no_study_notice
+from dashboard.inference.masks import MODES
+from dashboard.page_data import parse_iteration
+from dashboard.pages.probe import stored_text
+from dashboard.study.summary import cluster_sizes
+from dashboard.urls import single
 
 dash.register_page(__name__, path="/infer", title="Masked inference · SPD Atlas")
 
+STORE = "infer-store"
+MASK = "infer-mask"
+PROMPTS = "infer-prompts"
+HELDOUT = "infer-heldout"
+MODE = "infer-mode"
+CLUSTERS = "infer-clusters"
+RUN = "infer-run"
+CANCEL = "infer-cancel"
+PROGRESS = "infer-progress"
+RESULT = "infer-result"
+MESSAGE = "infer-message"
+URL_SYNC = "infer-url"
 
-def layout(**_query: str) -> html.Div:
-    return coming_notice(
-        "Masked inference",
-        "Run the model with a causal mask on a prompt set and compare it with the target.",
+
+def chosen_clusters(text: str | None, known) -> list[int]:
+    values = [part for part in (text or "").split(",") if part.strip().isdigit()]
+    return [int(v) for v in values if int(v) in known]
+
+
+def layout(**query: str | list[str]) -> html.Div:
+    name = single(query.get("study"))
+    status = study_status(name)
+    if status.study is None:
+        return html.Div([html.H2("Masked inference"), no_study_notice(status.problem)])
+    study = status.study
+    try:
+        iteration = parse_iteration(study, query.get("iteration"))
+    except ValueError:
+        iteration = study.default_iteration
+    prompts, problem = stored_text(single(query.get("prompts")))
+    sizes = cluster_sizes(study, iteration)
+    mode = single(query.get("mode")) or "as_is"
+    preselected = chosen_clusters(
+        single(query.get("clusters")) or single(query.get("cluster")), sizes.index
+    )
+    return html.Div(
+        [
+            dcc.Location(id=URL_SYNC, refresh=False),
+            dcc.Store(
+                id=STORE, data={"study": name, "version": study.version, "iteration": iteration}
+            ),
+            html.H2("Masked inference"),
+            html.P(
+                f"The target and the masked model of {study.name} on your prompts: top "
+                "tokens, loss and KL at every position.",
+                className="text-muted",
+            ),
+            dbc.Alert(problem, id=MESSAGE, color="warning", is_open=bool(problem)),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        dbc.InputGroup(
+                            [
+                                dbc.InputGroupText("Mask"),
+                                dbc.Input(
+                                    id=MASK,
+                                    value=single(query.get("mask")) or "",
+                                    placeholder="hash from /masks",
+                                ),
+                            ],
+                            size="sm",
+                        ),
+                        md=5,
+                    ),
+                    dbc.Col(
+                        dbc.Select(
+                            id=MODE,
+                            value=mode if mode in MODES else "as_is",
+                            options=[{"label": text, "value": key} for key, text in MODES.items()],
+                        ),
+                        md=4,
+                    ),
+                ],
+                className="g-2 mb-2",
+            ),
+            dcc.Dropdown(
+                id=CLUSTERS,
+                multi=True,
+                value=preselected,
+                placeholder="clusters to ablate or keep",
+                options=[
+                    {"label": f"cluster {c} ({n} members)", "value": int(c)}
+                    for c, n in sizes.items()
+                ],
+            ),
+            dbc.Textarea(
+                id=PROMPTS,
+                value=prompts,
+                rows=5,
+                className="my-2",
+                placeholder="One prompt per line",
+            ),
+            html.Div(
+                [
+                    dbc.Button(
+                        "Use held-out corpus text",
+                        id=HELDOUT,
+                        size="sm",
+                        color="secondary",
+                        className="me-2",
+                    ),
+                    dbc.Button("Run", id=RUN, size="sm", color="primary", className="me-2"),
+                    dbc.Button("Cancel", id=CANCEL, size="sm", color="secondary", disabled=True),
+                ]
+            ),
+            html.Div(id=PROGRESS, className="small text-muted my-1"),
+            dcc.Loading(html.Div(id=RESULT)),
+        ]
     )

@@ -3,15 +3,86 @@
 from __future__ import annotations
 
 import dash
-from dash import html
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import dcc, html
 
-from dashboard.components.notices import coming_notice
+from dashboard.app_state import study_status
+from dashboard.components.notices import no_study_notice, not_found_notice
+from dashboard.inference.masks import MaskInputError, clusters_switched_off, dense_values
+from dashboard.page_data import link_query, parse_iteration
+from dashboard.stores import content_store
+from dashboard.stores.content import MalformedHashError, UnknownHashError
+from dashboard.stores.database import StoreError
+from dashboard.study.summary import cluster_assignments
+from dashboard.urls import single
 
-dash.register_page(__name__, path_template="/masks/<mask_hash>", title="Causal mask · SPD Atlas")
+dash.register_page(__name__, path_template="/masks/<mask_hash>", title="Mask · SPD Atlas")
+
+LISTED_CLUSTERS = 40
 
 
-def layout(mask_hash: str | None = None, **_query: str) -> html.Div:
-    return coming_notice(
-        "Causal mask",
-        f"Mask {mask_hash!r} cannot be looked up: there is no mask store in this build.",
+def layout(mask_hash: str | None = None, **query: str | list[str]) -> html.Div:
+    name = single(query.get("study"))
+    status = study_status(name)
+    if status.study is None:
+        return html.Div([html.H2("Causal mask"), no_study_notice(status.problem)])
+    study = status.study
+    if mask_hash is None:
+        return not_found_notice("No mask hash in the address.")
+    try:
+        iteration = parse_iteration(study, query.get("iteration"))
+        mask, label = content_store().mask(mask_hash)
+        labels = study.subcomponents["label"].tolist()
+        values = dense_values(mask, labels)
+    except (MalformedHashError, UnknownHashError, StoreError, MaskInputError, ValueError) as error:
+        return not_found_notice(str(error))
+    store = {"study": name, "iteration": iteration}
+    assignments = cluster_assignments(study, iteration)
+    alive = assignments >= 0
+    on = np.unique(assignments[alive & (values > 0)])
+    off = clusters_switched_off(values, assignments)
+    query_text = link_query(study, store)
+    other = mask.decomposition != study.provenance["decomposition"]
+    return html.Div(
+        [
+            html.H2(["Mask ", html.Code(mask.hash, id="mask-hash")]),
+            html.P(label or "(no label)", className="lead", id="mask-label"),
+            dbc.Alert(
+                "This mask was made for another decomposition than this study's.",
+                color="warning",
+                is_open=other,
+            ),
+            html.P(
+                f"{int((values > 0).sum()):,} of {len(values):,} subcomponents on, in "
+                f"{len(on):,} clusters; {len(off):,} clusters entirely off "
+                f"(iteration {iteration}).",
+                id="mask-summary",
+            ),
+            html.Div(
+                [
+                    dcc.Link(
+                        "Run masked inference with it",
+                        href=f"/infer{link_query(study, store, mask=mask.hash)}",
+                        className="btn btn-primary btn-sm me-2",
+                        id="mask-infer",
+                    ),
+                    dcc.Link(
+                        "Edit a copy",
+                        href=f"/masks{link_query(study, store, **{'from': mask.hash})}",
+                        className="btn btn-outline-secondary btn-sm",
+                    ),
+                ],
+                className="mb-3",
+            ),
+            html.H5("Clusters it keeps on"),
+            html.Div(
+                [
+                    dcc.Link(f"cluster {c}", href=f"/cluster/{c}{query_text}", className="me-2")
+                    for c in on[:LISTED_CLUSTERS]
+                ]
+                or html.Small("none"),
+                id="mask-clusters",
+            ),
+        ]
     )

@@ -1,0 +1,138 @@
+"""Callbacks of `/infer`: held-out prompts, and the masked-inference job with its results."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from dashboard.app_state import settings
+from dashboard.inference.limits import prompt_lines
+from dashboard.inference.masks import (
+    MaskInputError,
+    applied,
+    clusters_switched_off,
+    dense_values,
+)
+from dashboard.inference.service import inference_service
+from dashboard.page_data import link_query, loaded_study
+from dashboard.pages import infer as page
+from dashboard.stores import content_store
+from dashboard.study.summary import cluster_assignments
+
+LISTED_CLUSTERS = 60
+
+
+@callback(
+    Output(page.PROMPTS, "value"),
+    Input(page.HELDOUT, "n_clicks"),
+    State(page.STORE, "data"),
+    prevent_initial_call=True,
+)
+def heldout(_clicks, store: dict):
+    study = loaded_study(store["version"])
+    return "\n".join(inference_service(settings()).run(study, "heldout_prompts", {}))
+
+
+def prompt_table(result: dict) -> dbc.Table:
+    rows = []
+    for i, token in enumerate(result["tokens"]):
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(html.Code(token)),
+                    html.Td(" ".join(repr(t) for t in result["target_top"][i][:3])),
+                    html.Td(" ".join(repr(t) for t in result["masked_top"][i][:3])),
+                    html.Td(f"{result['kl'][i]:.3f}"),
+                    html.Td(
+                        f"{result['masked_loss'][i] - result['target_loss'][i]:+.3f}"
+                        if i < len(result["target_loss"])
+                        else ""
+                    ),
+                ]
+            )
+        )
+    header = ["token", "target's next", "masked model's next", "KL", "Δ loss"]
+    return dbc.Table(
+        [html.Thead(html.Tr([html.Th(h) for h in header])), html.Tbody(rows)],
+        size="sm",
+        striped=True,
+        className="small",
+    )
+
+
+@callback(
+    Output(page.RESULT, "children"),
+    Output(page.URL_SYNC, "search"),
+    Output(page.MESSAGE, "children"),
+    Output(page.MESSAGE, "is_open"),
+    Input(page.RUN, "n_clicks"),
+    State(page.MASK, "value"),
+    State(page.MODE, "value"),
+    State(page.CLUSTERS, "value"),
+    State(page.PROMPTS, "value"),
+    State(page.STORE, "data"),
+    background=True,
+    running=[
+        (Output(page.RUN, "disabled"), True, False),
+        (Output(page.CANCEL, "disabled"), False, True),
+        (Output(page.PROGRESS, "children"), "Running the target and the masked model ...", ""),
+    ],
+    cancel=[Input(page.CANCEL, "n_clicks"), Input(page.RUN, "n_clicks")],
+    prevent_initial_call=True,
+)
+def run_inference(_clicks, mask_hash, mode, clusters, text, store: dict):
+    """Check the inputs (keeping them on error), run the job, and name everything in the URL."""
+    study = loaded_study(store["version"])
+    labels = study.subcomponents["label"].tolist()
+    assignments = cluster_assignments(study, store["iteration"])
+    try:
+        prompts = prompt_lines(text)
+        if not prompts:
+            raise MaskInputError("type at least one prompt, or use the held-out text")
+        if mode == "as_is":
+            mask, _ = content_store().mask(mask_hash or "")
+            values = dense_values(mask, labels)
+        else:
+            if not clusters:
+                raise MaskInputError("choose the clusters to ablate or keep")
+            values = applied(mode, np.zeros(len(labels)), assignments, list(clusters))
+        prompts_hash = content_store().put_text("\n".join(prompts))
+        result = inference_service(settings()).run(
+            study, "masked_inference", {"values": values.tolist(), "prompts": prompts}
+        )
+    except (ValueError, LookupError, RuntimeError) as error:  # incl. bad or unknown hashes
+        return no_update, no_update, str(error), True
+    summary = result["summary"]
+    off = clusters_switched_off(values, assignments)
+    query = link_query(study, store)
+    view = html.Div(
+        [
+            dbc.Alert(
+                f"Mean KL {summary['mean_kl']:.4f} nats · loss difference "
+                f"{summary['loss_difference']:+.4f} nats · top-1 agreement "
+                f"{summary['top1_agreement']:.1%}",
+                color="info",
+                id="infer-summary",
+            ),
+            html.H6(f"{len(off):,} clusters switched off entirely"),
+            html.Div(
+                [
+                    dcc.Link(f"{c}", href=f"/cluster/{c}{query}", className="me-2")
+                    for c in off[:LISTED_CLUSTERS]
+                ],
+                id="infer-off-clusters",
+                className="small mb-3",
+            ),
+            *[
+                html.Div([html.H6(f"Prompt {i + 1}"), prompt_table(prompt)])
+                for i, prompt in enumerate(result["prompts"])
+            ],
+        ]
+    )
+    extra = {"prompts": prompts_hash, "mode": None if mode == "as_is" else mode}
+    if mode == "as_is":
+        extra["mask"] = mask_hash.strip().lower()
+    else:
+        extra["clusters"] = ",".join(str(c) for c in clusters)
+    return view, link_query(study, store, **extra), "", False
