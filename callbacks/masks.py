@@ -82,18 +82,19 @@ def editor_values(study, store, start, existing, clusters, overrides, prompt_val
     )
 
 
-EDITOR = [
-    State(page.STORE, "data"),
-    Input(page.START, "value"),
-    Input(page.EXISTING, "value"),
-    Input(page.CLUSTERS, "value"),
-    Input(page.OVERRIDES, "value"),
-    Input(page.PROMPT_VALUES, "data"),
+EDITOR_FIELDS = [
+    (page.START, "value"),
+    (page.EXISTING, "value"),
+    (page.CLUSTERS, "value"),
+    (page.OVERRIDES, "value"),
+    (page.PROMPT_VALUES, "data"),
 ]
+EDITOR_INPUTS = [State(page.STORE, "data"), *(Input(*field) for field in EDITOR_FIELDS)]
+EDITOR_STATES = [State(page.STORE, "data"), *(State(*field) for field in EDITOR_FIELDS)]
 READ_ERRORS = (MaskInputError, MalformedHashError, UnknownHashError, StoreError)
 
 
-@callback(Output(page.PREVIEW, "children"), *EDITOR)
+@callback(Output(page.PREVIEW, "children"), *EDITOR_INPUTS)
 def preview(store, start, existing, clusters, overrides, prompt_values):
     study = loaded_study(store["version"])
     try:
@@ -121,7 +122,7 @@ def preview(store, start, existing, clusters, overrides, prompt_values):
     Output(page.SAVED, "children"),
     Input(page.SAVE, "n_clicks"),
     State(page.LABEL, "value"),
-    *EDITOR,
+    *EDITOR_STATES,
     prevent_initial_call=True,
 )
 def save(_clicks, label, store, start, existing, clusters, overrides, prompt_values):

@@ -1,0 +1,79 @@
+"""The live model in real headless Chromium: probe, a mask labelled by hash, and masked
+inference opened from that hash in a fresh browser (inline backend, micro study)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.browser.conftest import ServedApp, WatchedPage
+
+pytestmark = pytest.mark.browser
+
+JOB = 120_000  # ms: the first job loads the model
+
+
+def test_probe_shows_clusters_per_token_and_keeps_the_text_in_the_url(
+    app_with_micro_study: ServedApp, watched: WatchedPage, browser: Browser
+) -> None:
+    page = watched.page
+    page.goto(app_with_micro_study.url + "/probe")
+    page.locator("#probe-text").fill("The cat sat on the mat.")
+    page.locator("#probe-run").click()
+    expect(page.locator("#probe-tokens")).to_contain_text(" on", timeout=JOB)
+    expect(page).to_have_url(re.compile(r"\?text=[0-9a-f]{20}$"))
+    fresh = browser.new_context().new_page()
+    try:
+        fresh.goto(page.url)
+        expect(fresh.locator("#probe-text")).to_have_value("The cat sat on the mat.")
+    finally:
+        fresh.context.close()
+    page.locator("#probe-tokens a").first.click()
+    expect(page.locator("#cluster-title")).to_be_visible()
+    page.goto(app_with_micro_study.url + "/probe?text=nothex")
+    expect(page.locator("#probe-message")).to_contain_text("'nothex' is not a hash")
+    assert watched.errors == []
+
+
+def test_label_a_mask_then_run_it_from_its_hash_in_a_fresh_browser(
+    app_with_micro_study: ServedApp, watched: WatchedPage, browser: Browser
+) -> None:
+    page = watched.page
+    page.goto(app_with_micro_study.url + "/masks")
+    page.locator("#masks-start input[value='full']").check()
+    expect(page.locator("#masks-summary")).to_contain_text("subcomponents on")
+    page.locator("#masks-label").fill("everything on")
+    page.locator("#masks-save").click()
+    name = page.locator("#masks-saved-hash").inner_text()
+    assert re.fullmatch(r"[0-9a-f]{20}", name)
+    fresh = browser.new_context().new_page()
+    try:
+        fresh.goto(f"{app_with_micro_study.url}/infer?mask={name}")
+        fresh.locator("#infer-prompts").fill("The river flows into the sea.\nIt was cold.")
+        fresh.locator("#infer-run").click()
+        expect(fresh.locator("#infer-summary")).to_contain_text("top-1 agreement", timeout=JOB)
+        expect(fresh).to_have_url(re.compile(rf"mask={name}"))
+        fresh.goto(f"{app_with_micro_study.url}/masks/{name}")
+        expect(fresh.locator("#mask-label")).to_have_text("everything on")
+    finally:
+        fresh.context.close()
+    assert watched.errors == []
+
+
+def test_bad_mask_hashes_say_so_and_keep_the_input(
+    app_with_micro_study: ServedApp, watched: WatchedPage
+) -> None:
+    page = watched.page
+    page.goto(app_with_micro_study.url + "/masks/xyz")
+    expect(page.locator("#not-found-message")).to_contain_text("'xyz' is not a hash")
+    page.goto(app_with_micro_study.url + "/masks/" + "0" * 20)
+    expect(page.locator("#not-found-message")).to_contain_text("no mask is stored")
+    page.goto(app_with_micro_study.url + "/infer?mask=" + "0" * 20)
+    page.locator("#infer-prompts").fill("Hello there.")
+    page.locator("#infer-run").click()
+    expect(page.locator("#infer-message")).to_contain_text("no mask is stored", timeout=JOB)
+    expect(page.locator("#infer-mask")).to_have_value("0" * 20)
+    expect(page.locator("#infer-prompts")).to_have_value("Hello there.")
+    assert watched.errors == []
