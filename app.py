@@ -10,7 +10,7 @@ from dashboard.components.shell import app_shell
 from dashboard.runtime import background_manager, cache, cache_config
 
 
-def create_app() -> dash.Dash:
+def create_app(manager: object) -> dash.Dash:
     current = settings()
     print(f"SPD Atlas: {current.mode} mode\n{current.describe()}", flush=True)
     status = current_study()
@@ -23,7 +23,7 @@ def create_app() -> dash.Dash:
         use_pages=True,
         pages_folder="dashboard/pages",
         title="SPD Atlas",
-        background_callback_manager=background_manager(current),
+        background_callback_manager=manager,
         serve_locally=True,
         # pages fill their sections by callbacks on ids that exist only once a page is shown
         suppress_callback_exceptions=True,
@@ -46,8 +46,12 @@ def create_app() -> dash.Dash:
     return dash_app
 
 
-app = create_app()
+manager = background_manager(settings())
+app = create_app(manager)
 server = app.server
+celery = (
+    manager.handle if settings().mode == "scaled" else None
+)  # for `spd-atlas worker --queue web`
 
 if __name__ == "__main__":
     app.run(host="127.0.0.1", port=settings().port, debug=False)

@@ -53,6 +53,42 @@ def command_serve(args: argparse.Namespace) -> int:
     return 0  # not reached: execv replaces this process
 
 
+WORKER_APPS = {
+    "gpu": "dashboard.inference.worker:celery_app",  # inference operations, one model
+    "web": "app:celery",  # Dash background callbacks of the scaled mode
+}
+
+
+def command_worker(args: argparse.Namespace) -> int:
+    """A Celery worker on Redis: `gpu` holds the model; `web` runs the pages' background jobs."""
+    settings = Settings.from_env()
+    if settings.redis_url is None:
+        print("a worker needs REDIS_URL (the scaled mode)", file=sys.stderr)
+        return 2
+    queue = "gpu" if args.queue == "gpu" else "celery"
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        WORKER_APPS[args.queue],
+        "worker",
+        "-Q",
+        queue,
+        "-P",
+        "solo",
+        "--concurrency",
+        "1",
+        "--loglevel",
+        "INFO",
+        "-n",
+        f"atlas-{args.queue}@%h",
+    ]
+    print(f"worker for queue {queue!r} on {settings.redis_url}", flush=True)
+    os.execv(sys.executable, argv)
+    return 0  # not reached: execv replaces this process
+
+
 def command_decompose(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -171,6 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--threads", type=int, default=4)
     serve.set_defaults(run=command_serve)
+
+    worker = commands.add_parser("worker", help="run a Celery worker (scaled mode)")
+    worker.add_argument("--queue", choices=sorted(WORKER_APPS), default="gpu")
+    worker.set_defaults(run=command_worker)
 
     decompose = commands.add_parser(
         "decompose", help="train an SPD decomposition of a target model"

@@ -1,13 +1,20 @@
-"""The service interface and its inline backend: the model lives in this process, loaded on
-first use."""
+"""One interface, two backends: inline (the model in this process, loaded on first use) and
+Celery over Redis (the worker of `spd-atlas worker`, on queue `gpu`, holds the model)."""
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Protocol
 
 from dashboard.settings import Settings
 from dashboard.study import Study
+
+QUEUE = "gpu"
+TASK = "atlas.inference.run"
+REACH_SECONDS = 2.0  # to find Redis and a worker: the page says so within 5 seconds
+JOB_SECONDS = 600
+POLL_SECONDS = 2.0
 
 
 class InferenceUnavailableError(RuntimeError):
@@ -45,7 +52,59 @@ class InlineService:
             return OPERATIONS[operation](self.decomposition(study), **arguments)
 
 
+class CeleryService:
+    """Sends operations to the worker on queue `gpu` and waits for the answer."""
+
+    def __init__(self, settings: Settings):
+        from celery import exceptions
+
+        from dashboard.runtime import make_celery
+
+        self.celery = make_celery(settings)
+        self.exceptions = exceptions
+        self.redis_url = settings.redis_url
+
+    def check_reachable(self) -> None:
+        """Raise InferenceUnavailableError unless Redis answers and a worker serves `gpu`."""
+        import redis
+
+        try:
+            redis.Redis.from_url(
+                self.redis_url, socket_connect_timeout=REACH_SECONDS, socket_timeout=REACH_SECONDS
+            ).ping()
+        except redis.RedisError as error:
+            raise InferenceUnavailableError(
+                f"the job queue (Redis) is unreachable: {error}"
+            ) from error
+        try:
+            replies = self.celery.control.inspect(timeout=REACH_SECONDS).active_queues() or {}
+        except Exception as error:  # kombu raises its own connection errors
+            raise InferenceUnavailableError(
+                f"the job queue (Redis) is unreachable: {error}"
+            ) from error
+        if not any(q.get("name") == QUEUE for queues in replies.values() for q in queues):
+            raise InferenceUnavailableError(
+                f"no inference worker is listening on queue {QUEUE!r}: start one with "
+                "`spd-atlas worker`; what you typed is kept"
+            )
+
+    def run(self, study: Study, operation: str, arguments: dict) -> dict | list:
+        self.check_reachable()
+        job = self.celery.send_task(TASK, args=[str(study.path), operation, arguments], queue=QUEUE)
+        deadline = time.monotonic() + JOB_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                return job.get(timeout=POLL_SECONDS)
+            except self.exceptions.TimeoutError:
+                self.check_reachable()  # a worker that died mid-job is reported, not awaited
+            except (ValueError, LookupError) as error:  # the operation refused its input
+                raise type(error)(str(error)) from None
+            except Exception as error:
+                raise InferenceUnavailableError(f"the inference job failed: {error}") from error
+        job.revoke()
+        raise InferenceUnavailableError(f"the inference job took over {JOB_SECONDS} s")
+
+
 def inference_service(settings: Settings) -> InferenceService:
-    """The service pages use. Both modes run inline for now; the Celery worker of the scaled
-    mode is not built yet."""
-    return InlineService(settings)
+    """Celery when scaled (REDIS_URL set), else inline."""
+    return CeleryService(settings) if settings.mode == "scaled" else InlineService(settings)

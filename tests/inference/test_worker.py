@@ -1,0 +1,129 @@
+"""The scaled backend against the real Redis server and a real worker process (CPU)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dashboard.inference.service import CeleryService, InferenceUnavailableError, InlineService
+from dashboard.settings import Settings
+from dashboard.study import Study
+
+pytestmark = pytest.mark.integration
+
+REDIS = "redis://127.0.0.1:6379/7"
+REPO = Path(__file__).resolve().parents[2]
+TEXT = "The river flows through the old city."
+
+
+def scaled_settings(data_dir: Path) -> Settings:
+    return Settings.from_env({"ATLAS_DATA_DIR": str(data_dir), "REDIS_URL": REDIS})
+
+
+def start_worker(data_dir: Path, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "ATLAS_DATA_DIR": str(data_dir), "REDIS_URL": REDIS}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dashboard.cli", "worker"],
+        cwd=REPO,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    service = CeleryService(scaled_settings(data_dir))
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"worker exited:\n{log.read_text()}")
+        try:
+            service.check_reachable()
+            return process
+        except InferenceUnavailableError:
+            time.sleep(0.5)
+    process.kill()
+    raise RuntimeError(f"worker did not come up:\n{log.read_text()}")
+
+
+def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+        process.wait(30)
+
+
+@pytest.fixture
+def worker(micro_study: Path, micro_data_dir: Path, tmp_path: Path) -> Iterator[subprocess.Popen]:
+    process = start_worker(micro_data_dir, tmp_path / "worker.log")
+    yield process
+    stop(process)
+
+
+def test_operations_through_the_worker_match_inline(
+    worker, micro_study: Path, micro_data_dir: Path
+) -> None:
+    study = Study(micro_study)
+    remote = CeleryService(scaled_settings(micro_data_dir))
+    local = InlineService(Settings.from_env({"ATLAS_DATA_DIR": str(micro_data_dir)}))
+    arguments = {"text": TEXT, "threshold": 0.1}
+    assert remote.run(study, "probe", arguments) == local.run(study, "probe", arguments)
+    importance = remote.run(study, "prompt_importance", {"prompts": [TEXT], "aggregate": "max"})
+    values = [1.0 if v > 0.5 else 0.0 for v in importance]
+    result = remote.run(study, "masked_inference", {"values": values, "prompts": [TEXT]})
+    assert 0 <= result["summary"]["top1_agreement"] <= 1
+    with pytest.raises(ValueError, match="the limit is 512"):
+        remote.run(study, "probe", {"text": "word " * 2000, "threshold": 0.1})
+
+
+def test_no_worker_is_reported_within_five_seconds(micro_study: Path, micro_data_dir) -> None:
+    study = Study(micro_study)
+    started = time.monotonic()
+    with pytest.raises(InferenceUnavailableError, match="spd-atlas worker"):
+        CeleryService(scaled_settings(micro_data_dir)).run(
+            study, "probe", {"text": TEXT, "threshold": 0.1}
+        )
+    assert time.monotonic() - started < 5
+    unreachable = Settings.from_env(
+        {"ATLAS_DATA_DIR": str(micro_data_dir), "REDIS_URL": "redis://127.0.0.1:1/0"}
+    )
+    started = time.monotonic()
+    with pytest.raises(InferenceUnavailableError):
+        CeleryService(unreachable).run(study, "probe", {"text": TEXT, "threshold": 0.1})
+    assert time.monotonic() - started < 5
+
+
+def test_a_worker_killed_mid_job_is_reported_and_a_restart_restores_service(
+    micro_study: Path, micro_data_dir: Path, tmp_path: Path
+) -> None:
+    study = Study(micro_study)
+    service = CeleryService(scaled_settings(micro_data_dir))
+    process = start_worker(micro_data_dir, tmp_path / "first.log")
+    prompts = [TEXT] * 32
+    values = [1.0] * len(study.subcomponents)
+    outcome: dict = {}
+
+    def long_job() -> None:
+        try:
+            service.run(study, "masked_inference", {"values": values, "prompts": prompts})
+            outcome["finished"] = True
+        except InferenceUnavailableError as error:
+            outcome["error"] = str(error)
+
+    job = threading.Thread(target=long_job)
+    job.start()
+    time.sleep(3)
+    stop(process, signal.SIGKILL)
+    job.join(30)
+    assert "no inference worker" in outcome.get("error", "") or outcome.get("finished")
+    restarted = start_worker(micro_data_dir, tmp_path / "second.log")
+    try:
+        result = service.run(study, "probe", {"text": TEXT, "threshold": 0.1})
+        assert result["tokens"]
+    finally:
+        stop(restarted)
