@@ -3,8 +3,11 @@ Celery over Redis (the worker of `spd-atlas worker`, on queue `gpu`, holds the m
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import time
+from functools import lru_cache
 from typing import Protocol
 
 from dashboard.settings import Settings
@@ -105,6 +108,44 @@ class CeleryService:
         raise InferenceUnavailableError(f"the inference job took over {JOB_SECONDS} s")
 
 
+class CachedService:
+    """Any backend, with results kept in the configured cache (files, or Redis when scaled) by
+    (study version, operation, hash of the arguments): a repeated request costs no model time.
+    Errors are not cached."""
+
+    TIMEOUT_SECONDS = 7 * 24 * 3600
+
+    def __init__(self, backend: InferenceService, settings: Settings):
+        from cachelib import FileSystemCache, RedisCache
+
+        self.backend = backend
+        if settings.redis_url:
+            import redis
+
+            self.cache = RedisCache(
+                redis.Redis.from_url(settings.redis_url), key_prefix="atlas:inference:"
+            )
+        else:
+            self.cache = FileSystemCache(str(settings.cache_dir / "inference"), threshold=5000)
+
+    @staticmethod
+    def key(study: Study, operation: str, arguments: dict) -> str:
+        digest = hashlib.sha256(json.dumps(arguments, sort_keys=True).encode()).hexdigest()
+        return f"{study.version}:{operation}:{digest[:32]}"
+
+    def run(self, study: Study, operation: str, arguments: dict) -> dict | list:
+        key = self.key(study, operation, arguments)
+        found = self.cache.get(key)
+        if found is not None:
+            return found
+        result = self.backend.run(study, operation, arguments)
+        self.cache.set(key, result, timeout=self.TIMEOUT_SECONDS)
+        return result
+
+
+@lru_cache(maxsize=4)
 def inference_service(settings: Settings) -> InferenceService:
-    """Celery when scaled (REDIS_URL set), else inline."""
-    return CeleryService(settings) if settings.mode == "scaled" else InlineService(settings)
+    """This process's service: Celery when scaled (REDIS_URL set), else inline (one model per
+    process); results cached either way."""
+    backend = CeleryService(settings) if settings.mode == "scaled" else InlineService(settings)
+    return CachedService(backend, settings)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dashboard.inference.compute import InputTooLongError
-from dashboard.inference.service import InlineService
+from dashboard.inference.service import CachedService, InlineService
 from dashboard.settings import Settings
 from dashboard.study import Study
 
@@ -70,3 +70,29 @@ def test_importance_over_prompts(service, study) -> None:
 def test_oversized_text_is_refused_with_its_limit(service, study) -> None:
     with pytest.raises(InputTooLongError, match="the limit is 512 per text"):
         service.run(study, "probe", {"text": "word " * 2000, "threshold": 0.1})
+
+
+class Counting:
+    """The real service, counting how often it computes."""
+
+    def __init__(self, backend: InlineService):
+        self.backend, self.calls = backend, 0
+
+    def run(self, study, operation, arguments):
+        self.calls += 1
+        return self.backend.run(study, operation, arguments)
+
+
+def test_results_are_cached_by_study_operation_and_input(service, study, tmp_path) -> None:
+    counting = Counting(service)
+    cached = CachedService(counting, Settings.from_env({"ATLAS_DATA_DIR": str(tmp_path)}))
+    first = cached.run(study, "probe", {"text": TEXT, "threshold": 0.1})
+    assert cached.run(study, "probe", {"threshold": 0.1, "text": TEXT}) == first
+    assert counting.calls == 1
+    cached.run(study, "probe", {"text": TEXT, "threshold": 0.2})
+    assert counting.calls == 2
+    with pytest.raises(InputTooLongError):
+        cached.run(study, "probe", {"text": "word " * 2000, "threshold": 0.1})
+    with pytest.raises(InputTooLongError):  # errors are not cached
+        cached.run(study, "probe", {"text": "word " * 2000, "threshold": 0.1})
+    assert counting.calls == 4
