@@ -97,7 +97,8 @@ class CeleryService:
         deadline = time.monotonic() + JOB_SECONDS
         while time.monotonic() < deadline:
             try:
-                return job.get(timeout=POLL_SECONDS)
+                # the caller may itself be a task (a background callback of the scaled mode)
+                return job.get(timeout=POLL_SECONDS, disable_sync_subtasks=False)
             except self.exceptions.TimeoutError:
                 self.check_reachable()  # a worker that died mid-job is reported, not awaited
             except (ValueError, LookupError) as error:  # the operation refused its input

@@ -29,6 +29,9 @@ def scaled_settings(data_dir: Path) -> Settings:
 
 
 def start_worker(data_dir: Path, log: Path) -> subprocess.Popen:
+    import redis
+
+    redis.Redis.from_url(REDIS).delete("gpu")  # no job left queued by an earlier run
     env = {**os.environ, "ATLAS_DATA_DIR": str(data_dir), "REDIS_URL": REDIS}
     process = subprocess.Popen(
         [sys.executable, "-m", "dashboard.cli", "worker"],
