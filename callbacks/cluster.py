@@ -23,6 +23,7 @@ from dashboard.analysis.study_analyses import (
     stored_sae,
 )
 from dashboard.components import figures
+from dashboard.components.tables import small_table
 from dashboard.components.token_text import example_row
 from dashboard.page_data import analyses_at, cluster_activation, link_query, loaded_study
 from dashboard.pages import cluster as page
@@ -35,20 +36,6 @@ LENS_TITLES = {
     "tuned": "Tuned lens",
     "sae": "SAE features",
 }
-
-
-def small_table(header: list[str], rows: list[list], table_id: str | None = None) -> dbc.Table:
-    props = {"id": table_id} if table_id else {}
-    return dbc.Table(
-        [
-            html.Thead(html.Tr([html.Th(name) for name in header])),
-            html.Tbody([html.Tr([html.Td(cell) for cell in row]) for row in rows]),
-        ],
-        size="sm",
-        striped=True,
-        className="small",
-        **props,
-    )
 
 
 def members_section(study: Study, analyses, cluster: int, query: str) -> html.Div:

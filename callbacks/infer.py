@@ -6,7 +6,9 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, State, callback, dcc, html, no_update
 
+from callbacks.jobs import job_outputs, job_running
 from dashboard.app_state import settings
+from dashboard.components.tables import small_table
 from dashboard.inference.limits import prompt_lines
 from dashboard.inference.masks import (
     MaskInputError,
@@ -34,38 +36,24 @@ def heldout(_clicks, store: dict):
     return "\n".join(inference_service(settings()).run(study, "heldout_prompts", {}))
 
 
-def prompt_table(result: dict) -> dbc.Table:
-    rows = []
-    for i, token in enumerate(result["tokens"]):
-        rows.append(
-            html.Tr(
-                [
-                    html.Td(html.Code(token)),
-                    html.Td(" ".join(repr(t) for t in result["target_top"][i][:3])),
-                    html.Td(" ".join(repr(t) for t in result["masked_top"][i][:3])),
-                    html.Td(f"{result['kl'][i]:.3f}"),
-                    html.Td(
-                        f"{result['masked_loss'][i] - result['target_loss'][i]:+.3f}"
-                        if i < len(result["target_loss"])
-                        else ""
-                    ),
-                ]
-            )
-        )
-    header = ["token", "target's next", "masked model's next", "KL", "Δ loss"]
-    return dbc.Table(
-        [html.Thead(html.Tr([html.Th(h) for h in header])), html.Tbody(rows)],
-        size="sm",
-        striped=True,
-        className="small",
-    )
+def prompt_table(result: dict) -> html.Div:
+    rows = [
+        [
+            html.Code(token),
+            " ".join(repr(t) for t in result["target_top"][i][:3]),
+            " ".join(repr(t) for t in result["masked_top"][i][:3]),
+            f"{result['kl'][i]:.3f}",
+            f"{result['masked_loss'][i] - result['target_loss'][i]:+.3f}"
+            if i < len(result["target_loss"])
+            else "",
+        ]
+        for i, token in enumerate(result["tokens"])
+    ]
+    return small_table(["token", "target's next", "masked model's next", "KL", "Δ loss"], rows)
 
 
 @callback(
-    Output(page.RESULT, "children"),
-    Output(page.URL_SYNC, "search"),
-    Output(page.MESSAGE, "children"),
-    Output(page.MESSAGE, "is_open"),
+    *job_outputs(page),
     Input(page.RUN, "n_clicks"),
     State(page.MASK, "value"),
     State(page.MODE, "value"),
@@ -73,11 +61,7 @@ def prompt_table(result: dict) -> dbc.Table:
     State(page.PROMPTS, "value"),
     State(page.STORE, "data"),
     background=True,
-    running=[
-        (Output(page.RUN, "disabled"), True, False),
-        (Output(page.CANCEL, "disabled"), False, True),
-        (Output(page.PROGRESS, "children"), "Running the target and the masked model ...", ""),
-    ],
+    running=job_running(page, "Running the target and the masked model ..."),
     cancel=[Input(page.CANCEL, "n_clicks"), Input(page.RUN, "n_clicks")],
     prevent_initial_call=True,
 )

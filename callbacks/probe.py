@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
-from dash import Input, Output, State, callback, dcc, html, no_update
+from dash import Input, State, callback, dcc, html, no_update
 
+from callbacks.jobs import job_outputs, job_running
 from dashboard.app_state import settings
 from dashboard.components.figures import styled
+from dashboard.components.tables import small_table
 from dashboard.inference.service import inference_service
 from dashboard.page_data import link_query, loaded_study
 from dashboard.pages import probe as page
@@ -86,35 +87,19 @@ def result_view(study, store: dict, result: dict) -> html.Div:
             dcc.Graph(
                 figure=strip_figure(activity, tokens, strongest.index.tolist()), id="probe-strip"
             ),
-            dbc.Table(
-                [
-                    html.Thead(html.Tr([html.Th("#"), html.Th("token"), html.Th("top clusters")])),
-                    html.Tbody(rows),
-                ],
-                size="sm",
-                striped=True,
-                className="small",
-                id="probe-tokens",
-            ),
+            small_table(["#", "token", "top clusters"], rows, "probe-tokens"),
         ]
     )
 
 
 @callback(
-    Output(page.RESULT, "children"),
-    Output(page.URL_SYNC, "search"),
-    Output(page.MESSAGE, "children"),
-    Output(page.MESSAGE, "is_open"),
+    *job_outputs(page),
     Input(page.RUN, "n_clicks"),
     State(page.TEXT, "value"),
     State(page.THRESHOLD, "value"),
     State(page.STORE, "data"),
     background=True,
-    running=[
-        (Output(page.RUN, "disabled"), True, False),
-        (Output(page.CANCEL, "disabled"), False, True),
-        (Output(page.PROGRESS, "children"), "Running the model ...", ""),
-    ],
+    running=job_running(page, "Running the model ..."),
     cancel=[Input(page.CANCEL, "n_clicks")],
     prevent_initial_call=True,
 )
