@@ -61,24 +61,13 @@ def result_view(study, store: dict, result: dict) -> html.Div:
     rows = []
     for position, token in enumerate(tokens):
         here = top[top["position"] == position]
-        rows.append(
-            html.Tr(
-                [
-                    html.Td(position),
-                    html.Td(html.Code(token)),
-                    html.Td(
-                        [
-                            dcc.Link(
-                                f"{cluster} ({value:.2f})",
-                                href=f"/cluster/{cluster}{query}",
-                                className="me-2",
-                            )
-                            for cluster, value in zip(here["cluster"], here["ci"], strict=True)
-                        ]
-                    ),
-                ]
+        links = [
+            dcc.Link(
+                f"{cluster} ({value:.2f})", href=f"/cluster/{cluster}{query}", className="me-2"
             )
-        )
+            for cluster, value in zip(here["cluster"], here["ci"], strict=True)
+        ]
+        rows.append([position, html.Code(token), [part for link in links for part in (link, " ")]])
     strongest = (
         activity.groupby("cluster")["ci"].max().sort_values(ascending=False).head(STRIP_CLUSTERS)
     )

@@ -38,19 +38,3 @@ def not_found_notice(message: str) -> html.Div:
         ],
         id="not-found",
     )
-
-
-def coming_notice(title: str, description: str) -> html.Div:
-    """A page whose compute backend is not part of this build."""
-    return html.Div(
-        [
-            html.H3(title),
-            html.P(description),
-            dbc.Alert(
-                "The live-model inference service is not available in this build, "
-                "so this page has nothing to run yet.",
-                color="secondary",
-                id="service-unavailable",
-            ),
-        ]
-    )

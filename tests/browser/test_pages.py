@@ -16,10 +16,10 @@ EVERY_PAGE_WITH_STUDY = {
     "/cluster/1": "#member-table",
     "/component/layers.0.attn.q_proj:0": "#component-title",
     "/sample/0": "#sample-text",
-    "/probe": "#service-unavailable",
-    "/masks": "#service-unavailable",
-    "/masks/abc123": "#service-unavailable",
-    "/infer": "#service-unavailable",
+    "/probe": "#probe-text",
+    "/masks": "#masks-clusters",
+    "/masks/abc123": "#not-found",
+    "/infer": "#infer-prompts",
     "/no/such/page": "#not-found",
 }
 

@@ -25,7 +25,9 @@ def test_the_study_is_valid_and_complete(micro_study: Path) -> None:
     assert validate_study(micro_study) == []
     study = Study(micro_study)
     assert study.window_shape == (8192 // 32, 32)
-    assert set(study.manifest["settings"]) == {"harvest", "clustering", "examples", "analyses"}
+    settings = study.manifest["settings"]
+    assert set(settings) == {"harvest", "clustering", "examples", "analyses", "decomposition_dir"}
+    assert Path(settings["decomposition_dir"]) == micro_study.parent / "decompositions" / "micro"
     subcomponents = study.subcomponents
     dec = load_decomposition(study.path.parent / "decompositions" / "micro")
     assert subcomponents["label"].tolist() == dec.labels
