@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,6 +112,7 @@ def scaled_app(micro_study: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         for queue in ("web", "gpu")
     ]
     try:
+        wait_for_queues(env["REDIS_URL"], {"celery", "gpu"}, workers)
         with serving(data_dir, str(micro_study), extra=env) as app:
             yield app
     finally:
@@ -119,11 +121,28 @@ def scaled_app(micro_study: Path, tmp_path_factory: pytest.TempPathFactory) -> I
             worker.wait(30)
 
 
+def wait_for_queues(redis_url: str, queues: set[str], workers: list, seconds: float = 90) -> None:
+    """Until a worker serves each queue (jobs sent earlier would wait for a worker's start)."""
+    from celery import Celery
+
+    probe = Celery(broker=redis_url, backend=redis_url)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if any(worker.poll() is not None for worker in workers):
+            raise RuntimeError("a worker exited during start-up")
+        replies = probe.control.inspect(timeout=1).active_queues() or {}
+        if queues <= {q["name"] for served in replies.values() for q in served}:
+            return
+    raise RuntimeError(f"no worker for {queues} within {seconds} s")
+
+
 def test_probe_in_the_scaled_mode(scaled_app: ServedApp, watched: WatchedPage) -> None:
     page = watched.page
     page.goto(scaled_app.url + "/probe")
     page.locator("#probe-text").fill("The cat sat on the mat.")
     page.locator("#probe-run").click()
-    expect(page.locator("#probe-tokens")).to_contain_text(" on", timeout=JOB)
+    expect(page.locator("#probe-tokens, #probe-message").first).to_be_visible(timeout=JOB)
+    expect(page.locator("#probe-message")).to_be_hidden()  # else it names what went wrong
+    expect(page.locator("#probe-tokens")).to_contain_text(" on")
     expect(page).to_have_url(re.compile(r"\?text=[0-9a-f]{20}$"))
     assert watched.errors == []
