@@ -320,8 +320,9 @@ def fill_lenses(store: dict, member: str):
     else:
         subcomponent = int(member)
         if has_file(study, "lenses/member_decodings.parquet"):
-            table = study.table("lenses/member_decodings.parquet")
-            decodings = table[table["subcomponent"] == subcomponent]
+            decodings = study.table(
+                "lenses/member_decodings.parquet", filters=[("subcomponent", "==", subcomponent)]
+            )
         else:
             decodings = pd.DataFrame()
         if decodings.empty:

@@ -124,8 +124,7 @@ def cluster_decodings(study: Study, iteration: int, cluster: int, top: int = 10)
     if iteration == analysis_settings(study).get("iteration") and has_file(
         study, "lenses/cluster_decodings.parquet"
     ):
-        table = study.table("lenses/cluster_decodings.parquet")
-        return table[table["cluster"] == cluster].reset_index(drop=True)
+        return study.table("lenses/cluster_decodings.parquet", filters=[("cluster", "==", cluster)])
     matrices = lens_matrices(study)
     members = cluster_analyses(study, iteration).members
     members = members[members["cluster"] == cluster]

@@ -44,10 +44,13 @@ class Study:
         """Short content hash of the manifest: changes whenever any file of the study changes."""
         return hashlib.sha256(self.manifest_bytes).hexdigest()[:16]
 
-    def table(self, relative: str, columns: list[str] | None = None) -> pd.DataFrame:
+    def table(
+        self, relative: str, columns: list[str] | None = None, filters: list | None = None
+    ) -> pd.DataFrame:
+        """A table, or the rows matching pyarrow `filters` (read without loading the rest)."""
         if not isinstance(SPECS_BY_PATH.get(relative), TableSpec):
             raise KeyError(f"{relative} is not a table of the study format")
-        return pq.read_table(self.path / relative, columns=columns).to_pandas()
+        return pq.read_table(self.path / relative, columns=columns, filters=filters).to_pandas()
 
     def array(self, relative: str) -> np.ndarray:
         """A read-only memory map of a `.npy` array."""
