@@ -70,12 +70,9 @@ def serve(env: dict[str, str], log_path: Path) -> ServedApp:
 
 
 @contextmanager
-def serving(
-    data_dir: Path, study: str | None = None, extra: dict[str, str] | None = None
-) -> Iterator[ServedApp]:
+def serving(data_dir: Path, study: str | None = None) -> Iterator[ServedApp]:
     """The app on a data directory (and ATLAS_STUDY, if given) until the block ends."""
     env = {"ATLAS_DATA_DIR": str(data_dir), **({"ATLAS_STUDY": study} if study else {})}
-    env.update(extra or {})
     served = serve(env, data_dir / "app.log")
     try:
         yield served
