@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from flask_caching import Cache
@@ -42,7 +43,68 @@ def make_celery(settings: Settings) -> Any:
         task_acks_late=True,
         worker_prefetch_multiplier=1,
     )
+    announce_presence(celery_app, settings.redis_url)
     return celery_app
+
+
+PRESENCE_SECONDS = 1.0  # a worker renews its presence this often ...
+PRESENCE_LAPSE_SECONDS = 4.0  # ... and counts as gone this long after its last renewal
+
+
+def presence_key(queue: str) -> str:
+    """A sorted set per queue: worker name -> the Redis time its presence lapses."""
+    return f"atlas:workers:{queue}"
+
+
+def announce_presence(celery_app: Any, redis_url: str) -> None:
+    """While a worker of `celery_app` runs, renew its presence on each of its queues from a
+    thread of its own: a worker busy in a long task (solo pool, which answers no control
+    message meanwhile) still counts, and one killed drops out within PRESENCE_LAPSE_SECONDS."""
+    from celery import signals
+
+    stop = threading.Event()
+
+    def renew(hostname: str, queues: list[str]) -> None:
+        import redis
+
+        client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+        while not stop.is_set():
+            try:
+                seconds, _ = client.time()
+                with client.pipeline() as pipe:
+                    for queue in queues:
+                        pipe.zadd(presence_key(queue), {hostname: seconds + PRESENCE_LAPSE_SECONDS})
+                        pipe.zremrangebyscore(presence_key(queue), "-inf", seconds - 3600)
+                    pipe.execute()
+            except redis.RedisError:
+                pass  # Redis away: Celery reconnects on its own, and presence resumes with it
+            stop.wait(PRESENCE_SECONDS)
+        try:
+            for queue in queues:
+                client.zrem(presence_key(queue), hostname)
+        except redis.RedisError:
+            pass  # the entry lapses by itself
+
+    @signals.worker_ready.connect(weak=False)
+    def on_ready(sender: Any, **_: Any) -> None:
+        if sender.app is not celery_app:
+            return
+        queues = sorted(queue.name for queue in sender.task_consumer.queues)
+        threading.Thread(
+            target=renew, args=(sender.hostname, queues), name="presence", daemon=True
+        ).start()
+
+    @signals.worker_shutdown.connect(weak=False)
+    def on_shutdown(sender: Any, **_: Any) -> None:
+        if sender.app is celery_app:
+            stop.set()
+
+
+def queue_served(client: Any, queue: str) -> bool:
+    """Whether a live worker consumes from `queue` (see announce_presence); `client` is a
+    redis.Redis, and its errors propagate."""
+    seconds, _ = client.time()
+    return client.zcount(presence_key(queue), seconds, "+inf") > 0
 
 
 def background_manager(settings: Settings) -> Any:

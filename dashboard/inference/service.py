@@ -71,21 +71,18 @@ class CeleryService:
         """Raise InferenceUnavailableError unless Redis answers and a worker serves `gpu`."""
         import redis
 
+        from dashboard.runtime import queue_served
+
+        client = redis.Redis.from_url(
+            self.redis_url, socket_connect_timeout=REACH_SECONDS, socket_timeout=REACH_SECONDS
+        )
         try:
-            redis.Redis.from_url(
-                self.redis_url, socket_connect_timeout=REACH_SECONDS, socket_timeout=REACH_SECONDS
-            ).ping()
+            served = queue_served(client, QUEUE)
         except redis.RedisError as error:
             raise InferenceUnavailableError(
                 f"the job queue (Redis) is unreachable: {error}"
             ) from error
-        try:
-            replies = self.celery.control.inspect(timeout=REACH_SECONDS).active_queues() or {}
-        except Exception as error:  # kombu raises its own connection errors
-            raise InferenceUnavailableError(
-                f"the job queue (Redis) is unreachable: {error}"
-            ) from error
-        if not any(q.get("name") == QUEUE for queues in replies.values() for q in queues):
+        if not served:
             raise InferenceUnavailableError(
                 f"no inference worker is listening on queue {QUEUE!r}: start one with "
                 "`spd-atlas worker`; what you typed is kept"

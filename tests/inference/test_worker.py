@@ -13,7 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.inference.service import CeleryService, InferenceUnavailableError, InlineService
+from dashboard.inference.service import (
+    QUEUE,
+    TASK,
+    CeleryService,
+    InferenceUnavailableError,
+    InlineService,
+)
 from dashboard.settings import Settings
 from dashboard.study import Study
 
@@ -22,6 +28,7 @@ pytestmark = pytest.mark.integration
 REDIS = "redis://127.0.0.1:6379/7"
 REPO = Path(__file__).resolve().parents[2]
 TEXT = "The river flows through the old city."
+LONG_PROMPTS = [TEXT * 28] * 32  # about a second of masked inference each on the micro model
 
 
 def scaled_settings(data_dir: Path) -> Settings:
@@ -101,29 +108,57 @@ def test_no_worker_is_reported_within_five_seconds(micro_study: Path, micro_data
     assert time.monotonic() - started < 5
 
 
+def queue_long_jobs(service: CeleryService, study: Study, count: int) -> list:
+    """Jobs that keep the worker busy for several seconds, sent behind each other."""
+    arguments = {"values": [1.0] * len(study.subcomponents), "prompts": LONG_PROMPTS}
+    return [
+        service.celery.send_task(
+            TASK, args=[str(study.path), "masked_inference", arguments], queue=QUEUE
+        )
+        for _ in range(count)
+    ]
+
+
+def test_a_worker_busy_in_long_jobs_still_counts_as_present(
+    worker, micro_study: Path, micro_data_dir: Path
+) -> None:
+    study = Study(micro_study)
+    service = CeleryService(scaled_settings(micro_data_dir))
+    jobs = queue_long_jobs(service, study, 5)
+    checks_while_busy = 0
+    while not jobs[-1].ready():
+        service.check_reachable()  # the solo worker answers no control message meanwhile
+        checks_while_busy += 1
+        time.sleep(0.5)
+    assert checks_while_busy >= 4
+    assert all(len(job.get(timeout=5)["prompts"]) == len(LONG_PROMPTS) for job in jobs)
+
+
 def test_a_worker_killed_mid_job_is_reported_and_a_restart_restores_service(
     micro_study: Path, micro_data_dir: Path, tmp_path: Path
 ) -> None:
     study = Study(micro_study)
     service = CeleryService(scaled_settings(micro_data_dir))
     process = start_worker(micro_data_dir, tmp_path / "first.log")
-    prompts = [TEXT] * 32
-    values = [1.0] * len(study.subcomponents)
+    queue_long_jobs(service, study, 6)  # the job below waits behind these
     outcome: dict = {}
 
-    def long_job() -> None:
+    def waiting_job() -> None:
+        started = time.monotonic()
         try:
-            service.run(study, "masked_inference", {"values": values, "prompts": prompts})
+            service.run(study, "probe", {"text": TEXT, "threshold": 0.1})
             outcome["finished"] = True
         except InferenceUnavailableError as error:
             outcome["error"] = str(error)
+        outcome["seconds"] = time.monotonic() - started
 
-    job = threading.Thread(target=long_job)
+    job = threading.Thread(target=waiting_job)
     job.start()
-    time.sleep(3)
+    time.sleep(2)
     stop(process, signal.SIGKILL)
     job.join(30)
-    assert "no inference worker" in outcome.get("error", "") or outcome.get("finished")
+    assert "no inference worker" in outcome.get("error", ""), outcome
+    assert outcome["seconds"] < 2 + 8  # reported a few seconds after the kill, not awaited
     restarted = start_worker(micro_data_dir, tmp_path / "second.log")
     try:
         result = service.run(study, "probe", {"text": TEXT, "threshold": 0.1})
