@@ -43,6 +43,9 @@ def create_app(manager: object) -> dash.Dash:
 
     import callbacks  # noqa: F401  (registers every page's callbacks)
 
+    # Dash sets itself up on its first request and, under threads, serves a second one before
+    # that ends (a 500 for "dash is not a registered library"): set it up now, in one thread
+    dash_app.server.test_client().get("/_dash-layout")
     return dash_app
 
 

@@ -6,7 +6,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from callbacks.jobs import job_outputs, job_running
+from callbacks.jobs import admit_jobs, job_outputs, job_running
 from dashboard.app_state import settings
 from dashboard.components.tables import small_table
 from dashboard.inference.limits import prompt_lines
@@ -23,6 +23,10 @@ from dashboard.stores import content_store
 from dashboard.study.summary import cluster_assignments
 
 LISTED_CLUSTERS = 60
+
+admit_jobs(
+    page.RUN, page.REQUEST, Output(page.MESSAGE, "children"), Output(page.MESSAGE, "is_open")
+)
 
 
 @callback(
@@ -54,7 +58,7 @@ def prompt_table(result: dict) -> html.Div:
 
 @callback(
     *job_outputs(page),
-    Input(page.RUN, "n_clicks"),
+    Input(page.REQUEST, "data"),
     State(page.MASK, "value"),
     State(page.MODE, "value"),
     State(page.CLUSTERS, "value"),
@@ -62,7 +66,7 @@ def prompt_table(result: dict) -> html.Div:
     State(page.STORE, "data"),
     background=True,
     running=job_running(page, "Running the target and the masked model ..."),
-    cancel=[Input(page.CANCEL, "n_clicks"), Input(page.RUN, "n_clicks")],
+    cancel=[Input(page.CANCEL, "n_clicks")],  # and a new request replaces a running job
     prevent_initial_call=True,
 )
 def run_inference(_clicks, mask_hash, mode, clusters, text, store: dict):

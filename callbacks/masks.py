@@ -6,6 +6,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, State, callback, dcc, html, no_update
 
+from callbacks.jobs import admit_jobs
 from dashboard.app_state import settings
 from dashboard.inference.limits import prompt_lines
 from dashboard.inference.masks import (
@@ -25,22 +26,21 @@ from dashboard.stores.content import MalformedHashError, UnknownHashError
 from dashboard.stores.database import StoreError
 from dashboard.study.summary import cluster_assignments
 
+admit_jobs(page.COMPUTE, page.REQUEST, Output(page.PROMPT_STATUS, "children"))
+
 
 @callback(
     Output(page.PROMPT_VALUES, "data"),
     Output(page.PROMPT_STATUS, "children"),
     Output(page.START, "value"),
-    Input(page.COMPUTE, "n_clicks"),
+    Input(page.REQUEST, "data"),
     State(page.PROMPTS, "value"),
     State(page.AGGREGATE, "value"),
     State(page.THRESHOLD, "value"),
     State(page.LEVEL, "value"),
     State(page.STORE, "data"),
     background=True,
-    running=[
-        (Output(page.COMPUTE, "disabled"), True, False),
-        (Output(page.PROMPT_STATUS, "children"), "Running the prompts ...", ""),
-    ],
+    running=[(Output(page.PROMPT_STATUS, "children"), "Running the prompts ...", "")],
     prevent_initial_call=True,
 )
 def from_prompts(_clicks, text, aggregate, threshold, level, store: dict):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from dash import Input, State, callback, dcc, html, no_update
+from dash import Input, Output, State, callback, dcc, html, no_update
 
-from callbacks.jobs import job_outputs, job_running
+from callbacks.jobs import admit_jobs, job_outputs, job_running
 from dashboard.app_state import settings
 from dashboard.components.figures import styled
 from dashboard.components.tables import small_table
@@ -17,6 +17,10 @@ from dashboard.stores import content_store
 from dashboard.study.summary import cluster_assignments
 
 STRIP_CLUSTERS = 12
+
+admit_jobs(
+    page.RUN, page.REQUEST, Output(page.MESSAGE, "children"), Output(page.MESSAGE, "is_open")
+)
 
 
 def cluster_activity(result: dict, assignments: np.ndarray) -> pd.DataFrame:
@@ -83,13 +87,13 @@ def result_view(study, store: dict, result: dict) -> html.Div:
 
 @callback(
     *job_outputs(page),
-    Input(page.RUN, "n_clicks"),
+    Input(page.REQUEST, "data"),
     State(page.TEXT, "value"),
     State(page.THRESHOLD, "value"),
     State(page.STORE, "data"),
     background=True,
     running=job_running(page, "Running the model ..."),
-    cancel=[Input(page.CANCEL, "n_clicks")],
+    cancel=[Input(page.CANCEL, "n_clicks")],  # and a new request replaces a running job
     prevent_initial_call=True,
 )
 def run_probe(_clicks, text: str | None, threshold, store: dict):

@@ -61,11 +61,14 @@ WORKER_APPS = {
 
 def command_worker(args: argparse.Namespace) -> int:
     """A Celery worker on Redis: `gpu` holds the model; `web` runs the pages' background jobs."""
+    from dashboard.inference.service import QUEUE as INFERENCE_QUEUE
+    from dashboard.runtime import WEB_QUEUE
+
     settings = Settings.from_env()
     if settings.redis_url is None:
         print("a worker needs REDIS_URL (the scaled mode)", file=sys.stderr)
         return 2
-    queue = "gpu" if args.queue == "gpu" else "celery"
+    queue = INFERENCE_QUEUE if args.queue == "gpu" else WEB_QUEUE
     argv = [
         sys.executable,
         "-m",

@@ -47,6 +47,7 @@ def make_celery(settings: Settings) -> Any:
     return celery_app
 
 
+WEB_QUEUE = "celery"  # the pages' background jobs, served by `spd-atlas worker --queue web`
 PRESENCE_SECONDS = 1.0  # a worker renews its presence this often ...
 PRESENCE_LAPSE_SECONDS = 4.0  # ... and counts as gone this long after its last renewal
 
@@ -63,15 +64,21 @@ def announce_presence(celery_app: Any, redis_url: str) -> None:
     from celery import signals
 
     stop = threading.Event()
+    announced: dict[str, list[str]] = {}  # worker name -> its queues
+
+    def client() -> Any:
+        import redis
+
+        return redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
 
     def renew(hostname: str, queues: list[str]) -> None:
         import redis
 
-        client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+        connection = client()
         while not stop.is_set():
             try:
-                seconds, _ = client.time()
-                with client.pipeline() as pipe:
+                seconds, _ = connection.time()
+                with connection.pipeline() as pipe:
                     for queue in queues:
                         pipe.zadd(presence_key(queue), {hostname: seconds + PRESENCE_LAPSE_SECONDS})
                         pipe.zremrangebyscore(presence_key(queue), "-inf", seconds - 3600)
@@ -79,25 +86,31 @@ def announce_presence(celery_app: Any, redis_url: str) -> None:
             except redis.RedisError:
                 pass  # Redis away: Celery reconnects on its own, and presence resumes with it
             stop.wait(PRESENCE_SECONDS)
-        try:
-            for queue in queues:
-                client.zrem(presence_key(queue), hostname)
-        except redis.RedisError:
-            pass  # the entry lapses by itself
 
     @signals.worker_ready.connect(weak=False)
     def on_ready(sender: Any, **_: Any) -> None:
         if sender.app is not celery_app:
             return
-        queues = sorted(queue.name for queue in sender.task_consumer.queues)
+        announced[sender.hostname] = sorted(queue.name for queue in sender.task_consumer.queues)
         threading.Thread(
-            target=renew, args=(sender.hostname, queues), name="presence", daemon=True
+            target=renew, args=(sender.hostname, announced[sender.hostname]), daemon=True
         ).start()
 
     @signals.worker_shutdown.connect(weak=False)
     def on_shutdown(sender: Any, **_: Any) -> None:
-        if sender.app is celery_app:
-            stop.set()
+        """Withdraw at once (a killed worker's entries lapse by themselves instead)."""
+        import redis
+
+        if sender.app is not celery_app:
+            return
+        stop.set()
+        try:
+            connection = client()
+            for hostname, queues in announced.items():
+                for queue in queues:
+                    connection.zrem(presence_key(queue), hostname)
+        except redis.RedisError:
+            pass
 
 
 def queue_served(client: Any, queue: str) -> bool:

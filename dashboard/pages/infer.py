@@ -25,6 +25,7 @@ HELDOUT = "infer-heldout"
 MODE = "infer-mode"
 CLUSTERS = "infer-clusters"
 RUN = "infer-run"
+REQUEST = "infer-request"
 CANCEL = "infer-cancel"
 PROGRESS = "infer-progress"
 RESULT = "infer-result"
@@ -56,6 +57,7 @@ def layout(**query: str | list[str]) -> html.Div:
     return html.Div(
         [
             dcc.Location(id=URL_SYNC, refresh=False),
+            dcc.Store(id=REQUEST),
             dcc.Store(
                 id=STORE, data={"study": name, "version": study.version, "iteration": iteration}
             ),

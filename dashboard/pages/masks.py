@@ -28,6 +28,7 @@ AGGREGATE = "masks-aggregate"
 THRESHOLD = "masks-threshold"
 LEVEL = "masks-level"
 COMPUTE = "masks-compute"
+REQUEST = "masks-request"
 PROMPT_VALUES = "masks-prompt-values"
 PROMPT_STATUS = "masks-prompt-status"
 PREVIEW = "masks-preview"
@@ -103,6 +104,7 @@ def layout(**query: str | list[str]) -> html.Div:
                 id=STORE, data={"study": name, "version": study.version, "iteration": iteration}
             ),
             dcc.Store(id=PROMPT_VALUES),
+            dcc.Store(id=REQUEST),
             html.H2("Causal masks"),
             html.P(
                 "A mask multiplies every subcomponent by a value in [0, 1] (1 keeps it, 0 "

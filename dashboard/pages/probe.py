@@ -22,6 +22,7 @@ STORE = "probe-store"
 TEXT = "probe-text"
 THRESHOLD = "probe-threshold"
 RUN = "probe-run"
+REQUEST = "probe-request"
 CANCEL = "probe-cancel"
 RESULT = "probe-result"
 MESSAGE = "probe-message"
@@ -56,6 +57,7 @@ def layout(**query: str | list[str]) -> html.Div:
     return html.Div(
         [
             dcc.Location(id=URL_SYNC, refresh=False),
+            dcc.Store(id=REQUEST),
             dcc.Store(
                 id=STORE,
                 data={

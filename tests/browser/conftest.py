@@ -45,11 +45,15 @@ class ServedApp:
         return self.log_path.read_text()
 
 
-def serve(env: dict[str, str], log_path: Path) -> ServedApp:
+def serve(env: dict[str, str], log_path: Path, workers: int = 1) -> ServedApp:
     port = free_port()
     log = open(log_path, "w")  # noqa: SIM115 (closed with the process)
     process = subprocess.Popen(
-        [sys.executable, "-m", "dashboard.cli", "serve", "--port", str(port)],
+        [
+            sys.executable,
+            *("-m", "dashboard.cli", "serve"),
+            *("--port", str(port), "--workers", str(workers)),
+        ],
         cwd=REPO,
         env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **env},
         stdout=log,
@@ -70,10 +74,12 @@ def serve(env: dict[str, str], log_path: Path) -> ServedApp:
 
 
 @contextmanager
-def serving(data_dir: Path, study: str | None = None) -> Iterator[ServedApp]:
+def serving(
+    data_dir: Path, study: str | None = None, extra: dict[str, str] | None = None, workers: int = 1
+) -> Iterator[ServedApp]:
     """The app on a data directory (and ATLAS_STUDY, if given) until the block ends."""
     env = {"ATLAS_DATA_DIR": str(data_dir), **({"ATLAS_STUDY": study} if study else {})}
-    served = serve(env, data_dir / "app.log")
+    served = serve({**env, **(extra or {})}, data_dir / "app.log", workers)
     try:
         yield served
     finally:

@@ -1,0 +1,174 @@
+"""The scaled mode for real, in headless Chromium: gunicorn with two web workers, a Celery
+worker for the pages' jobs and one for inference, on a Redis server of this module's own (so
+that a test can stop it mid-run)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+from playwright.sync_api import expect
+
+from dashboard.runtime import queue_served
+from tests.browser.conftest import ServedApp, WatchedPage, free_port, serving
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[2]
+JOB = 120_000  # ms: the first job loads the model
+REPORTED = 5_000  # ms: a stopped worker or Redis is reported within this
+
+
+@dataclass
+class Fleet:
+    """Redis, the two workers and the app of one scaled deployment."""
+
+    data_dir: Path
+    env: dict[str, str]
+    port: int
+    redis_process: subprocess.Popen | None = None
+    workers: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start_redis(self) -> None:
+        self.redis_process = subprocess.Popen(
+            [
+                *("redis-server", "--bind", "127.0.0.1", "--port", str(self.port)),
+                *("--save", "", "--appendonly", "no", "--dir", str(self.data_dir)),
+            ],
+            stdout=(self.data_dir / "redis.log").open("a"),
+            stderr=subprocess.STDOUT,
+        )
+        client = redis.Redis(port=self.port)
+        for _ in range(100):
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError("the module's Redis server did not start")
+
+    def stop_redis(self) -> None:
+        assert self.redis_process is not None
+        self.redis_process.terminate()
+        self.redis_process.wait(10)
+
+    def start_worker(self, queue: str) -> None:
+        self.workers[queue] = subprocess.Popen(
+            [sys.executable, "-m", "dashboard.cli", "worker", "--queue", queue],
+            cwd=REPO,
+            env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **self.env},
+            stdout=(self.data_dir / f"{queue}.log").open("a"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        queue_name = {"web": "celery", "gpu": "gpu"}[queue]
+        client = redis.Redis(port=self.port)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.workers[queue].poll() is not None:
+                raise RuntimeError(f"the {queue} worker exited during start-up")
+            if queue_served(client, queue_name):
+                return
+            time.sleep(0.3)
+        raise RuntimeError(f"no {queue} worker within 90 s")
+
+    def stop_worker(self, queue: str) -> None:
+        worker = self.workers.pop(queue)
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(30)
+
+
+@pytest.fixture(scope="module")
+def fleet(micro_study: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    data_dir = tmp_path_factory.mktemp("data-scaled")
+    port = free_port()
+    env = {
+        "ATLAS_DATA_DIR": str(data_dir),
+        "ATLAS_STUDY": str(micro_study),
+        "REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        "ATLAS_SECRET_KEY": "scaled-test-secret",
+    }
+    fleet = Fleet(data_dir, env, port)
+    fleet.start_redis()
+    try:
+        fleet.start_worker("web")
+        fleet.start_worker("gpu")
+        yield fleet
+    finally:
+        for queue in list(fleet.workers):
+            fleet.stop_worker(queue)
+        fleet.stop_redis()
+
+
+@pytest.fixture(scope="module")
+def scaled_app(fleet: Fleet, micro_study: Path) -> Iterator[ServedApp]:
+    with serving(fleet.data_dir, str(micro_study), extra=fleet.env, workers=2) as app:
+        yield app
+
+
+def probe(page, url: str, text: str) -> None:
+    page.goto(url + "/probe")
+    page.locator("#probe-text").fill(text)
+    page.locator("#probe-run").click()
+
+
+def expect_probed(page) -> None:
+    expect(page.locator("#probe-message")).to_be_hidden()  # the request was admitted
+    expect(page.locator("#probe-tokens, #probe-message").first).to_be_visible(timeout=JOB)
+    expect(page.locator("#probe-message")).to_be_hidden()  # else it names what went wrong
+    expect(page.locator("#probe-tokens")).to_contain_text(" on")
+    expect(page).to_have_url(re.compile(r"\?text=[0-9a-f]{20}$"))
+
+
+def test_probe_in_the_scaled_mode(scaled_app: ServedApp, watched: WatchedPage) -> None:
+    probe(watched.page, scaled_app.url, "The cat sat on the mat.")
+    expect_probed(watched.page)
+    assert watched.errors == []
+
+
+def test_a_stopped_worker_is_reported_within_seconds_and_a_restart_restores_service(
+    fleet: Fleet, scaled_app: ServedApp, watched: WatchedPage
+) -> None:
+    page = watched.page
+    for queue, command in (("web", "--queue web"), ("gpu", "worker`")):
+        fleet.stop_worker(queue)
+        try:
+            probe(page, scaled_app.url, "The dog sat on the rug.")
+            expect(page.locator("#probe-message")).to_contain_text(command, timeout=REPORTED)
+            expect(page.locator("#probe-text")).to_have_value("The dog sat on the rug.")
+        finally:
+            fleet.start_worker(queue)
+        page.locator("#probe-run").click()
+        expect_probed(page)
+    assert watched.errors == []
+
+
+def test_redis_stopped_mid_run_is_reported_and_its_return_restores_service(
+    fleet: Fleet, scaled_app: ServedApp, watched: WatchedPage
+) -> None:
+    page = watched.page
+    page.goto(scaled_app.url + "/probe")
+    fleet.stop_redis()
+    try:
+        page.locator("#probe-text").fill("The bird sat on the wire.")
+        page.locator("#probe-run").click()
+        expect(page.locator("#probe-message")).to_contain_text("unreachable", timeout=REPORTED)
+        expect(page.locator("#probe-text")).to_have_value("The bird sat on the wire.")
+    finally:
+        fleet.start_redis()
+    deadline = time.monotonic() + 60  # the workers reconnect and announce themselves again
+    client = redis.Redis(port=fleet.port)
+    while not (queue_served(client, "celery") and queue_served(client, "gpu")):
+        assert time.monotonic() < deadline, "the workers did not come back after Redis did"
+        time.sleep(0.5)
+    page.locator("#probe-run").click()
+    expect_probed(page)
