@@ -1,5 +1,14 @@
 """Dash callbacks, one module per page; importing this package registers them all."""
 
-from callbacks import cluster, clusters, component, infer, masks, probe, sample
+from callbacks import cluster, clusters, component, discussion, infer, masks, probe, sample
 
-__all__ = ["cluster", "clusters", "component", "infer", "masks", "probe", "sample"]
+__all__ = [
+    "cluster",
+    "clusters",
+    "component",
+    "discussion",
+    "infer",
+    "masks",
+    "probe",
+    "sample",
+]

@@ -14,12 +14,21 @@ from dashboard.analysis.cluster_table import FilterError, filter_text, query_tab
 from dashboard.components.map_figure import highlight_position, map_figure
 from dashboard.page_data import link_query, list_table, loaded_study, map_at
 from dashboard.pages import clusters as page
+from dashboard.stores import explanation_store
+from dashboard.stores.database import StoreError
 
 HISTOGRAM_BINS = 40
 
 
 def table_now(state: dict) -> pd.DataFrame:
-    return list_table(state["version"], state["iteration"])
+    """The list table with each cluster's newest explanation (read per request: they change)."""
+    table = list_table(state["version"], state["iteration"])
+    study = loaded_study(state["version"])
+    try:
+        newest = explanation_store().newest_texts(study.name, state["iteration"])
+    except StoreError:  # the store is away: the table still serves, without explanations
+        newest = {}
+    return table.assign(explanation=table["cluster"].map(newest).fillna(""))
 
 
 def iteration_suffix(state: dict) -> str:

@@ -176,6 +176,127 @@ def command_import_clustering(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_github_sync(args: argparse.Namespace) -> int:
+    """Store the issues that discuss clusters, and their comments, updated since the last sync."""
+    from tqdm import tqdm
+
+    from dashboard.stores.database import Database, StoreError
+    from dashboard.stores.github import GitHubClient, GitHubError, GitHubStore, sync
+
+    settings = Settings.from_env()
+    if settings.github_repo is None:
+        print(
+            "spd-atlas github-sync: set ATLAS_GITHUB_REPO=owner/name, the repository where "
+            "clusters are discussed",
+            file=sys.stderr,
+        )
+        return 2
+    client = GitHubClient(settings.github_api, settings.github_repo, settings.github_token)
+    try:
+        store = GitHubStore(Database(settings.store_url))
+        with tqdm(desc=settings.github_repo, unit=" issues", disable=None) as bar:
+            report = sync(
+                client, store, full=args.full, progress=lambda done: bar.update(done - bar.n)
+            )
+    except (GitHubError, StoreError) as error:
+        print(f"spd-atlas github-sync: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"{settings.github_repo}: {report.issues_seen} issue(s) updated since "
+        f"{report.since or 'the beginning'}; stored {report.issues_stored} discussion(s) "
+        f"with {report.comments_stored} comment(s)"
+    )
+    return 0
+
+
+def explanation_store_here():
+    from dashboard.stores.database import Database
+    from dashboard.stores.explanations import ExplanationStore
+
+    settings = Settings.from_env()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return ExplanationStore(Database(settings.store_url))
+
+
+def command_explanations_export(args: argparse.Namespace) -> int:
+    import json
+
+    from dashboard.atomic import write_atomically
+
+    records = explanation_store_here().export(args.study)
+    text = json.dumps(records, indent=1, ensure_ascii=False) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    write_atomically(args.out, lambda draft: draft.write_text(text, encoding="utf-8"))
+    print(f"wrote {len(records)} explanation(s) to {args.out}", file=sys.stderr)
+    return 0
+
+
+def command_explanations_import(args: argparse.Namespace) -> int:
+    """Check every record, then store all of them in one transaction (a bad file stores none)."""
+    import json
+
+    try:
+        records = json.loads(args.file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{args.file}: not JSON ({error})") from None
+    count = explanation_store_here().import_records(records)
+    print(f"imported {count} explanation(s) from {args.file}")
+    return 0
+
+
+def parse_cluster_ids(text: str) -> list[int]:
+    """`1,2,3` -> [1, 2, 3]."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts or not all(part.isdigit() for part in parts):
+        raise argparse.ArgumentTypeError(f"--clusters {text!r}: expected ids such as 1,2,3")
+    return [int(part) for part in parts]
+
+
+def command_explain(args: argparse.Namespace) -> int:
+    """Explain clusters with a language model and score each explanation by detection."""
+    from dashboard.models.loading import resolve_device
+    from dashboard.pipeline.autointerp import ExplainerError, explain_study, explainer_from_env
+    from dashboard.stores.database import Database, StoreError
+    from dashboard.stores.explanations import ExplanationStore
+    from dashboard.study import Study
+    from dashboard.study.locate import configured_study_path
+
+    settings = Settings.from_env()
+    study = Study(configured_study_path(settings.data_dir, str(args.study)))
+    iteration = study.default_iteration if args.iteration is None else args.iteration
+    try:
+        store = ExplanationStore(Database(settings.store_url))
+        explainer = explainer_from_env(settings.data_dir, resolve_device(settings.device))
+        report = explain_study(
+            study,
+            iteration,
+            store,
+            explainer,
+            clusters=args.clusters,
+            limit=args.limit,
+            batch_size=args.batch_size,
+        )
+    except (ExplainerError, StoreError) as error:
+        print(f"spd-atlas explain: {error}", file=sys.stderr)
+        return 1
+    mean = "n/a" if report.mean_score is None else f"{report.mean_score:.3f}"
+    per_cluster = report.seconds / max(len(report.explained), 1)
+    print(
+        f"{study.name} at iteration {iteration}, by {report.author}: explained "
+        f"{len(report.explained)} cluster(s), skipped {len(report.skipped)} explained before; "
+        f"mean detection score {mean} (0.5 = chance); {report.seconds:.1f} s "
+        f"({per_cluster:.1f} s per cluster)"
+    )
+    if report.weak_contrast:
+        print(
+            f"  {len(report.weak_contrast)} cluster(s) fire in some of their non-activating "
+            f"texts, so their scores understate the explanation: {report.weak_contrast[:20]}"
+        )
+    return 0
+
+
 def print_report(out: Path, report: dict) -> None:
     summary = {key: report[key] for key in REPORT_SUMMARY if key in report}
     print(f"wrote {out}")
@@ -264,6 +385,18 @@ def build_parser() -> argparse.ArgumentParser:
     clusters.add_argument("--iteration", type=int, help="default iteration (default: the last)")
     clusters.set_defaults(run=command_import_clustering)
 
+    explain = commands.add_parser(
+        "explain", help="explain clusters with a language model and score each explanation"
+    )
+    explain.add_argument("study", type=Path, help="study directory or name in the data dir")
+    explain.add_argument("--iteration", type=int, help="default: the study's default iteration")
+    explain.add_argument("--limit", type=int, help="only the first N clusters by id")
+    explain.add_argument(
+        "--clusters", type=parse_cluster_ids, help="cluster ids, e.g. 1,2,3 (default: all firing)"
+    )
+    explain.add_argument("--batch-size", type=int, default=8, help="clusters per generation")
+    explain.set_defaults(run=command_explain)
+
     spd = commands.add_parser("import-spd", help="import a goodfire-ai/spd run as a decomposition")
     spd.add_argument("run_dir", type=Path, help="holds final_config.yaml and model_<step>.pth")
     spd.add_argument(
@@ -277,6 +410,26 @@ def build_parser() -> argparse.ArgumentParser:
     spd.add_argument("--out", type=Path, required=True)
     spd.add_argument("--force", action="store_true", help="replace an existing result")
     spd.set_defaults(run=command_import_spd)
+
+    github = commands.add_parser(
+        "github-sync", help="store the GitHub issues that discuss clusters, and their comments"
+    )
+    github.add_argument(
+        "--full",
+        action="store_true",
+        help="read every issue, not only those updated since the last sync",
+    )
+    github.set_defaults(run=command_github_sync)
+
+    explanations = commands.add_parser("explanations", help="export or import explanations (JSON)")
+    actions = explanations.add_subparsers(dest="action", required=True)
+    export = actions.add_parser("export", help="write the store's explanations as a JSON list")
+    export.add_argument("--study", help="only this study's explanations")
+    export.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    export.set_defaults(run=command_explanations_export)
+    load = actions.add_parser("import", help="store a JSON list of explanations: all or none")
+    load.add_argument("file", type=Path)
+    load.set_defaults(run=command_explanations_import)
     return parser
 
 

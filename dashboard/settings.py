@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -28,6 +29,9 @@ class Settings:
     secret_key: str
     secret_key_is_generated: bool
     port: int
+    github_repo: str | None = None  # owner/name: where clusters are discussed
+    github_api: str = "https://api.github.com"
+    github_token: str | None = field(default=None, repr=False)  # never reaches the browser
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -49,6 +53,9 @@ class Settings:
             secret_key=secret_key or shared_secret_key(data_dir),
             secret_key_is_generated=not secret_key,
             port=int(port_text),
+            github_repo=github_repo(env.get("ATLAS_GITHUB_REPO", "")),
+            github_api=(env.get("ATLAS_GITHUB_API", "") or "https://api.github.com").rstrip("/"),
+            github_token=env.get("GITHUB_TOKEN") or None,
         )
 
     @property
@@ -77,9 +84,22 @@ class Settings:
             ("ATLAS_DEVICE", self.device),
             ("ATLAS_SECRET_KEY", f"*** ({secret_note})"),
             ("PORT", str(self.port)),
+            ("ATLAS_GITHUB_REPO", self.github_repo or "(unset: no discussion links)"),
+            ("ATLAS_GITHUB_API", self.github_api),
+            ("GITHUB_TOKEN", "*** (set)" if self.github_token else "(unset: public access)"),
         ]
         width = max(len(name) for name, _ in rows)
         return "\n".join(f"  {name.ljust(width)}  {value}" for name, value in rows)
+
+
+def github_repo(text: str) -> str | None:
+    """`owner/name`, or None when unset; SettingsError for anything else."""
+    text = text.strip()
+    if not text:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+", text):
+        raise SettingsError(f"ATLAS_GITHUB_REPO={text!r}: expected owner/name")
+    return text
 
 
 def mask_url_password(url: str) -> str:

@@ -6,14 +6,21 @@ The layout holds the header and empty sections; `callbacks/cluster.py` fills the
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
+from flask import request
 
-from dashboard.app_state import study_status
+from dashboard.app_state import settings, study_status
+from dashboard.components.discussion import discuss_link, explanation_form
 from dashboard.components.notices import no_study_notice, not_found_notice
 from dashboard.components.token_text import threshold_slider
 from dashboard.page_data import link_query, members_of, parse_iteration
+from dashboard.stores import explanation_store
+from dashboard.stores.database import StoreError
+from dashboard.stores.github import discussion_body, discussion_title, new_issue_url
 from dashboard.study import Study
 from dashboard.urls import parse_index, single
 
@@ -29,6 +36,14 @@ PLANE_FIRST = "cluster-plane-first"
 PLANE_SECOND = "cluster-plane-second"
 PLANE_COLOUR = "cluster-plane-colour"
 PLANE = "cluster-plane"
+EXPLANATIONS = "cluster-explanations"
+EXPLAIN_AUTHOR = "cluster-explain-author"
+EXPLAIN_TEXT = "cluster-explain-text"
+EXPLAIN_SAVE = "cluster-explain-save"
+EXPLAIN_MESSAGE = "cluster-explain-message"
+DISCUSSION = "cluster-discussion"
+DISCUSS_REFRESH = "cluster-discuss-refresh"
+DISCUSS_MESSAGE = "cluster-discuss-message"
 
 
 def section(title: str, body, section_id: str | None = None) -> html.Div:
@@ -91,6 +106,27 @@ def header(study: Study, store: dict, n_members: int, modules: int) -> html.Div:
             ),
         ]
     )
+
+
+def discussion_address(study: Study, store: dict, members) -> str | None:
+    """The prefilled new-issue page for this cluster, when a repository is configured."""
+    current = settings()
+    if current.github_repo is None:
+        return None
+    cluster, iteration = store["cluster"], store["iteration"]
+    modules = study.subcomponents["module"].iloc[members].value_counts().sort_index()
+    pinned = {"iteration": iteration, **({"study": store["study"]} if store["study"] else {})}
+    permalink = f"{request.host_url.rstrip('/')}/cluster/{cluster}?{urlencode(pinned)}"
+    try:
+        newest = explanation_store().of_target(study.name, iteration, "cluster", str(cluster))
+    except StoreError:
+        newest = []
+    label = newest[0].text if newest else f"{len(members)} members"
+    title = discussion_title(study.name, iteration, cluster, label)
+    body = discussion_body(
+        study.name, iteration, cluster, {str(k): int(v) for k, v in modules.items()}, permalink
+    )
+    return new_issue_url(current.github_api, current.github_repo, title, body)
 
 
 def layout(cluster_id: str | None = None, **query: str | list[str]) -> html.Div:
@@ -190,11 +226,37 @@ def layout(cluster_id: str | None = None, **query: str | list[str]) -> html.Div:
                 ),
             ),
             section(
-                "Explanation and discussion",
-                html.P(
-                    "No explanation has been written for this cluster yet.",
-                    className="text-muted",
-                    id="cluster-explanation",
+                "Explanations",
+                html.Div(
+                    [
+                        html.Div(id=EXPLANATIONS),
+                        explanation_form(
+                            EXPLAIN_AUTHOR, EXPLAIN_TEXT, EXPLAIN_SAVE, EXPLAIN_MESSAGE
+                        ),
+                    ]
+                ),
+            ),
+            section(
+                "Discussion",
+                html.Div(
+                    [
+                        html.Div(
+                            [
+                                discuss_link(discussion_address(study, store, members)),
+                                dbc.Button(
+                                    "Refresh from GitHub",
+                                    id=DISCUSS_REFRESH,
+                                    size="sm",
+                                    color="secondary",
+                                    outline=True,
+                                    disabled=settings().github_repo is None,
+                                ),
+                            ],
+                            className="mb-2",
+                        ),
+                        dbc.Alert(id=DISCUSS_MESSAGE, is_open=False, className="small"),
+                        dcc.Loading(html.Div(id=DISCUSSION)),
+                    ]
                 ),
             ),
         ]

@@ -87,6 +87,7 @@ def column_defs() -> list[dict]:
         {"field": "layers", "headerName": "members by layer", "width": 100, "sortable": False},
         {"field": "top_tokens", "headerName": "top tokens", "width": 240, **TEXT_FILTER},
         {"field": "modules", "headerName": "modules", "width": 260, **TEXT_FILTER},
+        {"field": "explanation", "headerName": "explanation", "width": 280, **TEXT_FILTER},
         {
             "field": "ci_histogram",
             "headerName": "activation histogram",

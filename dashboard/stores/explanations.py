@@ -1,0 +1,185 @@
+"""Explanations per cluster (study, iteration, id) and per subcomponent (by label): who or what
+wrote them, a score when one was measured, and when. Export and import as JSON."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+
+from dashboard.stores.database import Database
+
+KINDS = ("cluster", "subcomponent")
+SOURCES = ("person", "github", "model")
+NO_ITERATION = -1  # subcomponents are not tied to a clustering iteration
+MAX_EXPLANATION_CHARS = 4000
+MAX_AUTHOR_CHARS = 200
+
+
+class ExplanationError(ValueError):
+    """An explanation (or a record to import) that cannot be stored, with what is wrong."""
+
+
+@dataclass(frozen=True)
+class Explanation:
+    study: str
+    iteration: int  # NO_ITERATION for subcomponents
+    kind: str  # "cluster" or "subcomponent"
+    target: str  # a cluster id, or a subcomponent label such as "layers.0.mlp.up_proj:12"
+    source: str  # "person", "github" (author: the issue's address) or "model" (its name)
+    author: str
+    text: str
+    score: float | None = None  # the detection score of a model's explanation
+    created_at: str = ""
+    updated_at: str = ""
+
+    def checked(self) -> Explanation:
+        """This explanation, or ExplanationError naming the first field that is wrong."""
+        problems = [
+            (not self.study.strip(), "study: empty"),
+            (self.kind not in KINDS, f"kind {self.kind!r}: expected one of {KINDS}"),
+            (self.source not in SOURCES, f"source {self.source!r}: expected one of {SOURCES}"),
+            (not str(self.target).strip(), "target: empty"),
+            (not self.author.strip(), "author: empty (a name, an issue address or a model)"),
+            (len(self.author) > MAX_AUTHOR_CHARS, f"author: over {MAX_AUTHOR_CHARS} characters"),
+            (not self.text.strip(), "text: empty"),
+            (
+                len(self.text) > MAX_EXPLANATION_CHARS,
+                f"text: {len(self.text):,} characters; the limit is {MAX_EXPLANATION_CHARS:,}",
+            ),
+            (
+                self.kind == "subcomponent" and self.iteration != NO_ITERATION,
+                f"iteration: a subcomponent's explanation has none ({NO_ITERATION})",
+            ),
+            (
+                self.kind == "cluster" and self.iteration < 0,
+                f"iteration {self.iteration}: a cluster's explanation names its iteration",
+            ),
+            (
+                self.score is not None and not math.isfinite(self.score),
+                f"score {self.score!r}: expected a finite number or none",
+            ),
+        ]
+        for wrong, message in problems:
+            if wrong:
+                raise ExplanationError(message)
+        return self
+
+
+def explanation_from_record(record: object, position: int = 0) -> Explanation:
+    """An Explanation from one JSON record of an export; ExplanationError names what is wrong."""
+    names = {field.name for field in fields(Explanation)}
+    if not isinstance(record, dict):
+        raise ExplanationError(
+            f"record {position}: expected an object, got {type(record).__name__}"
+        )
+    unknown = set(record) - names
+    if unknown:
+        raise ExplanationError(f"record {position}: unknown field(s) {sorted(unknown)}")
+    required = {"study", "iteration", "kind", "target", "source", "author", "text"}
+    missing = required - set(record)
+    if missing:
+        raise ExplanationError(f"record {position}: missing field(s) {sorted(missing)}")
+    try:
+        explanation = Explanation(
+            study=str(record["study"]),
+            iteration=int(record["iteration"]),
+            kind=str(record["kind"]),
+            target=str(record["target"]),
+            source=str(record["source"]),
+            author=str(record["author"]),
+            text=str(record["text"]),
+            score=None if record.get("score") is None else float(record["score"]),
+            created_at=str(record.get("created_at") or ""),
+            updated_at=str(record.get("updated_at") or ""),
+        )
+        return explanation.checked()
+    except (TypeError, ValueError) as error:
+        raise ExplanationError(f"record {position}: {error}") from None
+
+
+COLUMNS = "study, iteration, kind, target, source, author, body, score, created_at, updated_at"
+UPSERT = f"""INSERT INTO explanations ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (study, iteration, kind, target, source, author)
+    DO UPDATE SET body = excluded.body, score = excluded.score, updated_at = excluded.updated_at"""
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class ExplanationStore:
+    """One explanation per (study, iteration, kind, target, source, author): writing again
+    updates its text and score and keeps when it was first written."""
+
+    def __init__(self, database: Database):
+        self.database = database
+
+    @staticmethod
+    def row(explanation: Explanation) -> tuple:
+        stamp = now()
+        return (
+            explanation.study,
+            explanation.iteration,
+            explanation.kind,
+            str(explanation.target),
+            explanation.source,
+            explanation.author,
+            explanation.text,
+            explanation.score,
+            explanation.created_at or stamp,
+            explanation.updated_at or stamp,
+        )
+
+    def put(self, explanation: Explanation) -> None:
+        self.database.execute(UPSERT, self.row(explanation.checked()))
+
+    def select(self, where: str, parameters: tuple) -> list[Explanation]:
+        rows = self.database.execute(
+            f"SELECT {COLUMNS} FROM explanations WHERE {where} ORDER BY updated_at DESC, author",
+            parameters,
+        )
+        return [Explanation(*row) for row in rows]  # COLUMNS in the order of its fields
+
+    def of_target(self, study: str, iteration: int, kind: str, target: str) -> list[Explanation]:
+        """A cluster's (or subcomponent's) explanations, newest first."""
+        return self.select(
+            "study = ? AND iteration = ? AND kind = ? AND target = ?",
+            (study, iteration, kind, str(target)),
+        )
+
+    def of_study(self, study: str, iteration: int, kind: str = "cluster") -> list[Explanation]:
+        """Every explanation of one kind at one iteration of a study, newest first."""
+        return self.select("study = ? AND iteration = ? AND kind = ?", (study, iteration, kind))
+
+    def newest_texts(self, study: str, iteration: int) -> dict[int, str]:
+        """Cluster id -> its newest explanation's text, for the list table."""
+        newest: dict[int, str] = {}
+        for explanation in self.of_study(study, iteration):  # newest first
+            if explanation.target.isdigit():
+                newest.setdefault(int(explanation.target), explanation.text)
+        return newest
+
+    def exists(self, study: str, iteration: int, kind: str, target: str, author: str) -> bool:
+        """Whether `author` already explained this target (how batch runs resume)."""
+        return bool(
+            self.database.execute(
+                "SELECT 1 FROM explanations WHERE study = ? AND iteration = ? AND kind = ? "
+                "AND target = ? AND author = ?",
+                (study, iteration, kind, str(target), author),
+            )
+        )
+
+    def export(self, study: str | None = None) -> list[dict]:
+        """Every explanation (of one study, if named) as JSON-ready records."""
+        found = self.select("study = ?", (study,)) if study else self.select("1 = 1", ())
+        return [asdict(explanation) for explanation in found]
+
+    def import_records(self, records: object) -> int:
+        """Check every record first, then store them all in one transaction: a bad file
+        stores nothing and names the first wrong record."""
+        if not isinstance(records, list):
+            raise ExplanationError("expected a JSON list of explanation records")
+        explanations = [explanation_from_record(r, i) for i, r in enumerate(records)]
+        self.database.execute_many(UPSERT, [self.row(e) for e in explanations])
+        return len(explanations)

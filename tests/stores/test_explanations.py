@@ -1,0 +1,148 @@
+"""Explanations per cluster and per subcomponent, in SQLite and in the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from dashboard.stores.database import Database, StoreError
+from dashboard.stores.explanations import (
+    NO_ITERATION,
+    Explanation,
+    ExplanationError,
+    ExplanationStore,
+)
+
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path: Path) -> ExplanationStore:
+    if request.param == "sqlite":
+        return ExplanationStore(Database(f"sqlite:///{tmp_path / 'store.sqlite3'}"))
+    try:
+        return ExplanationStore(Database(POSTGRES))
+    except StoreError as error:  # the project's machines run PostgreSQL; say so if it is gone
+        pytest.fail(f"PostgreSQL at {POSTGRES} is not reachable: {error}")
+
+
+@pytest.fixture
+def study() -> str:
+    """A study name of this test alone (the PostgreSQL database outlives test runs)."""
+    return f"study-{uuid.uuid4().hex[:8]}"
+
+
+def test_round_trip_update_and_lookup(store: ExplanationStore, study: str) -> None:
+    store.put(Explanation(study, 12, "cluster", "7", "person", "ada", "fires on dates"))
+    store.put(Explanation(study, 12, "cluster", "7", "model", "smollm2", "years", score=0.71))
+    store.put(
+        Explanation(study, NO_ITERATION, "subcomponent", "layers.0.mlp:3", "person", "ada", "x")
+    )
+    found = store.of_target(study, 12, "cluster", "7")
+    assert {(e.source, e.author, e.text, e.score) for e in found} == {
+        ("person", "ada", "fires on dates", None),
+        ("model", "smollm2", "years", 0.71),
+    }
+    first = next(e for e in found if e.author == "ada")
+    store.put(Explanation(study, 12, "cluster", "7", "person", "ada", "fires on four-digit years"))
+    again = [e for e in store.of_target(study, 12, "cluster", "7") if e.author == "ada"]
+    assert len(again) == 1 and again[0].text == "fires on four-digit years"
+    assert again[0].created_at == first.created_at
+    assert store.of_target(study, 13, "cluster", "7") == []
+    assert len(store.of_study(study, 12)) == 2
+    assert store.exists(study, 12, "cluster", "7", "smollm2")
+    assert not store.exists(study, 12, "cluster", "8", "smollm2")
+
+
+@pytest.mark.parametrize(
+    ("explanation", "message"),
+    [
+        (Explanation("s", 1, "cluster", "1", "person", "ada", "  "), "text: empty"),
+        (Explanation("s", 1, "cluster", "1", "robot", "ada", "x"), "source 'robot'"),
+        (Explanation("s", 1, "layer", "1", "person", "ada", "x"), "kind 'layer'"),
+        (Explanation("s", 1, "cluster", "1", "person", "", "x"), "author: empty"),
+        (Explanation("s", 1, "cluster", "1", "person", "a", "x" * 5000), "the limit is 4,000"),
+        (Explanation("s", 3, "subcomponent", "m:1", "person", "a", "x"), "has none"),
+        (Explanation("s", 1, "cluster", "1", "model", "m", "x", float("nan")), "score nan"),
+    ],
+)
+def test_bad_explanations_are_refused_by_name(explanation: Explanation, message: str) -> None:
+    with pytest.raises(ExplanationError, match=message):
+        explanation.checked()
+
+
+def test_export_and_import_and_a_bad_file_stores_nothing(
+    store: ExplanationStore, study: str, tmp_path: Path
+) -> None:
+    store.put(Explanation(study, 4, "cluster", "1", "person", "ada", "<script>x</script>"))
+    store.put(Explanation(study, 4, "cluster", "2", "model", "smollm2", "commas", score=0.5))
+    exported = json.loads(json.dumps(store.export(study)))
+    assert len(exported) == 2
+    other = ExplanationStore(Database(f"sqlite:///{tmp_path / 'other.sqlite3'}"))
+    assert other.import_records(exported) == 2
+    assert {e.text for e in other.of_study(study, 4)} == {"<script>x</script>", "commas"}
+    broken = [*exported, {**exported[0], "target": "3", "kind": "nonsense"}]
+    fresh = ExplanationStore(Database(f"sqlite:///{tmp_path / 'fresh.sqlite3'}"))
+    with pytest.raises(ExplanationError, match="record 2: kind 'nonsense'"):
+        fresh.import_records(broken)
+    assert fresh.export(study) == []  # nothing half-imported
+    with pytest.raises(ExplanationError, match="unknown field"):
+        fresh.import_records([{**exported[0], "extra": 1}])
+    with pytest.raises(ExplanationError, match="JSON list"):
+        fresh.import_records({"study": study})
+
+
+def test_a_locked_database_is_a_clear_error_and_loses_nothing(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "store.sqlite3"
+    store = ExplanationStore(Database(f"sqlite:///{path}"))
+    store.put(Explanation("s", 1, "cluster", "1", "person", "ada", "kept"))
+    impatient = ExplanationStore(Database(f"sqlite:///{path}", lock_timeout=0.2))
+    holder = sqlite3.connect(path, timeout=0)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="locked"):
+            impatient.put(Explanation("s", 1, "cluster", "2", "person", "a", "y"))
+    finally:
+        holder.rollback()
+        holder.close()
+    assert [e.text for e in store.of_study("s", 1)] == ["kept"]
+
+
+def test_the_cli_exports_and_imports_and_refuses_a_bad_file(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "ATLAS_DATA_DIR": str(data_dir)}
+        env.pop("DATABASE_URL", None)
+        return subprocess.run(
+            [sys.executable, "-m", "dashboard.cli", "explanations", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    source = tmp_path / "source"
+    source.mkdir()
+    ExplanationStore(Database(f"sqlite:///{source / 'atlas.sqlite3'}")).put(
+        Explanation("micro", 5, "cluster", "3", "person", "ada", "commas")
+    )
+    exported = tmp_path / "explanations.json"
+    assert cli(source, "export", "--study", "micro", "--out", str(exported)).returncode == 0
+    assert [r["text"] for r in json.loads(exported.read_text())] == ["commas"]
+    target = tmp_path / "target"
+    done = cli(target, "import", str(exported))
+    assert done.returncode == 0 and "imported 1" in done.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text("[{]")
+    refused = cli(target, "import", str(bad))
+    assert refused.returncode == 2 and "not JSON" in refused.stderr
+    again = cli(target, "export")
+    assert [r["author"] for r in json.loads(again.stdout)] == ["ada"]  # nothing lost
