@@ -17,17 +17,10 @@ from dashboard.stores.content import (
 )
 from dashboard.stores.database import Database, StoreError
 
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request, tmp_path: Path) -> ContentStore:
-    if request.param == "sqlite":
-        return ContentStore(Database(f"sqlite:///{tmp_path / 'store.sqlite3'}"))
-    try:
-        return ContentStore(Database(POSTGRES))
-    except StoreError as error:  # the project's machines run PostgreSQL; say so if it is gone
-        pytest.fail(f"PostgreSQL at {POSTGRES} is not reachable: {error}")
+@pytest.fixture
+def store(store_database: Database) -> ContentStore:
+    return ContentStore(store_database)
 
 
 def test_the_same_mask_gets_the_same_hash_in_any_order_and_process() -> None:

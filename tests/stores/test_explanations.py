@@ -16,17 +16,10 @@ from dashboard.stores.explanations import (
     ExplanationStore,
 )
 
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request, tmp_path: Path) -> ExplanationStore:
-    if request.param == "sqlite":
-        return ExplanationStore(Database(f"sqlite:///{tmp_path / 'store.sqlite3'}"))
-    try:
-        return ExplanationStore(Database(POSTGRES))
-    except StoreError as error:  # the project's machines run PostgreSQL; say so if it is gone
-        pytest.fail(f"PostgreSQL at {POSTGRES} is not reachable: {error}")
+@pytest.fixture
+def store(store_database: Database) -> ExplanationStore:
+    return ExplanationStore(store_database)
 
 
 @pytest.fixture

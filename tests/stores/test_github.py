@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 import pytest
 import yaml
 
-from dashboard.stores.database import Database, StoreError
+from dashboard.stores.database import Database
 from dashboard.stores.github import (
     GitHubClient,
     GitHubError,
@@ -29,7 +29,6 @@ from dashboard.stores.github import (
 )
 from tests.fake_github import FakeGitHub, serving_fake_github
 
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 TOKEN = "ghp_test_token_0123456789"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,14 +39,9 @@ def github() -> Iterator[FakeGitHub]:
         yield fake
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request, tmp_path: Path) -> GitHubStore:
-    if request.param == "sqlite":
-        return GitHubStore(Database(f"sqlite:///{tmp_path / 'store.sqlite3'}"))
-    try:
-        return GitHubStore(Database(POSTGRES))
-    except StoreError as error:  # the project's machines run PostgreSQL; say so if it is gone
-        pytest.fail(f"PostgreSQL at {POSTGRES} is not reachable: {error}")
+@pytest.fixture
+def store(store_database: Database) -> GitHubStore:
+    return GitHubStore(store_database)
 
 
 class Sleeps(list):
