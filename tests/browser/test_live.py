@@ -77,3 +77,35 @@ def test_bad_mask_hashes_say_so_and_keep_the_input(
     expect(page.locator("#infer-mask")).to_have_value("0" * 20)
     expect(page.locator("#infer-prompts")).to_have_value("Hello there.")
     assert watched.errors == []
+
+
+def largest_cached_result(app: ServedApp) -> int:
+    """Bytes of the largest inference result the app has cached (a file each)."""
+    folder = app.log_path.parent / "cache" / "inference"
+    return max((path.stat().st_size for path in folder.glob("*")), default=0)
+
+
+def test_a_second_run_replaces_the_running_job(
+    app_with_micro_study: ServedApp, watched: WatchedPage
+) -> None:
+    page = watched.page
+    page.goto(app_with_micro_study.url + "/masks")
+    page.locator("#masks-start input[value='full']").check()
+    page.locator("#masks-label").fill("all on, for two runs")
+    page.locator("#masks-save").click()
+    name = page.locator("#masks-saved-hash").inner_text()
+    page.goto(f"{app_with_micro_study.url}/infer?mask={name}")
+    long_prompts = "\n".join(
+        f"Prompt {i}: " + "The river flows through the old city. " * 25 for i in range(32)
+    )
+    page.locator("#infer-prompts").fill(long_prompts)
+    page.locator("#infer-run").click()
+    expect(page.locator("#infer-cancel")).to_be_enabled()  # the first job runs (model loading)
+    page.locator("#infer-prompts").fill("It was cold.")
+    page.locator("#infer-run").click()
+    expect(page.locator("#infer-summary")).to_contain_text("top-1 agreement", timeout=JOB)
+    expect(page.locator("#infer-result h6", has_text="Prompt")).to_have_count(1)
+    page.wait_for_timeout(3000)  # a first job left running would finish and be cached by now
+    assert largest_cached_result(app_with_micro_study) < 100_000  # 32 long prompts: megabytes
+    expect(page.locator("#infer-result h6", has_text="Prompt")).to_have_count(1)
+    assert watched.errors == []
