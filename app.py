@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+
 import dash
-from flask import redirect, request
+from flask import jsonify, redirect, request
 
 from dashboard.app_state import current_study, settings
 from dashboard.components.shell import app_shell
+from dashboard.health import health
 from dashboard.runtime import background_manager, cache, cache_config
+
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 
 def create_app(manager: object) -> dash.Dash:
     current = settings()
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(name)s: %(message)s")
     print(f"SPD Atlas: {current.mode} mode\n{current.describe()}", flush=True)
     status = current_study()
     if status.study is not None:
@@ -29,6 +35,8 @@ def create_app(manager: object) -> dash.Dash:
         suppress_callback_exceptions=True,
     )
     dash_app.server.secret_key = current.secret_key
+    # the largest legitimate callback (32 prompts of 512 tokens, a mask) is far below this
+    dash_app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     cache.init_app(dash_app.server, config=cache_config(current))
     study_label = status.study.name if status.study is not None else "no study loaded"
     dash_app.layout = app_shell(study_label)
@@ -40,6 +48,11 @@ def create_app(manager: object) -> dash.Dash:
                 "/clusters" + (f"?{request.query_string.decode()}" if request.query_string else "")
             )
         return None
+
+    @dash_app.server.route("/healthz")
+    def healthz():  # study loaded, cache, store and workers reachable; 503 when not
+        body, status = health(settings())
+        return jsonify(body), status
 
     import callbacks  # noqa: F401  (registers every page's callbacks)
 

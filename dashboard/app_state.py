@@ -42,10 +42,17 @@ def open_study(path: Path, manifest_mtime_ns: int) -> Study:
 
 
 def opened(path: Path) -> StudyStatus:
+    """The study at `path`, or why it cannot be shown: invalid, unreadable, or changed on disk
+    since it was opened (files gone or of another size: a partial copy, a truncation)."""
     try:
-        return StudyStatus(open_study(path, (path / MANIFEST_NAME).stat().st_mtime_ns), None)
+        study = open_study(path, (path / MANIFEST_NAME).stat().st_mtime_ns)
+        changed = study.changed_on_disk()
     except (StudyValidationError, OSError) as error:
         return StudyStatus(None, str(error))
+    if changed:
+        problem = StudyValidationError(study.path, changed)
+        return StudyStatus(None, f"{problem}\nThe study changed on disk while served: restore it.")
+    return StudyStatus(study, None)
 
 
 def current_study() -> StudyStatus:

@@ -47,11 +47,15 @@ def command_serve(args: argparse.Namespace) -> int:
         "120",
         "--access-logfile",
         "-",
+        "--access-logformat",  # one line per request, with its time
+        ACCESS_LOG_FORMAT,
     ]
     print(f"serving on http://{args.host}:{port} ({args.workers} worker(s))", flush=True)
     os.execv(sys.executable, argv)
     return 0  # not reached: execv replaces this process
 
+
+ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(B)s bytes %(M)s ms pid %(p)s'
 
 WORKER_APPS = {
     "gpu": "dashboard.inference.worker:celery_app",  # inference operations, one model

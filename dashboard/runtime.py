@@ -21,6 +21,8 @@ def cache_config(settings: Settings) -> dict[str, Any]:
             "CACHE_REDIS_URL": settings.redis_url,
             "CACHE_KEY_PREFIX": "atlas:",
             "CACHE_DEFAULT_TIMEOUT": 24 * 3600,
+            # Redis away: a miss within a second (flask-caching then computes), never a hang
+            "CACHE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     return {
         "CACHE_TYPE": "FileSystemCache",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 import time
 from functools import lru_cache
@@ -18,6 +19,7 @@ TASK = "atlas.inference.run"
 REACH_SECONDS = 2.0  # to find Redis and a worker: the page says so within 5 seconds
 JOB_SECONDS = 600
 POLL_SECONDS = 2.0
+JOB_LOG = logging.getLogger("atlas.jobs")  # one line per job, with its time
 
 
 class InferenceUnavailableError(RuntimeError):
@@ -51,8 +53,18 @@ class InlineService:
 
         if operation not in OPERATIONS:
             raise ValueError(f"unknown operation {operation!r}")
-        with self.lock:
-            return OPERATIONS[operation](self.decomposition(study), **arguments)
+        started = time.perf_counter()
+        outcome = "failed"
+        try:
+            with self.lock:
+                result = OPERATIONS[operation](self.decomposition(study), **arguments)
+            outcome = "done"
+            return result
+        finally:
+            milliseconds = (time.perf_counter() - started) * 1000
+            JOB_LOG.info(
+                "job %s on %s: %s in %.0f ms", operation, study.name, outcome, milliseconds
+            )
 
 
 class CeleryService:
@@ -117,12 +129,15 @@ class CachedService:
         from cachelib import FileSystemCache, RedisCache
 
         self.backend = backend
+        self.cache_errors: tuple[type[Exception], ...] = (OSError,)
         if settings.redis_url:
             import redis
 
-            self.cache = RedisCache(
-                redis.Redis.from_url(settings.redis_url), key_prefix="atlas:inference:"
+            client = redis.Redis.from_url(
+                settings.redis_url, socket_connect_timeout=1, socket_timeout=1
             )
+            self.cache = RedisCache(client, key_prefix="atlas:inference:")
+            self.cache_errors = (OSError, redis.RedisError)
         else:
             self.cache = FileSystemCache(str(settings.cache_dir / "inference"), threshold=5000)
 
@@ -133,11 +148,18 @@ class CachedService:
 
     def run(self, study: Study, operation: str, arguments: dict) -> dict | list:
         key = self.key(study, operation, arguments)
-        found = self.cache.get(key)
+        try:
+            found = self.cache.get(key)
+        except self.cache_errors as error:  # a cache that is away is a miss
+            JOB_LOG.warning("inference cache unreadable, computing: %s", error)
+            found = None
         if found is not None:
             return found
         result = self.backend.run(study, operation, arguments)
-        self.cache.set(key, result, timeout=self.TIMEOUT_SECONDS)
+        try:
+            self.cache.set(key, result, timeout=self.TIMEOUT_SECONDS)
+        except self.cache_errors as error:
+            JOB_LOG.warning("inference cache unwritable, result not kept: %s", error)
         return result
 
 

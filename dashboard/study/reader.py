@@ -13,7 +13,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from dashboard.study.schema import MANIFEST_NAME, SPECS_BY_PATH, ArraySpec, TableSpec
-from dashboard.study.validate import StudyValidationError, validate_study
+from dashboard.study.validate import (
+    Problem,
+    StudyValidationError,
+    check_listed_files,
+    validate_study,
+)
 
 
 class Study:
@@ -26,6 +31,10 @@ class Study:
             raise StudyValidationError(self.path, problems)
         self.manifest_bytes = (self.path / MANIFEST_NAME).read_bytes()
         self.manifest: dict[str, Any] = json.loads(self.manifest_bytes)
+
+    def changed_on_disk(self) -> list[Problem]:
+        """Files that are gone or whose size differs from the manifest since it was opened."""
+        return check_listed_files(self.path, self.manifest["files"], deep=False)
 
     @property
     def name(self) -> str:
