@@ -1,6 +1,9 @@
-"""Callbacks of a cluster page's explanations and GitHub discussion."""
+"""Callbacks of explanations (cluster and subcomponent pages) and of a cluster's GitHub
+discussion."""
 
 from __future__ import annotations
+
+from types import ModuleType
 
 from dash import Input, Output, State, callback, ctx, no_update
 
@@ -8,37 +11,51 @@ from dashboard.app_state import settings
 from dashboard.components.discussion import explanation_list, issue_list
 from dashboard.page_data import loaded_study
 from dashboard.pages import cluster as page
+from dashboard.pages import component as component_page
 from dashboard.stores import database, explanation_store
 from dashboard.stores.database import StoreError
-from dashboard.stores.explanations import Explanation, ExplanationError
+from dashboard.stores.explanations import NO_ITERATION, Explanation, ExplanationError
 from dashboard.stores.github import GitHubClient, GitHubError, GitHubStore, sync
 
 
-@callback(
-    Output(page.EXPLANATIONS, "children"),
-    Output(page.EXPLAIN_MESSAGE, "children"),
-    Output(page.EXPLAIN_MESSAGE, "is_open"),
-    Output(page.EXPLAIN_TEXT, "value"),
-    Input(page.STORE, "data"),
-    Input(page.EXPLAIN_SAVE, "n_clicks"),
-    State(page.EXPLAIN_AUTHOR, "value"),
-    State(page.EXPLAIN_TEXT, "value"),
-)
-def explanations(store: dict, _clicks, author: str | None, text: str | None):
-    """List the cluster's explanations; on Save, store the typed one first (kept on error)."""
-    study = loaded_study(store["version"])
-    target = (study.name, store["iteration"], "cluster", str(store["cluster"]))
-    cleared = no_update
-    try:
-        if ctx.triggered_id == page.EXPLAIN_SAVE:
-            explanation_store().put(
-                Explanation(*target, "person", (author or "").strip(), (text or "").strip())
-            )
-            cleared = ""
-        listed = explanation_store().of_target(*target)
-    except (ExplanationError, StoreError) as error:
-        return no_update, f"Not saved: {error}", True, no_update
-    return explanation_list(listed), "", False, cleared
+def explanation_target(study, store: dict) -> tuple[str, int, str, str]:
+    """(study, iteration, kind, target) of the cluster or subcomponent a page shows."""
+    if "cluster" in store:
+        return study.name, store["iteration"], "cluster", str(store["cluster"])
+    label = study.subcomponents["label"].iloc[store["subcomponent"]]
+    return study.name, NO_ITERATION, "subcomponent", str(label)
+
+
+def register_explanations(view: ModuleType) -> None:
+    """List a page's explanations; on Save, store the typed one first (kept on error)."""
+
+    @callback(
+        Output(view.EXPLANATIONS, "children"),
+        Output(view.EXPLAIN_MESSAGE, "children"),
+        Output(view.EXPLAIN_MESSAGE, "is_open"),
+        Output(view.EXPLAIN_TEXT, "value"),
+        Input(view.STORE, "data"),
+        Input(view.EXPLAIN_SAVE, "n_clicks"),
+        State(view.EXPLAIN_AUTHOR, "value"),
+        State(view.EXPLAIN_TEXT, "value"),
+    )
+    def explanations(store: dict, _clicks, author: str | None, text: str | None):
+        target = explanation_target(loaded_study(store["version"]), store)
+        cleared = no_update
+        try:
+            if ctx.triggered_id == view.EXPLAIN_SAVE:
+                explanation_store().put(
+                    Explanation(*target, "person", (author or "").strip(), (text or "").strip())
+                )
+                cleared = ""
+            listed = explanation_store().of_target(*target)
+        except (ExplanationError, StoreError) as error:
+            return no_update, f"Not saved: {error}", True, no_update
+        return explanation_list(listed), "", False, cleared
+
+
+register_explanations(page)
+register_explanations(component_page)
 
 
 @callback(

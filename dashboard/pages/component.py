@@ -11,6 +11,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard.app_state import study_status
+from dashboard.components.discussion import explanation_form
 from dashboard.components.notices import no_study_notice, not_found_notice
 from dashboard.components.token_text import threshold_slider
 from dashboard.page_data import link_query, parse_iteration
@@ -27,6 +28,11 @@ CONTEXTS = "component-contexts"
 THRESHOLD = "component-threshold"
 INSPECTOR = "component-inspector"
 TOKEN = "component-token"
+EXPLANATIONS = "component-explanations"
+EXPLAIN_AUTHOR = "component-explain-author"
+EXPLAIN_TEXT = "component-explain-text"
+EXPLAIN_SAVE = "component-explain-save"
+EXPLAIN_MESSAGE = "component-explain-message"
 
 
 def layout(label: str | None = None, **query: str | list[str]) -> html.Div:
@@ -119,5 +125,8 @@ def layout(label: str | None = None, **query: str | list[str]) -> html.Div:
                     ),
                 ]
             ),
+            html.H4("Explanations", className="mt-4"),
+            html.Div(id=EXPLANATIONS),
+            explanation_form(EXPLAIN_AUTHOR, EXPLAIN_TEXT, EXPLAIN_SAVE, EXPLAIN_MESSAGE),
         ]
     )

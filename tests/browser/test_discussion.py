@@ -111,3 +111,21 @@ def test_discussion_links_refreshes_and_renders_comments_harmlessly(
     assert not any(TOKEN in body for body in bodies)
     assert TOKEN not in page.content()
     assert watched.errors == []
+
+
+def test_a_subcomponent_keeps_explanations_of_its_own(
+    app_with_micro_study: ServedApp, micro_study: Path, watched: WatchedPage
+) -> None:
+    page = watched.page
+    label = Study(micro_study).subcomponents["label"].iloc[0]
+    page.goto(f"{app_with_micro_study.url}/component/{label}")
+    expect(page.locator("#component-explanations")).to_contain_text("No explanation")
+    page.locator("#component-explain-author").fill("bob")
+    page.locator("#component-explain-text").fill("reads the previous token")
+    page.locator("#component-explain-save").click()
+    expect(page.locator("#component-explanations .explanation-text")).to_have_text(
+        "reads the previous token"
+    )
+    page.reload()
+    expect(page.locator("#component-explanations")).to_contain_text("bob")
+    assert watched.errors == []
