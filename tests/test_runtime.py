@@ -138,3 +138,18 @@ def test_python_app_py_serves(tmp_path: Path) -> None:
         output = process.communicate(timeout=10)[0]
     assert "SPD Atlas: embedded mode" in output
     assert "ATLAS_DATA_DIR" in output
+
+
+def test_a_result_stored_between_the_read_and_the_running_check_is_not_lost(
+    tmp_path: Path,
+) -> None:
+    """Dash's order: get_result, then job_running; the job ends in between."""
+    manager = background_manager(embedded(tmp_path))
+    finished_job = "999999999"  # no such process: the job has ended
+    assert manager.get_result("key", finished_job) is manager.UNDEFINED
+    manager.handle.set("key", ["the result"])  # stored just before it ended
+    assert manager.job_running(finished_job)  # so the page polls once more ...
+    assert manager.get_result("key", finished_job) == ["the result"]  # ... and takes it
+    assert not manager.job_running(finished_job)
+    assert manager.get_result("other", finished_job) is manager.UNDEFINED
+    assert not manager.job_running(finished_job)  # a job that ended with nothing stays ended
