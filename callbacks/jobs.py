@@ -3,6 +3,8 @@ that admits a click as a job only when the job can run now."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from types import ModuleType
 
 from dash import Input, Output, callback, no_update
@@ -33,10 +35,25 @@ def job_running(page: ModuleType, progress: str) -> list[tuple]:
     ]
 
 
+def running_local_jobs() -> int:
+    """Background jobs of this web process now running (the embedded mode forks one each)."""
+    import psutil
+
+    children = psutil.Process().children()
+    return sum(1 for child in children if child.is_running() and child.status() != "zombie")
+
+
 def job_problem(current: Settings) -> str | None:
-    """Why a page's job cannot start now, or None. Embedded, jobs run here; scaled, Redis must
+    """Why a page's job cannot start now, or None. Embedded, jobs run as processes of this one,
+    at most one per core (more would share the cores until none finishes); scaled, Redis must
     answer and workers must serve both the pages' jobs and the inference queue."""
     if current.mode != "scaled":
+        running, cores = running_local_jobs(), os.cpu_count() or 1
+        if running >= cores:
+            return (
+                f"The server is busy with {running} jobs (one per CPU core); try again in a "
+                "moment; what you typed is kept."
+            )
         return None
     import redis
 
@@ -74,8 +91,10 @@ def admit_jobs(trigger: str, request: str, *message: Output) -> None:
         Input(trigger, "n_clicks"),
         prevent_initial_call=True,
     )
-    def admit(clicks: int):
+    def admit(_clicks: int):
         problem = job_problem(settings())
         if problem is None:
-            return clicks, "", *[False] * (len(message) - 1)
+            # unique per request: Dash keys a job's result by its arguments, so two users asking
+            # the same at once would otherwise share one result, and one of them would get none
+            return uuid.uuid4().hex, "", *[False] * (len(message) - 1)
         return no_update, problem, *[True] * (len(message) - 1)

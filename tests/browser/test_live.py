@@ -3,6 +3,7 @@ inference opened from that hash in a fresh browser (inline backend, micro study)
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -109,3 +110,32 @@ def test_a_second_run_replaces_the_running_job(
     assert largest_cached_result(app_with_micro_study) < 100_000  # 32 long prompts: megabytes
     expect(page.locator("#infer-result h6", has_text="Prompt")).to_have_count(1)
     assert watched.errors == []
+
+
+def test_jobs_beyond_one_per_core_are_refused_and_the_input_kept(
+    app_with_micro_study: ServedApp, browser: Browser
+) -> None:
+    """Embedded jobs run as processes of the web process: at most one per core (two here)."""
+    cores = os.cpu_count() or 1
+    pages = [browser.new_context().new_page() for _ in range(cores + 1)]
+    long_text = "The river flows through the old city. " * 25
+    try:
+        for page in pages:
+            page.goto(app_with_micro_study.url + "/probe")
+        for page in pages[:cores]:  # each job loads the model first: seconds
+            page.locator("#probe-text").fill(long_text)
+            page.locator("#probe-run").click()
+            expect(page.locator("#probe-cancel")).to_be_enabled()
+        last = pages[cores]
+        last.locator("#probe-text").fill("One more text.")
+        last.locator("#probe-run").click()
+        expect(last.locator("#probe-message")).to_contain_text("busy")
+        expect(last.locator("#probe-text")).to_have_value("One more text.")
+        for page in pages[:cores]:
+            expect(page.locator("#probe-tokens")).to_be_visible(timeout=JOB)
+        last.locator("#probe-run").click()
+        expect(last.locator("#probe-tokens")).to_be_visible(timeout=JOB)
+        expect(last.locator("#probe-message")).to_be_hidden()
+    finally:
+        for page in pages:
+            page.context.close()
