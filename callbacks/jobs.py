@@ -11,7 +11,7 @@ from dash import Input, Output, callback, no_update
 
 from dashboard.app_state import settings
 from dashboard.inference.service import QUEUE as INFERENCE_QUEUE
-from dashboard.runtime import WEB_QUEUE, queue_served
+from dashboard.runtime import WEB_QUEUE, unserved_queues
 from dashboard.settings import Settings
 
 REACH_SECONDS = 2.0  # Redis gets this long to answer: the page says what is wrong within 5 s
@@ -57,17 +57,10 @@ def job_problem(current: Settings) -> str | None:
         return None
     import redis
 
-    client = redis.Redis.from_url(
-        current.redis_url, socket_connect_timeout=REACH_SECONDS, socket_timeout=REACH_SECONDS
-    )
+    start = {WEB_QUEUE: "spd-atlas worker --queue web", INFERENCE_QUEUE: "spd-atlas worker"}
     try:
         missing = [
-            command
-            for queue, command in (
-                (WEB_QUEUE, "spd-atlas worker --queue web"),
-                (INFERENCE_QUEUE, "spd-atlas worker"),
-            )
-            if not queue_served(client, queue)
+            start[q] for q in unserved_queues(current.redis_url, tuple(start), REACH_SECONDS)
         ]
     except redis.RedisError as error:
         return f"The job queue (Redis) is unreachable ({error}); what you typed is kept."

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 
 from dashboard.app_state import current_study
 from dashboard.inference.service import QUEUE as INFERENCE_QUEUE
-from dashboard.runtime import WEB_QUEUE, queue_served
+from dashboard.runtime import WEB_QUEUE, redis_client, unserved_queues
 from dashboard.settings import Settings
 from dashboard.stores.database import Database, StoreError
 
@@ -47,7 +47,7 @@ def cache_check(settings: Settings) -> Check:
         import redis
 
         try:
-            redis_client(settings).ping()
+            redis_client(settings.redis_url, REACH_SECONDS).ping()
         except redis.RedisError as error:
             return Check(False, f"Redis is unreachable: {error}")
         return Check(True, "Redis")
@@ -74,21 +74,12 @@ def workers_check(settings: Settings) -> Check:
     import redis
 
     try:
-        client = redis_client(settings)
-        missing = [q for q in (WEB_QUEUE, INFERENCE_QUEUE) if not queue_served(client, q)]
+        missing = unserved_queues(settings.redis_url, (WEB_QUEUE, INFERENCE_QUEUE), REACH_SECONDS)
     except redis.RedisError as error:
         return Check(False, f"Redis is unreachable: {error}")
     if missing:
         return Check(False, f"no worker serves queue(s) {', '.join(missing)}")
     return Check(True, f"workers serve {WEB_QUEUE} and {INFERENCE_QUEUE}")
-
-
-def redis_client(settings: Settings):
-    import redis
-
-    return redis.Redis.from_url(
-        settings.redis_url, socket_connect_timeout=REACH_SECONDS, socket_timeout=REACH_SECONDS
-    )
 
 
 def health(settings: Settings) -> tuple[dict, int]:

@@ -68,15 +68,10 @@ def announce_presence(celery_app: Any, redis_url: str) -> None:
     stop = threading.Event()
     announced: dict[str, list[str]] = {}  # worker name -> its queues
 
-    def client() -> Any:
-        import redis
-
-        return redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
-
     def renew(hostname: str, queues: list[str]) -> None:
         import redis
 
-        connection = client()
+        connection = redis_client(redis_url)
         while not stop.is_set():
             try:
                 seconds, _ = connection.time()
@@ -107,7 +102,7 @@ def announce_presence(celery_app: Any, redis_url: str) -> None:
             return
         stop.set()
         try:
-            connection = client()
+            connection = redis_client(redis_url)
             for hostname, queues in announced.items():
                 for queue in queues:
                     connection.zrem(presence_key(queue), hostname)
@@ -115,11 +110,24 @@ def announce_presence(celery_app: Any, redis_url: str) -> None:
             pass
 
 
+def redis_client(redis_url: str, seconds: float = 2.0) -> Any:
+    """A redis.Redis that gives up after `seconds` to connect or to answer."""
+    import redis
+
+    return redis.Redis.from_url(redis_url, socket_timeout=seconds, socket_connect_timeout=seconds)
+
+
 def queue_served(client: Any, queue: str) -> bool:
     """Whether a live worker consumes from `queue` (see announce_presence); `client` is a
     redis.Redis, and its errors propagate."""
     seconds, _ = client.time()
     return client.zcount(presence_key(queue), seconds, "+inf") > 0
+
+
+def unserved_queues(redis_url: str, queues: tuple[str, ...], seconds: float = 2.0) -> list[str]:
+    """The queues no live worker serves; redis.RedisError when Redis does not answer."""
+    client = redis_client(redis_url, seconds)
+    return [queue for queue in queues if not queue_served(client, queue)]
 
 
 class UnreadResultsKeepPolling:

@@ -83,18 +83,15 @@ class CeleryService:
         """Raise InferenceUnavailableError unless Redis answers and a worker serves `gpu`."""
         import redis
 
-        from dashboard.runtime import queue_served
+        from dashboard.runtime import unserved_queues
 
-        client = redis.Redis.from_url(
-            self.redis_url, socket_connect_timeout=REACH_SECONDS, socket_timeout=REACH_SECONDS
-        )
         try:
-            served = queue_served(client, QUEUE)
+            unserved = unserved_queues(self.redis_url, (QUEUE,), REACH_SECONDS)
         except redis.RedisError as error:
             raise InferenceUnavailableError(
                 f"the job queue (Redis) is unreachable: {error}"
             ) from error
-        if not served:
+        if unserved:
             raise InferenceUnavailableError(
                 f"no inference worker is listening on queue {QUEUE!r}: start one with "
                 "`spd-atlas worker`; what you typed is kept"
@@ -133,9 +130,9 @@ class CachedService:
         if settings.redis_url:
             import redis
 
-            client = redis.Redis.from_url(
-                settings.redis_url, socket_connect_timeout=1, socket_timeout=1
-            )
+            from dashboard.runtime import redis_client
+
+            client = redis_client(settings.redis_url, seconds=1)
             self.cache = RedisCache(client, key_prefix="atlas:inference:")
             self.cache_errors = (OSError, redis.RedisError)
         else:
