@@ -8,6 +8,7 @@ import dash
 from flask import jsonify, redirect, request
 
 from dashboard.app_state import current_study, settings
+from dashboard.components.notices import report_callback_error
 from dashboard.components.shell import app_shell
 from dashboard.health import health
 from dashboard.runtime import background_manager, cache, cache_config
@@ -33,6 +34,7 @@ def create_app(manager: object) -> dash.Dash:
         serve_locally=True,
         # pages fill their sections by callbacks on ids that exist only once a page is shown
         suppress_callback_exceptions=True,
+        on_error=report_callback_error,
     )
     dash_app.server.secret_key = current.secret_key
     # the largest legitimate callback (32 prompts of 512 tokens, a mask) is far below this

@@ -157,18 +157,44 @@ def show_iteration(clicks, iteration, search, state: dict):
 
 @callback(
     Output(page.MAP_GRAPH, "figure"),
+    Output(page.MAP_SHOWN, "data"),
     Input(page.COLOR, "value"),
+    Input(page.SELECTED, "data"),
     State(page.STATE, "data"),
-    State(page.SELECTED, "data"),
+    State(page.MAP_SHOWN, "data"),
 )
-def draw_map(color: str, state: dict, selected):
+def draw_map(color: str, selected, state: dict, shown: str | None):
+    """The whole map, unless the browser already shows this map (`shown`, written with the
+    figure): then a new selection only moves the marker, as a Patch. One callback writes the
+    figure, so a Patch never reaches the browser before the figure it patches (a bookmark
+    opened on a cold server), whichever order the page's callbacks fire in."""
     study = loaded_study(state["version"])
     coordinates = map_at(study, state["iteration"])
+    known = selected is not None and selected in set(coordinates["cluster"])
+    wanted = f"{state['version']}:{state['iteration']}:{color}"
+    if shown == wanted:
+        if not known:
+            return no_update, no_update
+        patch = Patch()
+        for axis, value in highlight_position(coordinates, selected).items():
+            patch["data"][1][axis] = value
+        return patch, no_update
     table = table_now(state).set_index("cluster").loc[coordinates["cluster"]].reset_index()
     figure = map_figure(coordinates, table, color, page.MEASURE_LABELS.get(color, color))
-    if selected is not None and selected in set(coordinates["cluster"]):
+    if known:
         figure.data[1].update(**highlight_position(coordinates, selected))
-    return figure
+    return figure, wanted
+
+
+def clicked_cluster(click: dict | None, clusters: pd.Series) -> int | None:
+    """The cluster of a map click's first point on the clusters trace; None for anything else
+    (a click on the marker, or a point without a valid index)."""
+    points = (click or {}).get("points") or []
+    point = points[0] if isinstance(points, list) and points and isinstance(points[0], dict) else {}
+    number = point.get("pointNumber")
+    if point.get("curveNumber", 0) != 0 or not isinstance(number, int) or isinstance(number, bool):
+        return None
+    return int(clusters.iloc[number]) if 0 <= number < len(clusters) else None
 
 
 @callback(
@@ -179,36 +205,21 @@ def draw_map(color: str, state: dict, selected):
 )
 def select_clicked(click: dict | None, state: dict):
     """A click picks a cluster (3D clicks fire on mouse-down: opening it is a separate step)."""
-    if not click or not click.get("points"):
-        return no_update
-    point = click["points"][0]
-    if point.get("curveNumber", 0) != 0:
-        return no_update
     coordinates = map_at(loaded_study(state["version"]), state["iteration"])
-    return int(coordinates["cluster"].iloc[int(point["pointNumber"])])
+    cluster = clicked_cluster(click, coordinates["cluster"])
+    return no_update if cluster is None else cluster
 
 
-@callback(
-    Output(page.MAP_GRAPH, "figure", allow_duplicate=True),
-    Output(page.SUMMARY, "children"),
-    Input(page.SELECTED, "data"),
-    State(page.STATE, "data"),
-    prevent_initial_call="initial_duplicate",
-)
-def highlight(selected, state: dict):
-    """Mark the selected cluster with a Patch (the map is not sent again) and summarize it."""
+@callback(Output(page.SUMMARY, "children"), Input(page.SELECTED, "data"), State(page.STATE, "data"))
+def summarize_selection(selected, state: dict):
+    """The selected cluster's card with its "Open" link, however the selection arrived."""
     if selected is None:
-        return no_update, html.Small("Click a point to select a cluster.", className="text-muted")
-    study = loaded_study(state["version"])
-    coordinates = map_at(study, state["iteration"])
+        return html.Small("Click a point to select a cluster.", className="text-muted")
     table = table_now(state).set_index("cluster")
-    if selected not in table.index:
-        return no_update, dbc.Alert(f"No cluster {selected} at this iteration.", color="warning")
-    patch = Patch()
-    for axis, value in highlight_position(coordinates, selected).items():
-        patch["data"][1][axis] = value
+    if not isinstance(selected, int) or selected not in table.index:
+        return dbc.Alert(f"No cluster {selected} at this iteration.", color="warning")
     row = table.loc[selected]
-    card = dbc.Card(
+    return dbc.Card(
         dbc.CardBody(
             [
                 html.H5(f"Cluster {selected}", className="card-title", id="selected-title"),
@@ -228,7 +239,6 @@ def highlight(selected, state: dict):
             ]
         )
     )
-    return patch, card
 
 
 @callback(

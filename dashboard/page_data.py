@@ -3,6 +3,7 @@ configured cache (FileSystemCache or Redis), keyed by study version, iteration a
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from urllib.parse import urlencode
 
@@ -16,7 +17,7 @@ from dashboard.analysis.study_analyses import (
     analysis_settings,
     cluster_analyses,
     cluster_map_at,
-    stored_analyses,
+    has_file,
 )
 from dashboard.app_state import study_by_version
 from dashboard.runtime import cache
@@ -58,6 +59,17 @@ def is_stored(study: Study, iteration: int) -> bool:
     return iteration == analysis_settings(study).get("iteration")
 
 
+def one_at_a_time(key: tuple) -> threading.Lock:
+    """The lock under which this process computes `key` (a page's callbacks all ask for the
+    same analyses at once: one computes, the others then read the cache)."""
+    with _locks_guard:
+        return _locks.setdefault(key, threading.Lock())
+
+
+_locks_guard = threading.Lock()
+_locks: dict[tuple, threading.Lock] = {}
+
+
 @cache.memoize()
 def computed_analyses(version: str, iteration: int) -> ClusterAnalyses:
     return cluster_analyses(loaded_study(version), iteration)
@@ -65,9 +77,10 @@ def computed_analyses(version: str, iteration: int) -> ClusterAnalyses:
 
 def analyses_at(study: Study, iteration: int) -> ClusterAnalyses:
     """Stored analyses at the analysed iteration (read once per process), else computed once."""
-    if is_stored(study, iteration) and stored_analyses(study) is not None:
+    if is_stored(study, iteration) and has_file(study, "analyses/clusters.parquet"):
         return cluster_analyses(study, iteration)
-    return computed_analyses(study.version, iteration)
+    with one_at_a_time(("analyses", study.version, iteration)):
+        return computed_analyses(study.version, iteration)
 
 
 @lru_cache(maxsize=8)
@@ -85,7 +98,9 @@ def computed_map(version: str, iteration: int) -> pd.DataFrame:
 def map_at(study: Study, iteration: int) -> pd.DataFrame:
     if is_stored(study, iteration):
         return cluster_map_at(study, iteration)
-    return computed_map(study.version, iteration)
+    analyses_at(study, iteration)  # the map is made from them: computed once, under their lock
+    with one_at_a_time(("map", study.version, iteration)):
+        return computed_map(study.version, iteration)
 
 
 def members_of(study: Study, iteration: int, cluster: int) -> np.ndarray:

@@ -43,3 +43,30 @@ def test_cluster_activation_is_the_max_over_members() -> None:
     assert positions.tolist() == [0, 1, 4, 9]
     assert values.tolist() == pytest.approx([0.9, 0.5, 0.2, 0.3], abs=1e-3)
     assert cluster_activations(indptr, token_index, ci, np.array([], dtype=int))[0].size == 0
+
+
+@pytest.mark.parametrize("members", [[0], [3, 1], [0, 1, 2, 3, 4, 5], []])
+def test_dense_and_sorted_folds_agree(members: list[int], monkeypatch) -> None:
+    """A large cluster is folded into a dense vector, a small one sorted: the same answer."""
+    from dashboard.study import clusters
+
+    rng = np.random.default_rng(7)
+    columns = [
+        np.sort(rng.choice(5000, size=size, replace=False)) for size in (900, 40, 0, 3000, 1, 2500)
+    ]
+    indptr = np.concatenate([[0], np.cumsum([len(c) for c in columns])])
+    token_index = np.concatenate(columns).astype(np.int32)
+    ci = rng.uniform(0.1, 1, size=len(token_index)).astype(np.float16)
+    answers = []
+    for ratio in (0, 10**9):  # never dense, always dense
+        monkeypatch.setattr(clusters, "DENSE_FOLD_RATIO", ratio)
+        answers.append(clusters.cluster_activations(indptr, token_index, ci, np.array(members)))
+    (sorted_positions, sorted_values), (dense_positions, dense_values) = answers
+    assert np.array_equal(sorted_positions, dense_positions)
+    assert np.array_equal(sorted_values, dense_values)
+    expected = {}
+    for m in members:
+        for position, value in zip(columns[m], ci[indptr[m] : indptr[m + 1]], strict=True):
+            expected[int(position)] = max(expected.get(int(position), -1.0), float(value))
+    assert dense_positions.tolist() == sorted(expected)
+    assert dense_values.tolist() == [expected[p] for p in sorted(expected)]

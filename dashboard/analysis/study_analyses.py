@@ -23,6 +23,14 @@ ARRAYS = (
     "token_group_histogram",
 )
 DEFAULT_HISTOGRAM_BINS = 20
+DECODING_ITEMS = 10  # lens items kept at each end of a cluster's decoding
+# What `build` stores about the clusters of one iteration, its `analysis_settings` "iteration"
+ITERATION_FILES = (
+    *(f"analyses/{name}.parquet" for name in TABLES),
+    *(f"analyses/{name}.npy" for name in ARRAYS),
+    "analyses/map.parquet",
+    "lenses/cluster_decodings.parquet",
+)
 
 
 def has_file(study: Study, relative: str) -> bool:
@@ -116,7 +124,9 @@ def residual_directions(study: Study) -> tuple[dict[str, np.ndarray], dict[str, 
     return directions, points
 
 
-def cluster_decodings(study: Study, iteration: int, cluster: int, top: int = 10) -> pd.DataFrame:
+def cluster_decodings(
+    study: Study, iteration: int, cluster: int, top: int = DECODING_ITEMS
+) -> pd.DataFrame:
     """Lens decodings of one cluster: side, lens, end, rank, item, score (empty without lenses).
 
     Read from the study at its analysed iteration; computed from the stored directions at any

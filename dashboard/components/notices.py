@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import dash_bootstrap_components as dbc
-from dash import dcc, html
+from dash import dcc, html, set_props
+
+CALLBACK_ERROR = "callback-error"  # the shell's alert for a callback that failed
+
+log = logging.getLogger("atlas.callbacks")
 
 
 def no_study_notice(problem: str | None) -> dbc.Alert:
@@ -37,4 +43,19 @@ def not_found_notice(message: str) -> html.Div:
             dcc.Link("Back to the cluster list", href="/clusters"),
         ],
         id="not-found",
+    )
+
+
+def report_callback_error(error: Exception) -> None:
+    """Every callback's error handler: the traceback goes to the log and a message to the page,
+    and the outputs stay as they were, so a malformed input (a forged id, a bad iteration) gets
+    no HTTP 500."""
+    log.error("callback failed: %r", error, exc_info=error)
+    set_props(
+        CALLBACK_ERROR,
+        {
+            "children": "This view could not be updated from what it was sent "
+            f"({type(error).__name__}); the details are in the server's log.",
+            "is_open": True,
+        },
     )

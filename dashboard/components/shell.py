@@ -6,6 +6,8 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from dashboard.components.notices import CALLBACK_ERROR
+
 NAV_ITEMS = (
     ("Clusters", "/clusters"),
     ("Probe", "/probe"),
@@ -38,6 +40,13 @@ def app_shell(study_label: str) -> html.Div:
         [
             dcc.Location(id="url", refresh="callback-nav"),
             navbar(study_label),
-            dbc.Container(dash.page_container, fluid=True, id="page"),
+            dbc.Container(
+                [
+                    dbc.Alert(id=CALLBACK_ERROR, color="danger", is_open=False, dismissable=True),
+                    dash.page_container,
+                ],
+                fluid=True,
+                id="page",
+            ),
         ]
     )

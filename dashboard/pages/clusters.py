@@ -15,8 +15,9 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard.app_state import study_status
+from dashboard.components.computing import computing_loading, computing_message
 from dashboard.components.notices import no_study_notice
-from dashboard.page_data import parse_iteration
+from dashboard.page_data import is_stored, parse_iteration
 from dashboard.study import Study
 from dashboard.study.summary import cluster_assignments, study_counts
 from dashboard.urls import single
@@ -31,6 +32,7 @@ COLOR = "clusters-color"
 ITERATION = "clusters-iteration"
 ITERATION_APPLY = "clusters-iteration-apply"
 SELECTED = "clusters-selected"
+MAP_SHOWN = "clusters-map-shown"  # which map the browser holds: version, iteration, colour
 SUMMARY = "clusters-summary"
 STATE = "clusters-state"
 URL_SYNC = "clusters-url"
@@ -228,11 +230,17 @@ def layout(**query: str | list[str]) -> html.Div:
         return html.Div([html.H2("Clusters"), no_study_notice(status.problem)])
     study = status.study
     state = query_state(study, query) | {"study": name, "version": study.version}
+    computing = (
+        None
+        if is_stored(study, state["iteration"])
+        else computing_message("the clusters' measures and map", state["iteration"])
+    )
     return html.Div(
         [
             dcc.Location(id=URL_SYNC, refresh=False),
             dcc.Store(id=STATE, data={k: v for k, v in state.items() if k != "message"}),
             dcc.Store(id=SELECTED, data=state["selected"]),
+            dcc.Store(id=MAP_SHOWN),
             html.H2("Clusters"),
             study_line(study, state["iteration"]),
             dbc.Alert(
@@ -247,12 +255,13 @@ def layout(**query: str | list[str]) -> html.Div:
                 [
                     dbc.Col(
                         [
-                            dcc.Loading(
+                            computing_loading(
                                 dcc.Graph(
                                     id=MAP_GRAPH,
                                     style={"height": "30rem"},
                                     config={"displaylogo": False},
                                 ),
+                                computing,
                             ),
                             html.Div(id=SUMMARY, className="mt-2"),
                         ],
@@ -271,10 +280,13 @@ def layout(**query: str | list[str]) -> html.Div:
                                 ],
                                 size="sm",
                             ),
-                            dcc.Graph(
-                                id=DISTRIBUTION,
-                                style={"height": "26rem"},
-                                config={"displaylogo": False},
+                            computing_loading(
+                                dcc.Graph(
+                                    id=DISTRIBUTION,
+                                    style={"height": "26rem"},
+                                    config={"displaylogo": False},
+                                ),
+                                computing,
                             ),
                             html.Small(
                                 "Drag across bars to filter the table to that range.",

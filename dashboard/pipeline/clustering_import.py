@@ -9,11 +9,30 @@ label, never by position. Each becomes this project's form: initial groups plus 
 from __future__ import annotations
 
 import json
+import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from dashboard.analysis.cluster_map import cluster_map
+from dashboard.analysis.lens_decode import decode_clusters
+from dashboard.analysis.measures import analyse_clusters
+from dashboard.analysis.study_analyses import (
+    DECODING_ITEMS,
+    ITERATION_FILES,
+    analysis_settings,
+    lens_matrices,
+    measure_inputs,
+    residual_directions,
+    write_cluster_analyses,
+)
+from dashboard.study import Study, StudyWriter
+from dashboard.study.clusters import assignments_at
+from dashboard.study.provenance import sha256_directory, sha256_file
 
 MERGE_COLUMNS = ["iteration", "group_a", "group_b", "cost", "k_groups", "mdl_total"]
 
@@ -132,17 +151,64 @@ def import_ensemble(
     return history_from_partitions(len(study_labels), members, rows[(rows >= 0).all(axis=1)])
 
 
+@contextmanager
+def stage(name: str, timings: dict[str, float], key: str) -> Iterator[None]:
+    """Print a stage of the import as it starts and ends, and record its seconds."""
+    print(f"import-clustering: {name} ...", flush=True)
+    started = time.perf_counter()
+    yield
+    timings[key] = round(time.perf_counter() - started, 2)
+    print(f"import-clustering: {name}: {timings[key]:.1f} s", flush=True)
+
+
+def write_iteration_analyses(
+    writer: StudyWriter, study: Study, assignments: np.ndarray, iteration: int
+) -> dict[str, float]:
+    """Write what `build` stores for its default iteration (measures, cluster lens decodings, map)
+    for `assignments`, computed from the study's harvest and lenses with its recorded analysis
+    settings; return the stages' seconds."""
+    config = analysis_settings(study).get("config") or {}
+    measure_options = {
+        name: config[name] for name in ("top_tokens", "top_related") if name in config
+    }
+    map_options = {name: config[name] for name in ("seed",) if name in config}
+    clusters = f"{len(np.unique(assignments[assignments >= 0]))} clusters"
+    timings: dict[str, float] = {}
+    with stage(f"measures of {clusters} at iteration {iteration}", timings, "measures_s"):
+        analyses = analyse_clusters(measure_inputs(study), assignments, **measure_options)
+        write_cluster_analyses(writer.write_table, writer.write_array, analyses)
+    matrices = lens_matrices(study)
+    if matrices is not None:
+        with stage(f"lens decodings of {clusters}", timings, "decodings_s"):
+            directions, points = residual_directions(study)
+            top = config.get("top_items", DECODING_ITEMS)
+            writer.write_table(
+                "lenses/cluster_decodings.parquet",
+                decode_clusters(matrices, directions, points, analyses.members, top),
+            )
+    with stage(f"map of {clusters} (UMAP)", timings, "map_s"):
+        writer.write_table(
+            "analyses/map.parquet",
+            cluster_map(
+                analyses.clusters,
+                analyses.members,
+                study.subcomponents,
+                analyses.arrays,
+                **map_options,
+            ),
+        )
+    return timings
+
+
 def replace_clustering(
     study_path: Path, source: Path, run: int, iteration: int | None
 ) -> tuple[int, int]:
-    """Rewrite the study with an imported clustering; every other file is kept as it was.
+    """Rewrite the study with an imported clustering and the analyses of its default iteration;
+    every other file is kept as it was.
 
     Returns (merges, default iteration). The new study is written beside the old one and renamed
     over it only when complete and valid.
     """
-    from dashboard.study import Study, StudyWriter
-    from dashboard.study.provenance import sha256_directory, sha256_file
-
     study = Study(study_path)
     labels = study.subcomponents["label"].tolist()
     if source.is_dir():
@@ -158,14 +224,21 @@ def replace_clustering(
     provenance["clustering_config"] = (
         sha256_directory(source) if source.is_dir() else sha256_file(source)
     )
-    replaced = {"clustering/initial_groups.npy", "clustering/merges.parquet"}
+    replaced = {"clustering/initial_groups.npy", "clustering/merges.parquet", *ITERATION_FILES}
     with StudyWriter(study.path, study.name, provenance, default, overwrite=True) as writer:
         for relative in study.manifest["files"]:
             if relative not in replaced:
                 writer.link_file(relative, study.path / relative)
         writer.write_array("clustering/initial_groups.npy", initial)
         writer.write_table("clustering/merges.parquet", merges)
+        timings = write_iteration_analyses(
+            writer, study, assignments_at(initial, merges, default), default
+        )
+        recorded = analysis_settings(study)
         writer.settings = dict(study.manifest.get("settings", {})) | {
-            "clustering": {"imported_from": str(source), "run": run}
+            "clustering": {"imported_from": str(source), "run": run},
+            "analyses": recorded
+            | {"iteration": default, "timings": recorded.get("timings", {}) | timings},
         }
+        print("import-clustering: checking the study and renaming it into place ...", flush=True)
     return len(merges), default

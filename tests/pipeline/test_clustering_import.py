@@ -12,8 +12,23 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from dashboard.analysis.cluster_map import cluster_map
+from dashboard.analysis.lens_decode import decode_clusters
+from dashboard.analysis.measures import ClusterAnalyses, analyse_clusters
+from dashboard.analysis.study_analyses import (
+    ITERATION_FILES,
+    analysis_settings,
+    cluster_analyses,
+    cluster_map_at,
+    lens_matrices,
+    measure_inputs,
+    residual_directions,
+    stored_analyses,
+)
+from dashboard.page_data import is_stored
 from dashboard.pipeline.clustering_import import ClusteringImportError, replace_clustering
 from dashboard.study import Study, validate_study
 from dashboard.study.summary import cluster_assignments
@@ -82,6 +97,92 @@ def test_cluster_mapping(study_copy: Path) -> None:
     assert (study_copy / "activations/ci.npy").read_bytes() == (
         study.path / "activations/ci.npy"
     ).read_bytes()
+
+
+def write_mapping(study: Study, path: Path, n_groups: int, seed: int) -> Path:
+    """A `cluster_mapping_*.json` putting most of the study's labels into `n_groups` groups."""
+    labels = study.subcomponents["label"].tolist()
+    rng = np.random.default_rng(seed)
+    chosen = [labels[i] for i in rng.permutation(len(labels))[: len(labels) - 4]]
+    groups = rng.integers(0, n_groups, size=len(chosen)).tolist()
+    path.write_text(json.dumps({"clusters": dict(zip(chosen, groups, strict=True))}))
+    return path
+
+
+def computed_on_demand(study: Study, iteration: int) -> ClusterAnalyses:
+    """What the dashboard computes at an iteration the study does not store."""
+    return analyse_clusters(measure_inputs(study), cluster_assignments(study, iteration))
+
+
+def assert_same_analyses(stored: ClusterAnalyses, computed: ClusterAnalyses) -> None:
+    for name in ("clusters", "tokens", "members", "coactivation"):
+        pd.testing.assert_frame_equal(getattr(stored, name), getattr(computed, name))
+    assert stored.arrays.keys() == computed.arrays.keys()
+    for name, array in computed.arrays.items():
+        np.testing.assert_array_equal(stored.arrays[name], array)
+
+
+def test_import_stores_the_analyses_of_its_default_iteration(
+    study_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first page at the imported iteration reads stored measures, map and decodings that
+    equal what computing them on demand gives; the iteration-independent files are kept."""
+    before = Study(study_copy)
+    mapping = write_mapping(before, study_copy.parent / "cluster_mapping_e-7.json", 12, seed=5)
+    kept = {
+        relative: (study_copy / relative).read_bytes()
+        for relative in before.manifest["files"]
+        if relative.startswith(("lenses/", "analyses/token_group"))
+        and relative not in ITERATION_FILES
+    }
+    _, default = replace_clustering(study_copy, mapping, 0, None)
+    progress = capsys.readouterr().out
+    for stage in ("measures of 12 clusters at iteration", "lens decodings of", "map of 12"):
+        assert f"import-clustering: {stage}" in progress
+
+    assert validate_study(study_copy) == []
+    study = Study(study_copy)
+    assert is_stored(study, study.default_iteration)
+    settings = analysis_settings(study)
+    assert settings["iteration"] == default
+    assert settings["config"] == analysis_settings(before)["config"]
+    assert {"measures_s", "decodings_s", "map_s", "lenses_s"} <= settings["timings"].keys()
+    assert all((study_copy / relative).read_bytes() == data for relative, data in kept.items())
+
+    stored = stored_analyses(study)
+    computed = computed_on_demand(study, default)
+    assert_same_analyses(stored, computed)
+    assert_same_analyses(cluster_analyses(study, default), stored)
+    clusters = sorted(set(cluster_assignments(study, default).tolist()) - {-1})
+    assert stored.clusters["cluster"].tolist() == clusters
+
+    stored_map = study.table("analyses/map.parquet")
+    assert cluster_map_at(study, default).equals(stored_map)
+    computed_map = cluster_map(
+        computed.clusters, computed.members, study.subcomponents, computed.arrays
+    )
+    assert stored_map["cluster"].tolist() == computed_map["cluster"].tolist() == clusters
+    pd.testing.assert_frame_equal(stored_map, computed_map)
+
+    directions, points = residual_directions(study)
+    pd.testing.assert_frame_equal(
+        study.table("lenses/cluster_decodings.parquet"),
+        decode_clusters(lens_matrices(study), directions, points, computed.members, 10),
+    )
+
+
+def test_import_into_a_study_without_lenses(random_study: Path) -> None:
+    """Measures and map are stored; there are no cluster decodings to store."""
+    mapping = write_mapping(Study(random_study), random_study.parent / "mapping.json", 5, seed=1)
+    _, default = replace_clustering(random_study, mapping, 0, None)
+    assert validate_study(random_study) == []
+    study = Study(random_study)
+    assert is_stored(study, default)
+    assert_same_analyses(stored_analyses(study), computed_on_demand(study, default))
+    assert study.table("analyses/map.parquet")["cluster"].tolist() == sorted(
+        set(cluster_assignments(study, default).tolist()) - {-1}
+    )
+    assert "lenses/cluster_decodings.parquet" not in study.manifest["files"]
 
 
 def test_history_zip_every_iteration(study_copy: Path) -> None:
