@@ -7,7 +7,8 @@ from functools import lru_cache
 import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, State, callback, clientside_callback, dcc, html
+from dash.exceptions import PreventUpdate
 
 from dashboard.analysis.cluster_examples import cluster_examples
 from dashboard.analysis.lens_decode import LENSES, SIDES, decode_members
@@ -23,13 +24,24 @@ from dashboard.analysis.study_analyses import (
     stored_sae,
 )
 from dashboard.components import figures
-from dashboard.components.tables import small_table
-from dashboard.components.token_text import example_row
+from dashboard.components.tables import list_grid, markdown_link, small_table
+from dashboard.components.token_text import THRESHOLD_TO_COLUMNS, example_record
 from dashboard.page_data import analyses_at, cluster_activation, link_query, loaded_study
 from dashboard.pages import cluster as page
 from dashboard.study import Study
 from dashboard.study.summary import vocab_tokens
 
+MEMBER_COLUMNS = [
+    {"field": "subcomponent", "cellRenderer": "markdown", "minWidth": 220},
+    {"field": "kind", "headerName": "module kind"},
+    {"field": "layer"},
+    {"field": "share", "valueFormatter": {"function": "d3.format('.1%')(params.value)"}},
+    {
+        "field": "frequency",
+        "headerName": "firing freq.",
+        "valueFormatter": {"function": "d3.format('.3~g')(params.value)"},
+    },
+]
 LENS_TITLES = {
     "logit": "Logit lens",
     "embedding": "Embedding lens",
@@ -45,13 +57,13 @@ def members_section(study: Study, analyses, cluster: int, query: str) -> html.Di
     info = study.subcomponents.iloc[members["subcomponent"].to_numpy()]
     row = analyses.clusters.iloc[analyses.row_of(cluster)]
     rows = [
-        [
-            dcc.Link(label, href=f"/component/{label}{query}"),
-            kind,
-            layer,
-            f"{share:.1%}",
-            f"{frequency:.3g}",
-        ]
+        {
+            "subcomponent": markdown_link(label, f"/component/{label}{query}"),
+            "kind": kind,
+            "layer": int(layer),
+            "share": round(float(share), 4),
+            "frequency": float(frequency),
+        }
         for label, kind, layer, share, frequency in zip(
             info["label"],
             info["module_kind"],
@@ -82,14 +94,7 @@ def members_section(study: Study, analyses, cluster: int, query: str) -> html.Di
             dbc.Col(
                 [
                     html.P(facts, className="small", id="cluster-facts"),
-                    html.Div(
-                        small_table(
-                            ["subcomponent", "module kind", "layer", "share", "firing freq."],
-                            rows,
-                            "member-table",
-                        ),
-                        style={"maxHeight": "22rem", "overflowY": "auto"},
-                    ),
+                    list_grid("member-table", MEMBER_COLUMNS, rows, "22rem"),
                 ],
                 lg=7,
             ),
@@ -115,14 +120,14 @@ def activation_section(study: Study, analyses, cluster: int) -> dbc.Row:
             f"Activation (fires on {measures['firing_frequency']:.3%} of tokens)",
             "activation",
         ),
-        figures.bars(
+        figures.steps(
             offsets,
             {"mass": arrays["position_mass"][row]},
             f"Activation mass by position (entropy {measures['position_entropy']:.2f})",
             "position in window",
             "activation mass",
         ),
-        figures.bars(
+        figures.steps(
             offsets,
             {"windows": arrays["argmax_position"][row]},
             "Position of each window's maximum",
@@ -191,6 +196,7 @@ def relations_section(analyses, cluster: int, suffix: str) -> html.Div:
 
 @callback(Output(page.OVERVIEW, "children"), Input(page.STORE, "data"))
 def fill_overview(store: dict):
+    """The first screen: makeup and activation."""
     study = loaded_study(store["version"])
     return overview_children(
         store["version"], store["iteration"], store["cluster"], link_query(study, store)
@@ -199,69 +205,89 @@ def fill_overview(store: dict):
 
 @lru_cache(maxsize=64)
 def overview_children(version: str, iteration: int, cluster: int, suffix: str) -> list:
-    """Makeup, activation, tokens and relations of a cluster (links end in `suffix`)."""
+    """Makeup and activation of a cluster (links end in `suffix`)."""
     study = loaded_study(version)
     analyses = analyses_at(study, iteration)
     return [
         page.section("Makeup", members_section(study, analyses, cluster, suffix)),
         page.section("Activation", activation_section(study, analyses, cluster)),
-        page.section("Tokens", tokens_section(study, analyses, cluster)),
-        page.section("Coactivating clusters", relations_section(analyses, cluster, suffix)),
     ]
 
 
 @callback(
-    Output(page.EXAMPLES, "children"), Input(page.STORE, "data"), Input(page.THRESHOLD, "value")
+    Output(page.TOKENS, "children"),
+    Input(page.STORE, "data"),
+    Input(page.TOKENS_SHOWN, "data"),
 )
-def fill_examples(store: dict, threshold: float):
+def fill_tokens(store: dict, shown: bool):
+    if not shown:
+        raise PreventUpdate
     study = loaded_study(store["version"])
-    return examples_children(
-        store["version"],
-        store["iteration"],
-        store["cluster"],
-        threshold or 0.0,
-        link_query(study, store),
+    return tokens_section(study, analyses_at(study, store["iteration"]), store["cluster"])
+
+
+@callback(
+    Output(page.RELATIONS, "children"),
+    Input(page.STORE, "data"),
+    Input(page.RELATIONS_SHOWN, "data"),
+)
+def fill_relations(store: dict, shown: bool):
+    if not shown:
+        raise PreventUpdate
+    study = loaded_study(store["version"])
+    analyses = analyses_at(study, store["iteration"])
+    return relations_section(analyses, store["cluster"], link_query(study, store))
+
+
+@callback(
+    Output(page.TOP_EXAMPLES, "rowData"),
+    Output(page.QUANTILE_EXAMPLES, "rowData"),
+    Input(page.STORE, "data"),
+    Input(page.EXAMPLES_SHOWN, "data"),
+)
+def fill_examples(store: dict, shown: bool):
+    if not shown:
+        raise PreventUpdate
+    study = loaded_study(store["version"])
+    return example_rows(
+        store["version"], store["iteration"], store["cluster"], link_query(study, store)
     )
 
 
 @lru_cache(maxsize=64)
-def examples_children(
-    version: str, iteration: int, cluster: int, threshold: float, suffix: str
-) -> dbc.Row:
-    """The rendered examples (about 1,300 token spans), kept per cluster and threshold."""
+def example_rows(
+    version: str, iteration: int, cluster: int, suffix: str
+) -> tuple[list[dict], list[dict]]:
+    """Grid rows of the top and the quantile examples (links end in `suffix`)."""
     study = loaded_study(version)
     activation = cluster_activation(version, iteration, cluster)
     _, length = study.window_shape
     windows = study.array("windows/token_ids.npy")
     tokens = vocab_tokens(study)
-    blocks: dict[str, list] = {"top": [], "quantile": []}
+    rows: dict[str, list[dict]] = {"top": [], "quantile": []}
     for example in cluster_examples(activation, length):
-        blocks[example.kind].append(
-            example_row(
+        rows[example.kind].append(
+            example_record(
                 tokens,
                 np.asarray(windows[example.window]),
                 activation.in_window(example.window, length),
                 example.offset,
                 example.window,
-                threshold,
                 query=suffix,
             )
         )
-    return dbc.Row(
-        [
-            dbc.Col(
-                [html.H6("Strongest activations"), html.Div(blocks["top"], id="top-examples")],
-                lg=6,
-            ),
-            dbc.Col(
-                [
-                    html.H6("From every activation band (weakest first)"),
-                    html.Div(blocks["quantile"], id="quantile-examples"),
-                ],
-                lg=6,
-            ),
-        ]
-    )
+    return rows["top"], rows["quantile"]
+
+
+# the threshold re-shades the examples in the browser, without a request
+clientside_callback(
+    THRESHOLD_TO_COLUMNS,
+    [Output(page.TOP_EXAMPLES, "columnDefs"), Output(page.QUANTILE_EXAMPLES, "columnDefs")],
+    Input(page.THRESHOLD, "value"),
+    State(page.TOP_EXAMPLES, "columnDefs"),
+    State(page.QUANTILE_EXAMPLES, "columnDefs"),
+    prevent_initial_call=True,
+)
 
 
 def item_labels(study: Study, lens: str, items: pd.Series) -> list[str]:
@@ -308,9 +334,14 @@ def lens_tables(study: Study, decodings: pd.DataFrame) -> dbc.Tabs:
 
 
 @callback(
-    Output(page.LENSES, "children"), Input(page.STORE, "data"), Input(page.LENS_MEMBER, "value")
+    Output(page.LENSES, "children"),
+    Input(page.STORE, "data"),
+    Input(page.LENS_MEMBER, "value"),
+    Input(page.LENSES_SHOWN, "data"),
 )
-def fill_lenses(store: dict, member: str):
+def fill_lenses(store: dict, member: str, shown: bool):
+    if not shown:
+        raise PreventUpdate
     study = loaded_study(store["version"])
     matrices = lens_matrices(study)
     if matrices is None:
@@ -347,8 +378,11 @@ def fill_lenses(store: dict, member: str):
     Input(page.PLANE_FIRST, "value"),
     Input(page.PLANE_SECOND, "value"),
     Input(page.PLANE_COLOUR, "value"),
+    Input(page.PLANE_SHOWN, "data"),
 )
-def fill_plane(store: dict, first: str | None, second: str | None, colour: str):
+def fill_plane(store: dict, first: str | None, second: str | None, colour: str, shown: bool):
+    if not shown:
+        raise PreventUpdate
     study = loaded_study(store["version"])
     if not first or not second or not has_file(study, "lenses/residual_sample.npy"):
         return html.P(

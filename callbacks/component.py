@@ -5,10 +5,14 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from dashboard.analysis.cluster_examples import ClusterActivation, cluster_examples
-from dashboard.components.token_text import example_row
+from dashboard.components.token_text import (
+    THRESHOLD_TO_COLUMNS,
+    clicked_token,
+    example_record,
+)
 from dashboard.page_data import link_query, loaded_study
 from dashboard.pages import component as page
 from dashboard.study import Study
@@ -90,50 +94,58 @@ def download_tokens(_clicks, store: dict):
     return dcc.send_data_frame(table.to_csv, f"{label.replace(':', '_')}-tokens.csv", index=False)
 
 
-@callback(
-    Output(page.CONTEXTS, "children"), Input(page.STORE, "data"), Input(page.THRESHOLD, "value")
-)
-def fill_contexts(store: dict, threshold: float):
+@callback(Output(page.CONTEXTS, "rowData"), Input(page.STORE, "data"))
+def fill_contexts(store: dict):
+    """One grid row per example: the strongest first, then from every CI band (weakest first)."""
     study = loaded_study(store["version"])
     _, length = study.window_shape
     positions, values = column(study, store["subcomponent"])
     activation = ClusterActivation(positions, values)
     windows = study.array("windows/token_ids.npy")
     tokens = vocab_tokens(study)
-    rows = []
-    for kind, title in (("top", "Strongest"), ("quantile", "From every CI band (weakest first)")):
-        rows.append(html.H6(title, className="mt-2"))
-        for example in cluster_examples(activation, length, top=10, bands=10, per_band=2):
-            if example.kind != kind:
-                continue
-            window = example.window
-            rows.append(
-                example_row(
-                    tokens,
-                    np.asarray(windows[window]),
-                    activation.in_window(window, length),
-                    example.offset,
-                    window,
-                    threshold or 0.0,
-                    query=link_query(study, store),
-                    span_id=lambda i, w=window: {"type": page.TOKEN, "index": w * length + i},
-                )
-            )
-    return html.Div(rows, id="component-examples")
+    query = link_query(study, store)
+    examples = cluster_examples(activation, length, top=10, bands=10, per_band=2)
+    return [
+        {
+            "kind": "strongest" if example.kind == "top" else f"CI band {example.band}",
+            **example_record(
+                tokens,
+                np.asarray(windows[example.window]),
+                activation.in_window(example.window, length),
+                example.offset,
+                example.window,
+                query=query,
+            ),
+        }
+        for example in examples
+    ]
+
+
+# the threshold re-shades the examples in the browser, without a request
+clientside_callback(
+    THRESHOLD_TO_COLUMNS,
+    [Output(page.CONTEXTS, "columnDefs")],
+    Input(page.THRESHOLD, "value"),
+    State(page.CONTEXTS, "columnDefs"),
+    prevent_initial_call=True,
+)
 
 
 @callback(
     Output(page.INSPECTOR, "children"),
-    Input({"type": page.TOKEN, "index": ALL}, "n_clicks"),
+    Input(page.CONTEXTS, "cellRendererData"),
     State(page.STORE, "data"),
     prevent_initial_call=True,
 )
-def inspect_token(clicks: list[int], store: dict):
+def inspect_token(clicked: dict | None, store: dict):
     """Every subcomponent active on the clicked token, and its cluster."""
-    if not ctx.triggered_id or not any(clicks):
-        return no_update
     study = loaded_study(store["version"])
-    position = int(ctx.triggered_id["index"])
+    token = clicked_token(clicked, study.window_shape)
+    if token is None:
+        return no_update
+    window, offset = token
+    _, length = study.window_shape
+    position = window * length + offset
     entries = entries_between(
         study.array("activations/indptr.npy"),
         study.array("activations/token_index.npy"),
@@ -144,8 +156,7 @@ def inspect_token(clicks: list[int], store: dict):
     labels = study.subcomponents["label"]
     clusters = cluster_assignments(study, store["iteration"])
     query = link_query(study, store)
-    _, length = study.window_shape
-    token_id = int(np.asarray(study.array("windows/token_ids.npy")).reshape(-1)[position])
+    token_id = int(study.array("windows/token_ids.npy")[window, offset])
     rows = [
         html.Tr(
             [
@@ -160,7 +171,6 @@ def inspect_token(clicks: list[int], store: dict):
         )
         for sub, ci in zip(entries["subcomponent"], entries["ci"], strict=True)
     ]
-    window, offset = divmod(position, length)
     return dbc.Card(
         dbc.CardBody(
             [

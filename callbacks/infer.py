@@ -8,7 +8,7 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 
 from callbacks.jobs import admit_jobs, job_outputs, job_running
 from dashboard.app_state import settings
-from dashboard.components.tables import small_table
+from dashboard.components.tables import list_grid
 from dashboard.inference.limits import prompt_lines
 from dashboard.inference.masks import (
     MaskInputError,
@@ -40,20 +40,39 @@ def heldout(_clicks, store: dict):
     return "\n".join(inference_service(settings()).run(study, "heldout_prompts", {}))
 
 
-def prompt_table(result: dict) -> html.Div:
-    rows = [
-        [
-            html.Code(token),
-            " ".join(repr(t) for t in result["target_top"][i][:3]),
-            " ".join(repr(t) for t in result["masked_top"][i][:3]),
-            f"{result['kl'][i]:.3f}",
-            f"{result['masked_loss'][i] - result['target_loss'][i]:+.3f}"
+SIGNED = {"function": "params.value == null ? '' : d3.format('+.3f')(params.value)"}
+TOKEN_COLUMNS = [
+    {"field": "prompt", "headerName": "prompt", "maxWidth": 100},
+    {"field": "position", "headerName": "#", "maxWidth": 80},
+    {"field": "token", "headerName": "token", "cellClass": "token-cell"},
+    {"field": "target_next", "headerName": "target's next", "flex": 2},
+    {"field": "masked_next", "headerName": "masked model's next", "flex": 2},
+    {
+        "field": "kl",
+        "headerName": "KL",
+        "valueFormatter": {"function": "d3.format('.3f')(params.value)"},
+    },
+    {"field": "loss_change", "headerName": "Δ loss", "valueFormatter": SIGNED},
+]
+
+
+def token_rows(prompts: list[dict]) -> list[dict]:
+    """One grid row per token of every prompt (numbered from 1)."""
+    return [
+        {
+            "prompt": number,
+            "position": i,
+            "token": token,
+            "target_next": " ".join(repr(t) for t in result["target_top"][i][:3]),
+            "masked_next": " ".join(repr(t) for t in result["masked_top"][i][:3]),
+            "kl": round(float(result["kl"][i]), 4),
+            "loss_change": round(float(result["masked_loss"][i] - result["target_loss"][i]), 4)
             if i < len(result["target_loss"])
-            else "",
-        ]
+            else None,
+        }
+        for number, result in enumerate(prompts, start=1)
         for i, token in enumerate(result["tokens"])
     ]
-    return small_table(["token", "target's next", "masked model's next", "KL", "Δ loss"], rows)
 
 
 @callback(
@@ -112,10 +131,8 @@ def run_inference(_clicks, mask_hash, mode, clusters, text, store: dict):
                 id="infer-off-clusters",
                 className="small mb-3",
             ),
-            *[
-                html.Div([html.H6(f"Prompt {i + 1}"), prompt_table(prompt)])
-                for i, prompt in enumerate(result["prompts"])
-            ],
+            html.H6("Tokens of every prompt"),
+            list_grid("infer-tokens", TOKEN_COLUMNS, token_rows(result["prompts"]), "28rem"),
         ]
     )
     extra = {"prompts": prompts_hash, "mode": None if mode == "as_is" else mode}

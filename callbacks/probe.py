@@ -9,7 +9,7 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 from callbacks.jobs import admit_jobs, job_outputs, job_running
 from dashboard.app_state import settings
 from dashboard.components.figures import styled
-from dashboard.components.tables import small_table
+from dashboard.components.tables import list_grid, markdown_link
 from dashboard.inference.service import inference_service
 from dashboard.page_data import link_query, loaded_study
 from dashboard.pages import probe as page
@@ -56,22 +56,30 @@ def strip_figure(activity: pd.DataFrame, tokens: list[str], clusters: list[int])
     return figure
 
 
+TOKEN_COLUMNS = [
+    {"field": "position", "headerName": "#", "maxWidth": 90},
+    {"field": "token", "headerName": "token", "cellClass": "token-cell"},
+    {"field": "clusters", "headerName": "top clusters", "cellRenderer": "markdown", "flex": 3},
+]
+
+
 def result_view(study, store: dict, result: dict) -> html.Div:
     assignments = cluster_assignments(study, store["iteration"])
     activity = cluster_activity(result, assignments)
     tokens = result["tokens"]
     query = link_query(study, store)
     top = activity.sort_values("ci", ascending=False).groupby("position").head(3)
-    rows = []
-    for position, token in enumerate(tokens):
-        here = top[top["position"] == position]
-        links = [
-            dcc.Link(
-                f"{cluster} ({value:.2f})", href=f"/cluster/{cluster}{query}", className="me-2"
-            )
+    links = {
+        position: " ".join(
+            markdown_link(f"{cluster} ({value:.2f})", f"/cluster/{cluster}{query}")
             for cluster, value in zip(here["cluster"], here["ci"], strict=True)
-        ]
-        rows.append([position, html.Code(token), [part for link in links for part in (link, " ")]])
+        )
+        for position, here in top.groupby("position")
+    }
+    rows = [
+        {"position": position, "token": token, "clusters": links.get(position, "")}
+        for position, token in enumerate(tokens)
+    ]
     strongest = (
         activity.groupby("cluster")["ci"].max().sort_values(ascending=False).head(STRIP_CLUSTERS)
     )
@@ -80,7 +88,7 @@ def result_view(study, store: dict, result: dict) -> html.Div:
             dcc.Graph(
                 figure=strip_figure(activity, tokens, strongest.index.tolist()), id="probe-strip"
             ),
-            small_table(["#", "token", "top clusters"], rows, "probe-tokens"),
+            list_grid("probe-tokens", TOKEN_COLUMNS, rows, "24rem"),
         ]
     )
 

@@ -7,8 +7,9 @@ import colorsys
 import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import Input, Output, State, callback, dcc, html, no_update
 
+from dashboard.components.token_text import clicked_token, rounded
 from dashboard.page_data import link_query, loaded_study
 from dashboard.pages import sample as page
 from dashboard.study import Study
@@ -17,6 +18,7 @@ from dashboard.study.summary import cluster_assignments, vocab_tokens
 
 
 def cluster_colour(cluster: int, strength: float) -> str:
+    """A hue per cluster, more opaque the stronger (TokenText draws tokens in the same)."""
     red, green, blue = colorsys.hls_to_rgb((cluster * 0.618034) % 1.0, 0.55, 0.75)
     alpha = 0.15 + 0.75 * strength
     return f"rgba({red * 255:.0f}, {green * 255:.0f}, {blue * 255:.0f}, {alpha:.2f})"
@@ -47,35 +49,28 @@ def strongest_clusters(activity: pd.DataFrame) -> pd.DataFrame:
 
 
 @callback(
-    Output(page.TEXT, "children"),
+    Output(page.TEXT, "rowData"),
     Output(page.CLUSTERS, "children"),
     Input(page.STORE, "data"),
 )
 def fill_text(store: dict):
+    """The window as one grid row, each token with its strongest cluster; the selected token
+    marked."""
     study = loaded_study(store["version"])
     window, iteration = store["window"], store["iteration"]
     activity = window_activity(study, window, iteration)
     strongest = strongest_clusters(activity).set_index("offset")
     tokens = vocab_tokens(study)
-    spans = []
-    for offset, token_id in enumerate(np.asarray(study.array("windows/token_ids.npy")[window])):
-        style, title = {"cursor": "pointer"}, f"offset {offset}: no cluster fires"
-        if offset in strongest.index:
-            cluster, value = int(strongest.loc[offset, "cluster"]), strongest.loc[offset, "ci"]
-            style["backgroundColor"] = cluster_colour(cluster, float(value))
-            title = f"offset {offset}: cluster {cluster}, activation {value:.3f}"
-        if offset == store.get("token"):
-            style["outline"] = "2px solid #1f77b4"
-        spans.append(
-            html.Span(
-                tokens[int(token_id)],
-                id={"type": page.TOKEN, "index": offset},
-                title=title,
-                className="token",
-                style=style,
-                n_clicks=0,
-            )
-        )
+    token_ids = np.asarray(study.array("windows/token_ids.npy")[window])
+    clusters = strongest["cluster"].reindex(range(len(token_ids)))
+    row = {
+        "window": window,
+        "start": 0,
+        "focus": store.get("token"),
+        "tokens": [tokens[token_id] for token_id in token_ids.tolist()],
+        "values": rounded(strongest["ci"].reindex(range(len(token_ids)), fill_value=0)),
+        "clusters": [None if np.isnan(cluster) else int(cluster) for cluster in clusters],
+    }
     shown = strongest["cluster"].value_counts()
     links = [
         dcc.Link(
@@ -86,19 +81,21 @@ def fill_text(store: dict):
         )
         for cluster, count in shown.items()
     ]
-    return spans, html.Div(links or html.Small("No cluster fires here.", className="text-muted"))
+    return [row], html.Div(links or html.Small("No cluster fires here.", className="text-muted"))
 
 
 @callback(
     Output(page.STORE, "data"),
-    Input({"type": page.TOKEN, "index": ALL}, "n_clicks"),
+    Input(page.TEXT, "cellRendererData"),
     State(page.STORE, "data"),
     prevent_initial_call=True,
 )
-def select_token(clicks: list[int], store: dict):
-    if not ctx.triggered_id or not any(clicks):
+def select_token(clicked: dict | None, store: dict):
+    study = loaded_study(store["version"])
+    token = clicked_token(clicked, study.window_shape)
+    if token is None or token[0] != store["window"]:
         return no_update
-    return {**store, "token": ctx.triggered_id["index"]}
+    return {**store, "token": token[1]}
 
 
 @callback(

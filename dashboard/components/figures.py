@@ -53,6 +53,24 @@ def bars(x, series: dict[str, np.ndarray], title: str, x_title: str, y_title: st
     return styled(data, title, x_title, y_title, barmode="group", showlegend=len(series) > 1)
 
 
+def steps(x, series: dict[str, np.ndarray], title: str, x_title: str, y_title: str) -> Figure:
+    """Bars drawn as one filled step line per series: a single SVG path however many bars
+    (a bar per position of a 128-token window would be 128 DOM elements)."""
+    data = [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "x": plain(x),
+            "y": plain(values),
+            "name": name,
+            "line": {"shape": "hvh", "color": COLORS[i % len(COLORS)], "width": 1},
+            "fill": "tozeroy",
+        }
+        for i, (name, values) in enumerate(series.items())
+    ]
+    return styled(data, title, x_title, y_title, showlegend=len(series) > 1)
+
+
 def histogram_bars(
     edges: np.ndarray, series: dict[str, np.ndarray], title: str, x_title: str
 ) -> Figure:

@@ -1,80 +1,113 @@
-"""Text windows with every token shaded by an activation; exact values on hover.
+"""Text windows with every token shaded by an activation, drawn as AG Grid rows.
 
-Token text comes from the corpus: it is only ever placed in `html.Span` children, which Dash
-renders as text, never as HTML.
+One grid row holds a window's tokens as data; the `TokenText` cell renderer in
+`assets/dashAgGridComponentFunctions.js` draws them (as text, never HTML: tokens come from the
+corpus), shades them in the browser (activation in red, or a hue per cluster) and puts the exact
+value in each token's `title`. A page holds a few grids instead of one Dash component per token.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+import dash_ag_grid as dag
 import numpy as np
 from dash import dcc, html
 
-SHADE = "rgba(214, 39, 40, {alpha:.2f})"
+from dashboard.components.tables import markdown_link
+
+TOKEN_RENDERER = "TokenText"
+
+# Set each threshold grid's `cellRendererParams.threshold` in the browser: the slider's value is
+# the first argument, then the grids' `columnDefs`; returns the new `columnDefs` of every grid.
+THRESHOLD_TO_COLUMNS = f"""function (threshold, ...columnSets) {{
+    return columnSets.map((columns) => columns.map((column) =>
+        column.cellRenderer === "{TOKEN_RENDERER}"
+            ? {{...column, cellRendererParams: {{...column.cellRendererParams,
+                                                 threshold: threshold || 0}}}}
+            : column
+    ));
+}}"""
 
 
-def shaded_tokens(
-    tokens: list[str],
-    token_ids: np.ndarray,
-    activations: np.ndarray,
-    threshold: float = 0.0,
-    focus: int | None = None,
-    span_id: Callable[[int], dict] | None = None,
-) -> list[html.Span]:
-    """One span per token; tokens at or under `threshold` stay unshaded. With `span_id`
-    (offset -> pattern id) every span is clickable."""
-    spans = []
-    for offset, (token_id, value) in enumerate(zip(token_ids.tolist(), activations, strict=True)):
-        style = {}
-        if value > threshold:
-            style["backgroundColor"] = SHADE.format(alpha=0.15 + 0.75 * float(value))
-        if offset == focus:
-            style["outline"] = "2px solid #1f77b4"
-        span_props = {"id": span_id(offset), "n_clicks": 0} if span_id else {}
-        spans.append(
-            html.Span(
-                tokens[token_id],
-                title=f"offset {offset} · activation {value:.3f}",
-                className="token token-focus" if offset == focus else "token",
-                style=style,
-                **span_props,
-            )
-        )
-    return spans
+def tokens_column(header: str, colour_by: str = "activation", clickable: bool = False) -> dict:
+    """The column that draws a row's `tokens`, shaded by `values` (or by `clusters` with
+    `colour_by="cluster"`); clickable tokens send `{window, offset}` to `cellRendererData`."""
+    return {
+        "field": "tokens",
+        "headerName": header,
+        "cellRenderer": TOKEN_RENDERER,
+        "cellRendererParams": {"threshold": 0, "colourBy": colour_by, "clickable": clickable},
+        "flex": 1,
+        "minWidth": 200,
+        "autoHeight": True,
+        "wrapText": True,
+    }
 
 
-def example_row(
+def link_column(header: str, width: int = 90) -> dict:
+    """A column of markdown links (`[text](/path)` made by the server) in the row's `link`."""
+    return {"field": "link", "headerName": header, "cellRenderer": "markdown", "width": width}
+
+
+def token_grid(
+    grid_id: str, columns: list[dict], height: str = "24rem", **grid_options: object
+) -> dag.AgGrid:
+    """An empty grid (a callback fills `rowData`) that renders only the rows in view."""
+    return dag.AgGrid(
+        id=grid_id,
+        rowData=[],
+        columnDefs=columns,
+        defaultColDef={"resizable": True, "sortable": False},
+        dashGridOptions={
+            "rowBuffer": 2,
+            "suppressCellFocus": True,
+            "suppressRowHoverHighlight": True,
+            **grid_options,
+        },
+        style={"height": height},
+        className="ag-theme-alpine",
+    )
+
+
+def rounded(values: np.ndarray) -> list[float]:
+    """Activations as a JSON list, to 3 decimals."""
+    return np.round(np.asarray(values, dtype=np.float64), 3).tolist()
+
+
+def example_record(
     tokens: list[str],
     token_ids: np.ndarray,
     activations: np.ndarray,
     offset: int,
     window: int,
-    threshold: float,
     context: int = 16,
-    span_id: Callable[[int], dict] | None = None,
     query: str = "",
-) -> html.Div:
-    """`context` tokens either side of the example token, with a link to its sample page
-    (`query` keeps the study and iteration)."""
+) -> dict:
+    """The grid row of one example: `context` tokens either side of the example token at
+    `offset`, and a link to its sample page (`query` keeps the study and iteration)."""
     start, stop = max(0, offset - context), min(len(token_ids), offset + context + 1)
-    return html.Div(
-        [
-            dcc.Link(f"#{window}", href=f"/sample/{window}{query}", className="me-2 small"),
-            html.Span(
-                shaded_tokens(
-                    tokens,
-                    token_ids[start:stop],
-                    activations[start:stop],
-                    threshold,
-                    focus=offset - start,
-                    span_id=(lambda i: span_id(i + start)) if span_id else None,
-                ),
-                className="token-text",
-            ),
-        ],
-        className="example-row",
-    )
+    return {
+        "window": window,
+        "start": start,
+        "focus": offset - start,
+        "tokens": [tokens[token_id] for token_id in token_ids[start:stop].tolist()],
+        "values": rounded(activations[start:stop]),
+        "link": markdown_link(f"#{window}", f"/sample/{window}{query}"),
+    }
+
+
+def clicked_token(data: dict | None, window_shape: tuple[int, int]) -> tuple[int, int] | None:
+    """`(window, offset)` of a TokenText click (a grid's `cellRendererData`), or None when the
+    click names no token of the study."""
+    token = (data or {}).get("value")
+    windows, length = window_shape
+    if not isinstance(token, dict):
+        return None
+    window, offset = token.get("window"), token.get("offset")
+    if not all(
+        isinstance(number, int) and not isinstance(number, bool) for number in (window, offset)
+    ):
+        return None
+    return (window, offset) if 0 <= window < windows and 0 <= offset < length else None
 
 
 def threshold_slider(slider_id: str, label: str) -> html.Div:

@@ -14,10 +14,17 @@ from dash import dcc, html
 from flask import request
 
 from dashboard.app_state import settings, study_status
+from dashboard.components.computing import computing_loading, computing_message
 from dashboard.components.discussion import discuss_link, explanation_form
+from dashboard.components.lazy import lazy_section
 from dashboard.components.notices import no_study_notice, not_found_notice
-from dashboard.components.token_text import threshold_slider
-from dashboard.page_data import link_query, members_of, parse_iteration
+from dashboard.components.token_text import (
+    link_column,
+    threshold_slider,
+    token_grid,
+    tokens_column,
+)
+from dashboard.page_data import is_stored, link_query, members_of, parse_iteration
 from dashboard.stores import explanation_store
 from dashboard.stores.database import StoreError
 from dashboard.stores.github import discussion_body, discussion_title, new_issue_url
@@ -28,14 +35,23 @@ dash.register_page(__name__, path_template="/cluster/<cluster_id>", title="Clust
 
 STORE = "cluster-store"
 OVERVIEW = "cluster-overview"
+TOKENS = "cluster-tokens"
+TOKENS_SHOWN = "cluster-tokens-shown"
+RELATIONS = "cluster-relations"
+RELATIONS_SHOWN = "cluster-relations-shown"
 EXAMPLES = "cluster-examples"
+TOP_EXAMPLES = "top-examples"
+QUANTILE_EXAMPLES = "quantile-examples"
+EXAMPLES_SHOWN = "cluster-examples-shown"
 THRESHOLD = "cluster-threshold"
 LENS_MEMBER = "cluster-lens-member"
 LENSES = "cluster-lenses"
+LENSES_SHOWN = "cluster-lenses-shown"
 PLANE_FIRST = "cluster-plane-first"
 PLANE_SECOND = "cluster-plane-second"
 PLANE_COLOUR = "cluster-plane-colour"
 PLANE = "cluster-plane"
+PLANE_SHOWN = "cluster-plane-shown"
 EXPLANATIONS = "cluster-explanations"
 EXPLAIN_AUTHOR = "cluster-explain-author"
 EXPLAIN_TEXT = "cluster-explain-text"
@@ -50,6 +66,24 @@ def section(title: str, body, section_id: str | None = None) -> html.Div:
     return html.Div(
         [html.H4(title, className="mt-4 mb-2"), body],
         id=section_id or f"section-{title.lower().replace(' ', '-')}",
+    )
+
+
+def example_grids() -> dbc.Row:
+    """The top and the quantile examples, one grid row per example (filled by a callback)."""
+    columns = [link_column("sample"), tokens_column("tokens around it, shaded by activation")]
+    return dbc.Row(
+        [
+            dbc.Col([html.H6("Strongest activations"), token_grid(TOP_EXAMPLES, columns)], lg=6),
+            dbc.Col(
+                [
+                    html.H6("From every activation band (weakest first)"),
+                    token_grid(QUANTILE_EXAMPLES, columns),
+                ],
+                lg=6,
+            ),
+        ],
+        id=EXAMPLES,
     )
 
 
@@ -151,21 +185,31 @@ def layout(cluster_id: str | None = None, **query: str | list[str]) -> html.Div:
         {"label": study.subcomponents["label"].iloc[m], "value": str(m)} for m in members
     ]
     store = {"cluster": cluster, "iteration": iteration, "study": name, "version": study.version}
+    computing = (
+        None
+        if is_stored(study, iteration)
+        else computing_message("the clusters' measures", iteration)
+    )
     return html.Div(
         [
             dcc.Store(id=STORE, data=store),
             header(study, store, len(members), modules),
-            dcc.Loading(html.Div(id=OVERVIEW)),
-            section(
+            html.Div(computing_loading(html.Div(id=OVERVIEW), computing), className="first-screen"),
+            lazy_section("Tokens", dcc.Loading(html.Div(id=TOKENS)), TOKENS_SHOWN),
+            lazy_section(
+                "Coactivating clusters", dcc.Loading(html.Div(id=RELATIONS)), RELATIONS_SHOWN
+            ),
+            lazy_section(
                 "Examples",
                 html.Div(
                     [
                         threshold_slider(THRESHOLD, "Shade tokens with activation above"),
-                        dcc.Loading(html.Div(id=EXAMPLES)),
+                        dcc.Loading(example_grids()),
                     ]
                 ),
+                EXAMPLES_SHOWN,
             ),
-            section(
+            lazy_section(
                 "Lenses",
                 html.Div(
                     [
@@ -180,8 +224,9 @@ def layout(cluster_id: str | None = None, **query: str | list[str]) -> html.Div:
                         dcc.Loading(html.Div(id=LENSES)),
                     ]
                 ),
+                LENSES_SHOWN,
             ),
-            section(
+            lazy_section(
                 "Plane view",
                 html.Div(
                     [
@@ -224,6 +269,7 @@ def layout(cluster_id: str | None = None, **query: str | list[str]) -> html.Div:
                         dcc.Loading(html.Div(id=PLANE)),
                     ]
                 ),
+                PLANE_SHOWN,
             ),
             section(
                 "Explanations",

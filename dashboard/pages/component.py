@@ -13,7 +13,12 @@ from dash import dcc, html
 from dashboard.app_state import study_status
 from dashboard.components.discussion import explanation_form
 from dashboard.components.notices import no_study_notice, not_found_notice
-from dashboard.components.token_text import threshold_slider
+from dashboard.components.token_text import (
+    link_column,
+    threshold_slider,
+    token_grid,
+    tokens_column,
+)
 from dashboard.page_data import link_query, parse_iteration
 from dashboard.study.summary import cluster_assignments
 from dashboard.urls import single
@@ -24,10 +29,9 @@ STORE = "component-store"
 TOKENS = "component-tokens"
 DOWNLOAD = "component-download"
 DOWNLOAD_BUTTON = "component-download-button"
-CONTEXTS = "component-contexts"
+CONTEXTS = "component-examples"
 THRESHOLD = "component-threshold"
 INSPECTOR = "component-inspector"
-TOKEN = "component-token"
 EXPLANATIONS = "component-explanations"
 EXPLAIN_AUTHOR = "component-explain-author"
 EXPLAIN_TEXT = "component-explain-text"
@@ -119,7 +123,19 @@ def layout(label: str | None = None, **query: str | list[str]) -> html.Div:
                                 className="text-muted",
                             ),
                             html.Div(id=INSPECTOR, className="my-2"),
-                            dcc.Loading(html.Div(id=CONTEXTS)),
+                            dcc.Loading(
+                                token_grid(
+                                    CONTEXTS,
+                                    [
+                                        {"field": "kind", "headerName": "kind", "width": 100},
+                                        link_column("sample"),
+                                        tokens_column(
+                                            "tokens around it, shaded by CI", clickable=True
+                                        ),
+                                    ],
+                                    height="28rem",
+                                )
+                            ),
                         ],
                         lg=7,
                     ),

@@ -12,6 +12,7 @@ from dash import dcc, html
 
 from dashboard.app_state import study_status
 from dashboard.components.notices import no_study_notice, not_found_notice
+from dashboard.components.token_text import token_grid, tokens_column
 from dashboard.page_data import parse_iteration
 from dashboard.urls import parse_index, single
 
@@ -22,7 +23,6 @@ TEXT = "sample-text"
 DETAIL = "sample-detail"
 CLUSTERS = "sample-clusters"
 URL_SYNC = "sample-url"
-TOKEN = "sample-token"
 
 
 def layout(sample_id: str | None = None, **query: str | list[str]) -> html.Div:
@@ -63,7 +63,16 @@ def layout(sample_id: str | None = None, **query: str | list[str]) -> html.Div:
                 "click a token to see everything active there.",
                 className="text-muted",
             ),
-            html.Div(id=TEXT, className="token-text mb-3"),
+            html.Div(
+                token_grid(
+                    TEXT,
+                    [tokens_column("tokens", colour_by="cluster", clickable=True)],
+                    height="auto",
+                    domLayout="autoHeight",
+                    headerHeight=0,
+                ),
+                className="mb-3",
+            ),
             html.Div(id=DETAIL),
             html.H5("Clusters in this window", className="mt-3"),
             html.Div(id=CLUSTERS),

@@ -131,7 +131,7 @@ def test_sample_token_and_component_inspector(
 ) -> None:
     page = watched.page
     page.goto(app_with_study.url + "/sample/1")
-    page.locator("#sample-text span").nth(3).click()
+    page.locator("#sample-text .token").nth(3).click()
     expect(page).to_have_url(re.compile(r"token=3"))
     expect(page.locator("#sample-detail")).to_contain_text("Active at offset 3")
     page.goto(app_with_study.url + "/component/layers.0.attn.q_proj:1")
@@ -152,21 +152,26 @@ def test_cluster_page_of_a_real_decomposition(
     first = page.locator(GRID_IDS).first.inner_text()
     page.goto(f"{app_with_micro_study.url}/cluster/{first}")
     expect(page.locator("#cluster-title")).to_have_text(f"Cluster {first}")
-    for selector in (
-        "#cluster-makeup",
-        "#cluster-top-tokens",
-        "#coactivation-table",
-        "#top-examples",
-        "#lens-tabs",
-        "#plane-graph",
-    ):
-        expect(page.locator(selector)).to_be_visible(timeout=30_000)
+    expect(page.locator("#cluster-makeup")).to_be_visible(timeout=30_000)
+    lower = {
+        "#section-tokens": "#cluster-top-tokens",
+        "#section-coactivating-clusters": "#coactivation-table",
+        "#section-examples": "#top-examples .token",
+        "#section-lenses": "#lens-tabs",
+        "#section-plane-view": "#plane-graph",
+    }
+    page.wait_for_load_state("networkidle")
+    for selector in lower.values():  # the lower sections wait until they are scrolled to
+        expect(page.locator(selector)).to_have_count(0)
+    for section, selector in lower.items():
+        page.locator(section).scroll_into_view_if_needed()
+        expect(page.locator(selector).first).to_be_visible(timeout=30_000)
     page.get_by_text("Tuned lens").click()
     expect(page.locator("#cluster-lenses")).to_contain_text("read · promoted")
     page.locator("#cluster-lens-member").select_option(index=2)  # 0: placeholder, 1: all
     expect(page.locator("#lens-paths")).to_contain_text("read at residual point")
     page.locator("#top-examples a").first.click()
-    expect(page.locator("#sample-text span").first).to_be_visible()
+    expect(page.locator("#sample-text .token").first).to_be_visible()
     assert watched.errors == []
 
 

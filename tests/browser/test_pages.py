@@ -99,12 +99,12 @@ def test_token_text_is_shown_as_text_not_html(
     app_with_study: ServedApp, watched: WatchedPage
 ) -> None:
     """The random study's token 0 is '<b>tok0</b>': it must appear literally."""
-    open_page(watched, app_with_study.url + "/sample/0", "#sample-text")
+    open_page(watched, app_with_study.url + "/sample/0", "#sample-text .token")
     page = watched.page
     assert page.locator("#sample-text b").count() == 0
     for window in range(12):
         page.goto(f"{app_with_study.url}/sample/{window}")
-        expect(page.locator("#sample-text")).to_be_visible()
+        expect(page.locator("#sample-text .token").first).to_be_visible()
         if "<b>tok0</b>" in page.locator("#sample-text").inner_text():
             break
     else:

@@ -1,0 +1,19 @@
+/* Links drawn inside AG Grid cells (the `markdown` renderer writes plain `<a>` tags) navigate
+ * the way `dcc.Link` does: within the app, without reloading the page. A click with a modifier
+ * key, or on a link to another site, is left to the browser.
+ */
+(function () {
+  "use strict";
+  document.addEventListener("click", (event) => {
+    if (event.defaultPrevented || event.button !== 0) return;
+    if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    const link = event.target.closest && event.target.closest(".ag-root a[href]");
+    if (!link || link.target === "_blank") return;
+    const address = new URL(link.href, window.location.href);
+    if (address.origin !== window.location.origin) return;
+    event.preventDefault();
+    window.history.pushState({}, "", address.pathname + address.search + address.hash);
+    window.dispatchEvent(new CustomEvent("_dashprivate_pushstate"));
+    window.scrollTo(0, 0);
+  });
+})();
