@@ -2,7 +2,7 @@
 lens decodings, batched on a torch device (CUDA when present), against numpy.
 
 Prints one JSON line per cluster count (measures, map, baseline loop, ratio) and one per lens
-decoding run. Run: python -m bench.analyses [--clusters 2000 20000] [--tokens 1000000]
+decoding run. Run: python -m bench.analyses [--clusters 2000 20000] [--tokens 1000000] [--smoke]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from bench.cluster import structured_store
+from bench.smoke import parse_arguments
 from dashboard.analysis.cluster_map import cluster_map
 from dashboard.analysis.lens_decode import LensMatrices, decode_clusters
 from dashboard.analysis.measures import MeasureInputs, analyse_clusters
@@ -184,7 +185,10 @@ def main() -> None:
     parser.add_argument("--lens-clusters", type=int, default=2000, help="largest count decoded")
     parser.add_argument("--d-model", type=int, default=576, help="SmolLM2-135M's width")
     parser.add_argument("--vocab", type=int, default=49152, help="SmolLM2-135M's vocabulary")
-    args = parser.parse_args()
+    args = parse_arguments(
+        parser,
+        {"clusters": [40], "tokens": 20_000, "lens_clusters": 40, "d_model": 32, "vocab": 512},
+    )
     for n_clusters in args.clusters:
         figures, _, analyses = bench_measures(n_clusters, args.tokens)
         print(json.dumps(figures), flush=True)

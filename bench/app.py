@@ -2,9 +2,11 @@
 subcomponents, and the 3D map's payload at 100,000 points.
 
 The pages' own layout and callback functions run in-process inside a Flask request context,
-with the embedded cache. Baselines in the same process: a cluster page's first view (cold) vs
-its repeat views (warm), and the map sent as Python lists vs typed arrays.
-Run: python -m bench.app [--subcomponents 100000] [--clusters 20000] [--tokens 200000]
+with the embedded cache: a page's layout, then the callbacks that fill it, found in the app's
+callback map and given their inputs from that layout (lower sections as if scrolled to).
+Baselines in the same process: a cluster page's first view (cold) vs its repeat views (warm),
+and the map sent as Python lists vs typed arrays.
+Run: python -m bench.app [--subcomponents 100000] [--clusters 20000] [--tokens 200000] [--smoke]
 """
 
 from __future__ import annotations
@@ -14,18 +16,24 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from bench.analyses import synthetic_inputs
+from bench.smoke import parse_arguments
 from dashboard.analysis.measures import analyse_clusters
 from dashboard.analysis.study_analyses import write_cluster_analyses
 from dashboard.study import StudyWriter
 from dashboard.study.clusters import assignments_at
 
-REPEATS = 20
+SUBCOMPONENTS = 100_000  # the generated study's size
+CLUSTERS = 20_000
+TOKENS = 200_000
 
 
 def random_merges(n_groups: int, n_clusters: int, seed: int = 0) -> pd.DataFrame:
@@ -95,6 +103,67 @@ def generated_study(path: Path, n_subcomponents: int, n_clusters: int, n_tokens:
     return path
 
 
+def bound_callbacks(
+    callback_map: dict,
+    layout,
+    picked: Callable[[str, dict], bool],
+    values: dict[tuple[str, str], object] | None = None,
+) -> list[Callable[[], object]]:
+    """The app's server callbacks that `picked(callback id, spec)` accepts, each bound to its
+    inputs' and states' values in `layout` as the browser sends them on load (`values` overrides
+    some), with every lazy section scrolled into view (the store that a section's
+    `data-trigger` names set to true)."""
+    components = {c.id: c for c in layout._traverse() if isinstance(getattr(c, "id", None), str)}
+    shown = {trigger for c in layout._traverse() if (trigger := getattr(c, "data-trigger", None))}
+
+    def value(dependency: dict) -> object:
+        key = (dependency["id"], dependency["property"])
+        if key in (values or {}):
+            return values[key]
+        if key[0] in shown and key[1] == "data":
+            return True
+        return getattr(components[key[0]], key[1], None) if key[0] in components else None
+
+    return [
+        partial(spec["callback"].__wrapped__, *map(value, spec["inputs"] + spec["state"]))
+        for callback_id, spec in callback_map.items()
+        if picked(callback_id, spec) and not spec.get("background")
+    ]
+
+
+def reading(store_id: str) -> Callable[[str, dict], bool]:
+    """Picks the callbacks with the store's data as an Input: those that fill a page from it."""
+    return lambda _, spec: {"id": store_id, "property": "data"} in spec["inputs"]
+
+
+def writing(*outputs: str) -> Callable[[str, dict], bool]:
+    """Picks the callbacks that write any of `outputs` (`id.property`, as in callback ids)."""
+    return lambda callback_id, _: any(output in callback_id for output in outputs)
+
+
+def run_filling(callbacks: list[Callable[[], object]]) -> None:
+    """Run each callback as Dash would: one that declines to update (PreventUpdate) is skipped."""
+    from dash.exceptions import PreventUpdate
+
+    for fill in callbacks:
+        with suppress(PreventUpdate):
+            fill()
+
+
+@contextmanager
+def page_load_context() -> Iterator[None]:
+    """Dash's callback context as on a page load (nothing triggered), for calling callbacks
+    directly."""
+    from dash._callback_context import context_value
+    from dash._utils import AttributeDict
+
+    token = context_value.set(AttributeDict(triggered_inputs=[]))
+    try:
+        yield
+    finally:
+        context_value.reset(token)
+
+
 def timed(function, *args) -> float:
     started = time.perf_counter()
     function(*args)
@@ -144,11 +213,21 @@ def map_payload_bytes(n_points: int) -> tuple[int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--subcomponents", type=int, default=100_000)
-    parser.add_argument("--clusters", type=int, default=20_000)
-    parser.add_argument("--tokens", type=int, default=200_000)
+    parser.add_argument("--subcomponents", type=int, default=SUBCOMPONENTS)
+    parser.add_argument("--clusters", type=int, default=CLUSTERS)
+    parser.add_argument("--tokens", type=int, default=TOKENS)
     parser.add_argument("--map-points", type=int, default=100_000)
-    args = parser.parse_args()
+    parser.add_argument("--repeats", type=int, default=20, help="cluster pages and warm views")
+    args = parse_arguments(
+        parser,
+        {
+            "subcomponents": 2000,
+            "clusters": 400,
+            "tokens": 20_000,
+            "map_points": 2000,
+            "repeats": 3,
+        },
+    )
     work = Path(tempfile.mkdtemp(prefix="bench-app-"))
     started = time.perf_counter()
     study_path = generated_study(work / "study", args.subcomponents, args.clusters, args.tokens)
@@ -156,14 +235,11 @@ def main() -> None:
     os.environ.update({"ATLAS_DATA_DIR": str(work), "ATLAS_STUDY": str(study_path)})
 
     import app as atlas
-    from callbacks import cluster as cluster_callbacks
-    from callbacks import clusters as list_callbacks
     from dashboard.app_state import current_study
     from dashboard.pages import cluster as cluster_page
     from dashboard.pages import clusters as list_page
 
     study = current_study().study
-    state = list_page.query_state(study, {})
     request = {
         "startRow": 0,
         "endRow": 100,
@@ -181,29 +257,32 @@ def main() -> None:
     }
     clusters = study.table("analyses/clusters.parquet")["cluster"].to_numpy()
     rng = np.random.default_rng(1)
-    chosen = rng.choice(clusters, size=REPEATS, replace=False)
-    with atlas.server.test_request_context():
-        list_first = timed(
-            lambda: (
-                list_page.layout(),
-                list_callbacks.rows(request, state),
-                list_callbacks.draw_map("firing_frequency", state, None),
-                list_callbacks.draw_distribution("size", state),
-            )
+    chosen = rng.choice(clusters, size=args.repeats, replace=False)
+    callback_map = atlas.app.callback_map
+    rows = f"{list_page.GRID}.getRowsResponse"
+    figures = writing(f"{list_page.MAP_GRAPH}.figure", f"{list_page.DISTRIBUTION}.figure")
+
+    def list_view(request: dict, with_figures: bool) -> None:
+        layout = list_page.layout()
+        given = {(list_page.GRID, "getRowsRequest"): request}
+        run_filling(bound_callbacks(callback_map, layout, writing(rows), given))
+        if with_figures:
+            run_filling(bound_callbacks(callback_map, layout, figures))
+
+    def cluster_view(cluster: int) -> None:
+        layout = cluster_page.layout(str(cluster))
+        run_filling(bound_callbacks(callback_map, layout, reading(cluster_page.STORE)))
+
+    with atlas.server.test_request_context(), page_load_context():
+        list_first = timed(list_view, request, True)
+        list_warm = [timed(list_view, request, False) for _ in range(args.repeats)]
+        filtered_rows = bound_callbacks(
+            callback_map,
+            list_page.layout(),
+            writing(rows),
+            {(list_page.GRID, "getRowsRequest"): filtered},
         )
-        list_warm = [
-            timed(list_page.layout) + timed(list_callbacks.rows, request, state)
-            for _ in range(REPEATS)
-        ]
-        filter_sort = [timed(list_callbacks.rows, filtered, state) for _ in range(REPEATS)]
-
-        def cluster_view(cluster: int) -> None:
-            store = {"cluster": int(cluster), "iteration": state["iteration"]}
-            cluster_page.layout(str(cluster))
-            cluster_callbacks.fill_overview(store)
-            cluster_callbacks.fill_examples(store, 0.0)
-            cluster_callbacks.fill_lenses(store, "all")
-
+        filter_sort = [timed(run_filling, filtered_rows) for _ in range(args.repeats)]
         cold = [timed(cluster_view, c) for c in chosen]
         warm = [timed(cluster_view, c) for c in chosen]
     typed_bytes, list_bytes = map_payload_bytes(args.map_points)

@@ -3,7 +3,7 @@ structured activations, and the speed-up over a dense spd-style loop where that 
 
 Each size runs in its own process so its peak memory (ru_maxrss) is its own. Prints one JSON line
 per size: n_components, n_tokens, seconds, peak_gb; then one line comparing both loops.
-Run: python -m bench.cluster [--sizes 2000 5000 10000 20000] [--tokens 2000000]
+Run: python -m bench.cluster [--sizes 2000 5000 10000 20000] [--tokens 2000000] [--smoke]
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from bench.smoke import parse_arguments
 from dashboard.pipeline.clustering import ClusteringConfig, merge_to_the_end
 from dashboard.pipeline.sparse_store import ColumnStore
 
@@ -106,7 +107,10 @@ def main() -> None:
     parser.add_argument("--reference-size", type=int, default=600)
     parser.add_argument("--reference-tokens", type=int, default=100_000)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_arguments(
+        parser,
+        {"sizes": [200], "tokens": 20_000, "reference_size": 100, "reference_tokens": 5000},
+    )
     if args.one:
         print(json.dumps(run_size(args.one, args.tokens)), flush=True)
         return

@@ -1,7 +1,8 @@
 """SPD training speed against a plain forward + backward of the target on the same batch.
 
 Prints one JSON line per device (CPU, and CUDA when present): steps per second of both and
-their ratio (SPD / plain). Run: python -m bench.decompose [--preset demo] [--steps 20]
+their ratio (SPD / plain).
+Run: python -m bench.decompose [--preset demo] [--steps 20] [--data-dir DIR] [--smoke]
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ import argparse
 import copy
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from bench.smoke import parse_arguments
 from dashboard.decomposition.presets import PRESETS
 from dashboard.decomposition.train import new_decomposed_model, training_step
 from dashboard.models.datasets import corpus_windows
@@ -34,9 +37,9 @@ def steps_per_second(step, n_steps: int, device: torch.device) -> float:
     return n_steps / (time.perf_counter() - start)
 
 
-def bench_device(preset: str, device: torch.device, n_steps: int) -> dict:
+def bench_device(preset: str, device: torch.device, n_steps: int, data_dir: Path) -> dict:
     config = PRESETS[preset]
-    target = load_target(config.target, Settings.from_env().data_dir)
+    target = load_target(config.target, data_dir)
     windows = corpus_windows(target.tokenizer, config.train.window_length, max_heldout_windows=1)
     batch = torch.from_numpy(windows.train[: config.train.batch_size]).long().to(device)
 
@@ -80,10 +83,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="demo")
     parser.add_argument("--steps", type=int, default=20)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--data-dir", type=Path, default=Settings.from_env().data_dir, help="holds models/"
+    )
+    args = parse_arguments(parser, {"preset": "micro", "steps": 2})
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     for device in devices:
-        print(json.dumps(bench_device(args.preset, device, args.steps)), flush=True)
+        print(json.dumps(bench_device(args.preset, device, args.steps, args.data_dir)), flush=True)
 
 
 if __name__ == "__main__":

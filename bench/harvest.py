@@ -2,7 +2,7 @@
 
 Prints one JSON line per device (CPU, and CUDA when present) with tokens per second of both and
 their ratio (harvest / forward; the goal is at least 0.5).
-Run: python -m bench.harvest [--preset demo] [--batches 8]
+Run: python -m bench.harvest [--preset demo] [--batches 8] [--data-dir DIR] [--smoke]
 """
 
 from __future__ import annotations
@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import torch
 
+from bench.smoke import parse_arguments
 from dashboard.decomposition import load_decomposition
 from dashboard.decomposition.store import is_complete
 from dashboard.models.target import target_logits
@@ -61,9 +63,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preset", choices=sorted(BUILD_PRESETS), default="demo")
     parser.add_argument("--batches", type=int, default=8)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--data-dir", type=Path, default=Settings.from_env().data_dir, help="holds decompositions/"
+    )
+    args = parse_arguments(parser, {"preset": "micro", "batches": 2})
     preset = BUILD_PRESETS[args.preset]
-    directory = Settings.from_env().data_dir / "decompositions" / preset.decomposition
+    directory = args.data_dir / "decompositions" / preset.decomposition
     if not is_complete(directory):
         raise SystemExit(f"{directory}: no finished decomposition; run spd-atlas build first")
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])

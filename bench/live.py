@@ -2,26 +2,26 @@
 plain forward pass of the target on the same tokens in the same run; CPU, and CUDA when present.
 
 Run: python -m bench.live [--decomposition DIR] (default: $ATLAS_DATA_DIR/decompositions/demo)
+     [--smoke] (default: $ATLAS_DATA_DIR/decompositions/micro)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from bench.smoke import parse_arguments
 from dashboard.decomposition.api import load_decomposition
 from dashboard.inference.compute import heldout_prompts, masked_inference, probe
 from dashboard.models.target import target_logits
+from dashboard.settings import Settings
 
 TOKENS = 128
-REPEATS = 20
-PROMPTS = 16
 
 
 def text_of_tokens(decomposition, count: int) -> str:
@@ -42,20 +42,20 @@ def timed(function, repeats: int) -> list[float]:
     return seconds
 
 
-def bench_device(directory: Path, device: str) -> dict:
+def bench_device(directory: Path, device: str, repeats: int, n_prompts: int) -> dict:
     decomposition = load_decomposition(directory, device=device)
     text = text_of_tokens(decomposition, TOKENS)
     ids = decomposition.encode(text)
     n_tokens = ids.shape[1]
     with torch.no_grad():
-        forward = timed(lambda: target_logits(decomposition.target, ids), REPEATS)
-    probing = timed(lambda: probe(decomposition, text, 0.1), REPEATS)
-    prompts = [text] * PROMPTS
+        forward = timed(lambda: target_logits(decomposition.target, ids), repeats)
+    probing = timed(lambda: probe(decomposition, text, 0.1), repeats)
+    prompts = [text] * n_prompts
     values = [1.0] * len(decomposition.labels)
     masked = timed(lambda: masked_inference(decomposition, values, prompts), 3)
     with torch.no_grad():
         plain = timed(lambda: [target_logits(decomposition.target, ids) for _ in prompts], 3)
-    tokens = n_tokens * PROMPTS
+    tokens = n_tokens * n_prompts
     return {
         "bench": "live",
         "device": device,
@@ -74,14 +74,21 @@ def bench_device(directory: Path, device: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    default = Path(os.environ.get("ATLAS_DATA_DIR", "data")) / "decompositions" / "demo"
-    parser.add_argument("--decomposition", type=Path, default=default)
-    args = parser.parse_args()
+    decompositions = Settings.from_env().data_dir / "decompositions"
+    parser.add_argument("--decomposition", type=Path, default=decompositions / "demo")
+    parser.add_argument("--repeats", type=int, default=20, help="probes and plain forwards")
+    parser.add_argument("--prompts", type=int, default=16, help="per masked-inference run")
+    args = parse_arguments(
+        parser, {"decomposition": decompositions / "micro", "repeats": 2, "prompts": 2}
+    )
     if not args.decomposition.is_dir():
         raise SystemExit(f"{args.decomposition}: no decomposition (build the demo first)")
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:
-        print(json.dumps(bench_device(args.decomposition, device)), flush=True)
+        print(
+            json.dumps(bench_device(args.decomposition, device, args.repeats, args.prompts)),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ Prints one JSON object (and writes it to --out): per mode, per level, per page k
 level at which a page's p95 exceeds 1 s; and scaled/embedded throughput per page and level.
 
 Run: python -m bench.load [--study DIR] [--seconds 60] [--levels 1,5,10,25,50] [--out FILE]
+     [--smoke] (one user for 4 s per mode)
      (without --study, the micro study is built once into /tmp/atlas-bench-micro)
 """
 
@@ -62,6 +63,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from bench.smoke import parse_arguments
 
 REPO = Path(__file__).resolve().parents[1]
 MICRO_CACHE = Path("/tmp/atlas-bench-micro")
@@ -960,7 +963,7 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers, scaled")
     parser.add_argument("--keep", action="store_true", help="keep the data dirs and their logs")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
-    args = parser.parse_args()
+    args = parse_arguments(parser, {"seconds": 4.0, "levels": "1"})
     levels = [int(part) for part in args.levels.split(",") if part.strip()]
     modes = [part.strip() for part in args.modes.split(",") if part.strip()]
     kinds = tuple(part.strip() for part in args.pages.split(",") if part.strip())

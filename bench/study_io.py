@@ -1,7 +1,7 @@
 """Reading one subcomponent's activations from a study: memory-mapped vs loading the array.
 
 Prints one JSON line: seconds per lookup for both, and their ratio (baseline / memory-mapped).
-Run: python -m bench.study_io [--entries N]
+Run: python -m bench.study_io [--windows N] [--smoke]
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.smoke import parse_arguments
 from dashboard.study import Study
 from tests.study_factory import write_random_study
 
@@ -31,7 +32,9 @@ def main() -> None:
     parser.add_argument("--window-length", type=int, default=128)
     parser.add_argument("--per-module", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=20)
-    args = parser.parse_args()
+    args = parse_arguments(
+        parser, {"windows": 64, "window_length": 32, "per_module": 8, "repeats": 5}
+    )
 
     with tempfile.TemporaryDirectory() as scratch:
         path = write_random_study(

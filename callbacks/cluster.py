@@ -25,7 +25,7 @@ from dashboard.analysis.study_analyses import (
 )
 from dashboard.components import figures
 from dashboard.components.tables import list_grid, markdown_link, small_table
-from dashboard.components.token_text import THRESHOLD_TO_COLUMNS, example_record
+from dashboard.components.token_text import THRESHOLD_TO_COLUMNS, example_records
 from dashboard.page_data import analyses_at, cluster_activation, link_query, loaded_study
 from dashboard.pages import cluster as page
 from dashboard.study import Study
@@ -262,21 +262,11 @@ def example_rows(
     study = loaded_study(version)
     activation = cluster_activation(version, iteration, cluster)
     _, length = study.window_shape
-    windows = study.array("windows/token_ids.npy")
-    tokens = vocab_tokens(study)
-    rows: dict[str, list[dict]] = {"top": [], "quantile": []}
-    for example in cluster_examples(activation, length):
-        rows[example.kind].append(
-            example_record(
-                tokens,
-                np.asarray(windows[example.window]),
-                activation.in_window(example.window, length),
-                example.offset,
-                example.window,
-                query=suffix,
-            )
-        )
-    return rows["top"], rows["quantile"]
+    records = example_records(study, activation, cluster_examples(activation, length), suffix)
+    return (
+        [record for record in records if record["kind"] == "top"],
+        [record for record in records if record["kind"] == "quantile"],
+    )
 
 
 # the threshold re-shades the examples in the browser, without a request

@@ -8,11 +8,7 @@ import pandas as pd
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from dashboard.analysis.cluster_examples import ClusterActivation, cluster_examples
-from dashboard.components.token_text import (
-    THRESHOLD_TO_COLUMNS,
-    clicked_token,
-    example_record,
-)
+from dashboard.components.token_text import THRESHOLD_TO_COLUMNS, clicked_token, example_records
 from dashboard.page_data import link_query, loaded_study
 from dashboard.pages import component as page
 from dashboard.study import Study
@@ -99,25 +95,11 @@ def fill_contexts(store: dict):
     """One grid row per example: the strongest first, then from every CI band (weakest first)."""
     study = loaded_study(store["version"])
     _, length = study.window_shape
-    positions, values = column(study, store["subcomponent"])
-    activation = ClusterActivation(positions, values)
-    windows = study.array("windows/token_ids.npy")
-    tokens = vocab_tokens(study)
-    query = link_query(study, store)
+    activation = ClusterActivation(*column(study, store["subcomponent"]))
     examples = cluster_examples(activation, length, top=10, bands=10, per_band=2)
     return [
-        {
-            "kind": "strongest" if example.kind == "top" else f"CI band {example.band}",
-            **example_record(
-                tokens,
-                np.asarray(windows[example.window]),
-                activation.in_window(example.window, length),
-                example.offset,
-                example.window,
-                query=query,
-            ),
-        }
-        for example in examples
+        record | {"kind": "strongest" if record["kind"] == "top" else f"CI band {record['band']}"}
+        for record in example_records(study, activation, examples, link_query(study, store))
     ]
 
 

@@ -12,7 +12,10 @@ import dash_ag_grid as dag
 import numpy as np
 from dash import dcc, html
 
+from dashboard.analysis.cluster_examples import ClusterActivation, Example
 from dashboard.components.tables import markdown_link
+from dashboard.study import Study
+from dashboard.study.summary import vocab_tokens
 
 TOKEN_RENDERER = "TokenText"
 
@@ -73,26 +76,37 @@ def rounded(values: np.ndarray) -> list[float]:
     return np.round(np.asarray(values, dtype=np.float64), 3).tolist()
 
 
-def example_record(
-    tokens: list[str],
-    token_ids: np.ndarray,
-    activations: np.ndarray,
-    offset: int,
-    window: int,
-    context: int = 16,
+def example_records(
+    study: Study,
+    activation: ClusterActivation,
+    examples: list[Example],
     query: str = "",
-) -> dict:
-    """The grid row of one example: `context` tokens either side of the example token at
-    `offset`, and a link to its sample page (`query` keeps the study and iteration)."""
-    start, stop = max(0, offset - context), min(len(token_ids), offset + context + 1)
-    return {
-        "window": window,
-        "start": start,
-        "focus": offset - start,
-        "tokens": [tokens[token_id] for token_id in token_ids[start:stop].tolist()],
-        "values": rounded(activations[start:stop]),
-        "link": markdown_link(f"#{window}", f"/sample/{window}{query}"),
-    }
+    context: int = 16,
+) -> list[dict]:
+    """The grid row of each example: `context` tokens either side of the example token, its
+    `kind` and `band`, and a link to its sample page (`query` keeps the study and iteration)."""
+    _, length = study.window_shape
+    windows = study.array("windows/token_ids.npy")
+    tokens = vocab_tokens(study)
+    records = []
+    for example in examples:
+        token_ids = np.asarray(windows[example.window])
+        activations = activation.in_window(example.window, length)
+        start = max(0, example.offset - context)
+        stop = min(length, example.offset + context + 1)
+        records.append(
+            {
+                "kind": example.kind,
+                "band": example.band,
+                "window": example.window,
+                "start": start,
+                "focus": example.offset - start,
+                "tokens": [tokens[token_id] for token_id in token_ids[start:stop].tolist()],
+                "values": rounded(activations[start:stop]),
+                "link": markdown_link(f"#{example.window}", f"/sample/{example.window}{query}"),
+            }
+        )
+    return records
 
 
 def clicked_token(data: dict | None, window_shape: tuple[int, int]) -> tuple[int, int] | None:

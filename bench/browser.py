@@ -1,0 +1,487 @@
+"""Time until each kind of page is fully drawn in real headless Chromium, against the empty
+`/probe` page (the floor, best of its warm visits) in the same run.
+
+The app is started for real (`spd-atlas serve --workers 1`, a fresh data directory, so its caches
+start cold) on a study: the demo study by default (`spd-atlas build --preset demo`), `--study
+DIR`, or `--synthetic`, bench.app's generated study of 20,000 clusters (no model: no probe and no
+masked inference). Every visit is a fresh navigation in a new browser context.
+
+A page is drawn when no callback request is under way, no Dash component is loading, the page's
+main content is present, every graph in view has drawn its plot and every grid in view has its
+rows, and nothing (no request, no DOM change) has happened for 500 ms; its time is the moment of
+the last request or DOM change, from the navigation's start (a probe or masked-inference result:
+from the click on Run). Lower sections that load when scrolled to are not waited for.
+
+Pages: the floor; `/clusters`; the 5 largest clusters and 15 others spread over the list; 3
+subcomponent pages; 3 sample pages; a probe result of 128 tokens; a masked-inference result on
+the 8 held-out prompts (one cluster ablated). Each is visited cold (first visit after the server
+started) and warm (repeat visits).
+
+Prints one JSON object: per page kind p50/p95 cold and warm, DOM elements when drawn, bytes
+transferred, the ratio of p95 to the floor; and the goals (p95 at most 2.5x the floor, the
+largest clusters at most 4x, at most 1,500 DOM elements when first drawn), met or not. One
+progress line per visit on stderr.
+Run: python -m bench.browser [--study DIR | --synthetic] [--warm 3] [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
+
+from bench.serving import CHROMIUM, CHROMIUM_ARGS, serving
+from bench.smoke import parse_arguments
+from dashboard.analysis.study_analyses import analysis_settings
+from dashboard.settings import Settings
+from dashboard.study import Study
+
+FLOOR = "/probe"  # the empty probe page
+PROBE_TOKENS = 128
+QUIET_MS = 500  # nothing for this long: drawn (as Playwright's "networkidle")
+PAGE_TIMEOUT_MS = 120_000  # a job's first run loads the model
+FLOOR_LIMIT = 2.5
+LARGEST_LIMIT = 4.0
+DOM_LIMIT = 1500
+NAVIGATIONS = ("floor", "clusters", "cluster_largest", "cluster", "component", "sample")
+JOBS = ("probe_result", "infer_result")
+# The page's main content, beyond what every page is checked for (graphs and grids in view).
+READY = {
+    "floor": "#probe-text",
+    "clusters": "#clusters-grid",
+    "cluster_largest": "#cluster-overview > *",
+    "cluster": "#cluster-overview > *",
+    "component": "#component-tokens > *",
+    "sample": "#sample-text",
+    "probe_result": "#probe-result > *",
+    "infer_result": "#infer-result > *",
+}
+JOB_PAGE_READY = "#probe-run, #infer-run"  # a job's page, ready for its inputs
+
+# Installed before any page script: counts fetches under way, notes the last DOM change and
+# the last click (a job's start), and keeps every resource timing entry.
+WATCH_JS = """
+(() => {
+  const state = { inflight: 0, lastFetchEnd: 0, lastMutation: 0, lastClick: 0 };
+  window.__benchDrawn = state;
+  performance.setResourceTimingBufferSize(100000);
+  new MutationObserver(() => { state.lastMutation = performance.now(); }).observe(document, {
+    childList: true, subtree: true, attributes: true, characterData: true,
+  });
+  document.addEventListener("click", () => { state.lastClick = performance.now(); }, true);
+  const originalFetch = window.fetch;
+  window.fetch = function (...args) {
+    state.inflight += 1;
+    return originalFetch.apply(this, args).finally(() => {
+      state.inflight -= 1;
+      state.lastFetchEnd = performance.now();
+    });
+  };
+})();
+"""
+
+# The drawn figures once the page has been drawn and quiet, else false. `fromClick`: time from
+# the last click, bytes of the requests since; else from the navigation's start.
+DRAWN_JS = """
+({ ready, quiet, fromClick }) => {
+  const state = window.__benchDrawn;
+  if (!state || state.inflight > 0) return false;
+  if (document.querySelector('[data-dash-is-loading="true"]')) return false;
+  if (!document.querySelector(ready)) return false;
+  const inView = (element) => {
+    const box = element.getBoundingClientRect();
+    return box.height > 0 && box.width > 0 && box.top < innerHeight && box.bottom > 0;
+  };
+  for (const graph of document.querySelectorAll(".dash-graph")) {
+    if (inView(graph) && !graph.querySelector(".main-svg")) return false;
+  }
+  for (const grid of document.querySelectorAll(".ag-root-wrapper")) {
+    if (!inView(grid)) continue;
+    const waiting = grid.querySelectorAll(".ag-overlay-loading-wrapper, .ag-loading");
+    if ([...waiting].some(inView)) return false;
+  }
+  const since = fromClick ? state.lastClick : 0;
+  let last = Math.max(state.lastFetchEnd, state.lastMutation);
+  let bytes = 0;
+  const entries = [
+    ...performance.getEntriesByType("navigation"),
+    ...performance.getEntriesByType("resource"),
+  ];
+  for (const entry of entries) {
+    last = Math.max(last, entry.responseEnd);
+    if (entry.startTime >= since) bytes += entry.transferSize;
+  }
+  if (performance.now() - last < quiet) return false;
+  return { ms: last - since, nodes: document.getElementsByTagName("*").length, bytes };
+}
+"""
+
+# For a page never drawn: which of the conditions above still fail, and any problem it shows.
+WAITING_JS = """
+(ready) => {
+  const inView = (element) => {
+    const box = element.getBoundingClientRect();
+    return box.height > 0 && box.width > 0 && box.top < innerHeight && box.bottom > 0;
+  };
+  const state = window.__benchDrawn || {};
+  const messages = "#not-found-message, #probe-message, #infer-message, .alert-warning";
+  return {
+    requests_under_way: state.inflight,
+    loading: [...document.querySelectorAll('[data-dash-is-loading="true"]')].map((e) => e.id),
+    main_content: Boolean(document.querySelector(ready)),
+    graphs_not_drawn: [...document.querySelectorAll(".dash-graph")]
+      .filter((g) => inView(g) && !g.querySelector(".main-svg")).map((g) => g.id),
+    grids_loading: [...document.querySelectorAll(".ag-overlay-loading-wrapper, .ag-loading")]
+      .filter(inView).length,
+    ms_since_last_change: performance.now() - Math.max(state.lastFetchEnd, state.lastMutation),
+    page_says: [...document.querySelectorAll(messages)].filter(inView)
+      .map((e) => e.innerText.trim()).filter(Boolean),
+  };
+}
+"""
+
+
+@dataclass
+class Visit:
+    kind: str
+    path: str
+    state: str  # cold or warm
+    ms: float | None = None
+    dom_nodes: int | None = None
+    bytes: int | None = None
+    error: str | None = None
+
+
+@dataclass
+class Plan:
+    """The pages of one run: paths per navigation kind, and each job's inputs per visit."""
+
+    navigations: dict[str, list[str]]  # the floor aside
+    probe_texts: list[str]
+    ablated_clusters: list[int]
+    suffix: str  # the iteration the analyses were made at, when not the study's default
+
+
+def spread(values: list, count: int) -> list:
+    """`count` values evenly spaced over `values` (all of them when there are fewer)."""
+    if len(values) <= count:
+        return list(values)
+    return [values[i] for i in np.linspace(0, len(values) - 1, count).round().astype(int)]
+
+
+def has_model(study: Study) -> bool:
+    """Whether the decomposition the study was built from is where the study recorded it."""
+    recorded = (study.manifest.get("settings") or {}).get("decomposition_dir")
+    return bool(recorded) and Path(recorded).is_dir()
+
+
+def probe_texts(study: Study, count: int) -> list[str]:
+    """`count` different texts of about PROBE_TOKENS tokens: harvested tokens, decoded."""
+    vocab = study.table("vocab.parquet", columns=["token"])["token"].tolist()
+    tokens = np.asarray(study.array("windows/token_ids.npy")).ravel()
+    texts = []
+    for start in spread(list(range(0, max(1, len(tokens) - PROBE_TOKENS))), count):
+        pieces = [vocab[t] for t in tokens[start : start + PROBE_TOKENS]]
+        texts.append("".join(p for p in pieces if not p.startswith("<|")))
+    return texts
+
+
+def plan(study: Study, sizes: argparse.Namespace, live: bool) -> Plan:
+    """What to visit: clusters by size from the analyses table, subcomponents among their
+    members, samples spread over the windows."""
+    iteration = analysis_settings(study).get("iteration", study.default_iteration)
+    suffix = "" if iteration == study.default_iteration else f"?iteration={iteration}"
+    table = study.table("analyses/clusters.parquet", columns=["cluster", "size"])
+    by_size = table.sort_values("size", ascending=False, kind="stable")["cluster"].tolist()
+    largest, others = by_size[: sizes.largest], by_size[sizes.largest :]
+    members = study.table("analyses/members.parquet", columns=["subcomponent"])["subcomponent"]
+    labels = study.subcomponents["label"].iloc[np.unique(members.to_numpy())].tolist()
+    windows, _ = study.window_shape
+    runs = 1 + sizes.warm
+    return Plan(
+        navigations={
+            "clusters": ["/clusters"],
+            "cluster_largest": [f"/cluster/{c}" for c in largest],
+            "cluster": [f"/cluster/{c}" for c in spread(others, sizes.others)],
+            "component": [f"/component/{label}" for label in spread(labels, sizes.components)],
+            "sample": [f"/sample/{n}" for n in spread(list(range(windows)), sizes.samples)],
+        },
+        probe_texts=probe_texts(study, runs) if live else [],
+        ablated_clusters=[by_size[i % len(by_size)] for i in range(runs)] if live else [],
+        suffix=suffix,
+    )
+
+
+def wait_drawn(page: Page, ready: str, from_click: bool) -> dict:
+    handle = page.wait_for_function(
+        DRAWN_JS,
+        arg={"ready": ready, "quiet": QUIET_MS, "fromClick": from_click},
+        polling=100,
+        timeout=PAGE_TIMEOUT_MS,
+    )
+    return handle.json_value()
+
+
+def waiting_for(page: Page, ready: str) -> str:
+    """What a page that was never drawn still waits for, and the problem it shows, if any."""
+    try:
+        return json.dumps(page.evaluate(WAITING_JS, ready))
+    except PlaywrightError as error:
+        return f"(the page cannot be read: {str(error).splitlines()[0]})"
+
+
+def visit(
+    browser: Browser, url: str, visit: Visit, job: Callable[[Page], None] | None = None
+) -> Visit:
+    """Open `url` in a new context; time its drawing, or with `job`, the drawing of the result
+    of what `job` starts with a click."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.add_init_script(WATCH_JS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+    step = "drawing the page"
+    ready = READY[visit.kind] if job is None else JOB_PAGE_READY
+    try:
+        page.goto(url)
+        drawn = wait_drawn(page, ready, from_click=False)
+        if job is not None:
+            step = "starting the job"
+            job(page)
+            step, ready = "drawing the result", READY[visit.kind]
+            drawn = wait_drawn(page, ready, from_click=True)
+        visit.ms, visit.dom_nodes, visit.bytes = drawn["ms"], drawn["nodes"], drawn["bytes"]
+        if errors:
+            visit.error = "; ".join(errors)
+    except PlaywrightError as error:  # a failed visit is reported, and the run goes on
+        visit.error = f"{step}: {type(error).__name__}: {str(error).splitlines()[0]}; " + (
+            waiting_for(page, ready)
+        )
+    finally:
+        context.close()
+    return visit
+
+
+def probe_job(text: str) -> Callable[[Page], None]:
+    """Type `text` into the probe, then click Run."""
+
+    def run(page: Page) -> None:
+        page.locator("#probe-text").fill(text)
+        page.locator("#probe-run").click()
+
+    return run
+
+
+def infer_job(page: Page) -> None:
+    """Fill the held-out prompts (the cluster to ablate is in the URL), then click Run."""
+    page.locator("#infer-heldout").click()
+    page.wait_for_function(
+        "() => document.querySelector('#infer-prompts').value.trim() !== ''",
+        timeout=PAGE_TIMEOUT_MS,
+    )
+    page.locator("#infer-run").click()
+
+
+class Runner:
+    """Visits pages one after the other, with a progress line each on stderr."""
+
+    def __init__(self, browser: Browser, base: str, total: int):
+        self.browser, self.base, self.total = browser, base, total
+        self.visits: list[Visit] = []
+
+    def run(
+        self, kind: str, path: str, state: str, job: Callable[[Page], None] | None = None
+    ) -> None:
+        done = visit(self.browser, self.base + path, Visit(kind, path, state), job)
+        self.visits.append(done)
+        figures = (
+            f"error: {done.error}"
+            if done.ms is None
+            else f"{done.ms:7.0f} ms {done.dom_nodes:6,} nodes {done.bytes / 1e6:6.2f} MB"
+            + (f" ({done.error})" if done.error else "")
+        )
+        print(
+            f"[{len(self.visits):3d}/{self.total}] {state} {kind:15s} {figures}  {path}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def passes(warm: int, floor_visits: int) -> list[tuple[str, int]]:
+    """(cold or warm, visits of the floor) of each pass over every page: one cold pass, then
+    `warm` passes, the first of them with `floor_visits` visits of the floor."""
+    return [("cold", 1)] + [("warm", floor_visits if n == 0 else 0) for n in range(warm)]
+
+
+def visit_all(runner: Runner, pages: Plan, warm: int, floor_visits: int) -> None:
+    """Every page of the plan, in passes; each job's pass with its own input."""
+    for number, (state, floors) in enumerate(passes(warm, floor_visits)):
+        for _ in range(floors):
+            runner.run("floor", FLOOR + pages.suffix, state)
+        for kind, paths in pages.navigations.items():
+            for path in paths:
+                runner.run(kind, path + pages.suffix, state)
+        if pages.probe_texts:
+            text = pages.probe_texts[number]
+            runner.run("probe_result", FLOOR + pages.suffix, state, probe_job(text))
+            infer = f"/infer?mode=ablate&clusters={pages.ablated_clusters[number]}"
+            runner.run("infer_result", infer + pages.suffix.replace("?", "&"), state, infer_job)
+
+
+def percentiles(values: list[float]) -> dict:
+    """Visits, p50 and p95 of drawing times in ms."""
+    if not values:
+        return {"visits": 0, "p50_ms": None, "p95_ms": None}
+    return {
+        "visits": len(values),
+        "p50_ms": round(float(np.percentile(values, 50)), 1),
+        "p95_ms": round(float(np.percentile(values, 95)), 1),
+    }
+
+
+def summarize(visits: list[Visit]) -> tuple[float | None, dict]:
+    """The floor (best warm visit of /probe, else its cold one) and the figures per kind."""
+    floors = [v for v in visits if v.kind == "floor" and v.ms is not None]
+    warm_floors = [v.ms for v in floors if v.state == "warm"]
+    floor = min(warm_floors or [v.ms for v in floors]) if floors else None
+    kinds: dict[str, dict] = {}
+    for kind in (*NAVIGATIONS, *JOBS):
+        mine = [v for v in visits if v.kind == kind]
+        if not mine:
+            continue
+        drawn = [v for v in mine if v.ms is not None]
+        figures: dict = {"pages": len({v.path for v in mine})}
+        for state in ("cold", "warm"):
+            figures[state] = percentiles([v.ms for v in drawn if v.state == state])
+        figures["dom_nodes_max"] = max((v.dom_nodes for v in drawn), default=None)
+        figures["bytes_p50"] = int(np.median([v.bytes for v in drawn])) if drawn else None
+        figures["ratio_p95_over_floor"] = {
+            state: round(figures[state]["p95_ms"] / floor, 2)
+            if floor and figures[state]["p95_ms"] is not None
+            else None
+            for state in ("cold", "warm")
+        }
+        figures["errors"] = sum(1 for v in mine if v.error)
+        kinds[kind] = figures
+    return floor, kinds
+
+
+def ratio_goal(kinds: dict, names: tuple[str, ...], limit: float) -> dict:
+    """p95 (cold and warm) of every page kind in `names` at most `limit` times the floor."""
+    ratios = {
+        f"{kind} {state}": ratio
+        for kind in names
+        if kind in kinds
+        for state, ratio in kinds[kind]["ratio_p95_over_floor"].items()
+        if ratio is not None
+    }
+    worst = max(ratios, key=ratios.get) if ratios else None
+    return {
+        "pages": [kind for kind in names if kind in kinds],
+        "limit": limit,
+        "worst": worst,
+        "worst_ratio": ratios[worst] if worst else None,
+        "met": bool(ratios) and max(ratios.values()) <= limit,
+    }
+
+
+def goals(visits: list[Visit], kinds: dict) -> dict:
+    """The page goals, each met or not: the jobs' results are held to none of the time goals."""
+    drawn = [v for v in visits if v.dom_nodes is not None]
+    biggest = max(drawn, key=lambda v: v.dom_nodes, default=None)
+    pages = tuple(kind for kind in NAVIGATIONS if kind not in ("floor", "cluster_largest"))
+    return {
+        "pages_p95_within_2.5x_floor": ratio_goal(kinds, pages, FLOOR_LIMIT),
+        "largest_clusters_p95_within_4x_floor": ratio_goal(
+            kinds, ("cluster_largest",), LARGEST_LIMIT
+        ),
+        "dom_nodes_at_most_1500": {
+            "limit": DOM_LIMIT,
+            "largest": biggest.dom_nodes if biggest else None,
+            "page": f"{biggest.kind} {biggest.path}" if biggest else None,
+            "met": biggest is not None and biggest.dom_nodes <= DOM_LIMIT,
+        },
+    }
+
+
+def synthetic_study(work: Path) -> Path:
+    """bench.app's generated study (20,000 clusters), written under `work`."""
+    from bench.app import CLUSTERS, SUBCOMPONENTS, TOKENS, generated_study
+
+    print("generating the synthetic study ...", file=sys.stderr, flush=True)
+    return generated_study(work / "synthetic", SUBCOMPONENTS, CLUSTERS, TOKENS)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--study", type=Path, help="a study directory (default: the demo study)")
+    source.add_argument("--synthetic", action="store_true", help="bench.app's 20k-cluster study")
+    parser.add_argument("--warm", type=int, default=3, help="warm passes over every page")
+    parser.add_argument("--floor-visits", type=int, default=3, help="warm visits of the floor")
+    parser.add_argument("--largest", type=int, default=5, help="largest clusters visited")
+    parser.add_argument("--others", type=int, default=15, help="other clusters visited")
+    parser.add_argument("--components", type=int, default=3, help="subcomponent pages")
+    parser.add_argument("--samples", type=int, default=3, help="sample pages")
+    args = parse_arguments(
+        parser,
+        {"warm": 0, "floor_visits": 0, "largest": 1, "others": 1, "components": 1, "samples": 1},
+    )
+    with tempfile.TemporaryDirectory(prefix="atlas-bench-browser-") as scratch:
+        work = Path(scratch)
+        if args.synthetic:
+            study_path = synthetic_study(work)
+        else:
+            study_path = (args.study or Settings.from_env().data_dir / "demo").resolve()
+        if not (study_path / "study.json").is_file():
+            raise SystemExit(f"{study_path}: no study (spd-atlas build --preset demo makes one)")
+        study = Study(study_path)
+        n_clusters = len(study.table("analyses/clusters.parquet", columns=["cluster"]))
+        live = has_model(study)
+        pages = plan(study, args, live)
+        per_pass = sum(map(len, pages.navigations.values())) + (2 if live else 0)
+        total = sum(floors + per_pass for _, floors in passes(args.warm, args.floor_visits))
+        data_dir = work / "data"
+        data_dir.mkdir()
+        with serving(data_dir, str(study_path)) as app, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            runner = Runner(browser, app.url, total)
+            try:
+                visit_all(runner, pages, args.warm, args.floor_visits)
+            finally:
+                browser.close()
+            failed = [v for v in runner.visits if v.error]
+            if failed:
+                print(f"app log (tail):\n{app.log()[-3000:]}", file=sys.stderr, flush=True)
+    floor, kinds = summarize(runner.visits)
+    result = {
+        "bench": "browser",
+        "study": study.name,
+        "study_path": "synthetic" if args.synthetic else str(study_path),
+        "clusters": n_clusters,
+        "smoke": args.smoke,
+        "visits": len(runner.visits),
+        "jobs": "probe and masked inference" if live else "skipped: the study has no model",
+        "drawn": f"no request or loading component, main content present, {QUIET_MS} ms quiet",
+        "floor_ms": round(floor, 1) if floor is not None else None,
+        "pages": kinds,
+        "goals": goals(runner.visits, kinds),
+        "errors": [f"{v.state} {v.kind} {v.path}: {v.error}" for v in failed][:10],
+    }
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

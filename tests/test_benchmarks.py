@@ -1,0 +1,113 @@
+"""Every benchmark in `bench/` runs with `--smoke` (tiny sizes or the micro study, seconds each)
+as CI would run it, and ends its output with the JSON it always prints."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TIMEOUT_S = 600
+
+
+def last_json(stdout: str) -> dict:
+    """The JSON object that ends `stdout` (on one line, or indented over several)."""
+    decoder = json.JSONDecoder()
+    for start in reversed([match.start() for match in re.finditer(r"^\{", stdout, re.M)]):
+        try:
+            value, end = decoder.raw_decode(stdout, start)
+        except json.JSONDecodeError:
+            continue
+        if not stdout[end:].strip():
+            return value
+    raise AssertionError(f"stdout does not end with a JSON object:\n{stdout[-2000:]}")
+
+
+def smoke(bench: str, data_dir: Path, *args: str | Path) -> dict:
+    """Run `python -m bench.<bench> --smoke ARGS` with ATLAS_DATA_DIR=`data_dir`; its last JSON."""
+    done = subprocess.run(
+        [sys.executable, "-m", f"bench.{bench}", "--smoke", *map(str, args)],
+        cwd=REPO,
+        env={**os.environ, "ATLAS_DATA_DIR": str(data_dir)},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert done.returncode == 0, f"bench.{bench} failed:\n{done.stderr[-4000:]}"
+    return last_json(done.stdout)
+
+
+def test_study_io(tmp_path: Path) -> None:
+    figures = smoke("study_io", tmp_path)
+    assert figures["ratio"] > 0
+    assert {"mapped_seconds", "baseline_full_load_seconds"} <= figures.keys()
+
+
+def test_cluster(tmp_path: Path) -> None:
+    figures = smoke("cluster", tmp_path)
+    assert figures["benchmark"] == "cluster.versus_dense_reference"
+    assert figures["ratio"] > 0
+
+
+def test_analyses(tmp_path: Path) -> None:
+    figures = smoke("analyses", tmp_path)
+    assert figures["bench"] == "lens_decodings"
+    assert figures["ratio_numpy_over_device"] > 0
+
+
+def test_app(tmp_path: Path) -> None:
+    figures = smoke("app", tmp_path)
+    assert figures["ratio_cluster_cold_over_warm_p50"] > 0
+    assert figures["ratio_plain_over_sent"] > 1
+    for view in ("list_page_warm", "filter_sort", "cluster_page_cold", "cluster_page_warm"):
+        assert {"p50_ms", "p95_ms"} <= figures[view].keys()
+
+
+def test_decompose(micro_data_dir: Path) -> None:
+    figures = smoke("decompose", micro_data_dir, "--data-dir", micro_data_dir)
+    assert figures["preset"] == "micro"
+    assert figures["ratio"] > 0
+
+
+def test_harvest(micro_data_dir: Path, micro_decomposition: Path) -> None:
+    figures = smoke("harvest", micro_data_dir, "--data-dir", micro_data_dir)
+    assert figures["preset"] == "micro"
+    assert figures["ratio"] > 0
+
+
+def test_live(micro_decomposition: Path, tmp_path: Path) -> None:
+    figures = smoke("live", tmp_path, "--decomposition", micro_decomposition)
+    assert figures["probe_tokens"] > 0
+    assert figures["ratio_probe_over_forward"] > 0
+    assert figures["ratio_masked_over_forward_throughput"] > 0
+
+
+@pytest.mark.browser
+def test_browser(micro_study: Path, tmp_path: Path) -> None:
+    figures = smoke("browser", tmp_path, "--study", micro_study)
+    assert figures["errors"] == []
+    assert figures["floor_ms"] > 0
+    kinds = {"floor", "clusters", "cluster_largest", "cluster", "component", "sample"}
+    assert kinds | {"probe_result", "infer_result"} == figures["pages"].keys()
+    for page in figures["pages"].values():
+        assert page["cold"]["p95_ms"] > 0 and page["dom_nodes_max"] > 0 and page["bytes_p50"] > 0
+        assert {"cold", "warm"} == page["ratio_p95_over_floor"].keys()
+    for goal in figures["goals"].values():
+        assert isinstance(goal["met"], bool)
+
+
+@pytest.mark.browser
+@pytest.mark.integration
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+def test_load(micro_study: Path, tmp_path: Path) -> None:
+    figures = smoke("load", tmp_path, "--study", micro_study)
+    assert figures["modes"].keys() == {"embedded", "scaled"}
+    assert isinstance(figures["goal"]["met"], bool)
+    assert figures["scaled_over_embedded_throughput"].keys() == {"1"}
