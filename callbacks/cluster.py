@@ -26,7 +26,13 @@ from dashboard.analysis.study_analyses import (
 from dashboard.components import figures
 from dashboard.components.tables import list_grid, markdown_link, small_table
 from dashboard.components.token_text import THRESHOLD_TO_COLUMNS, example_records
-from dashboard.page_data import analyses_at, cluster_activation, link_query, loaded_study
+from dashboard.page_data import (
+    analyses_at,
+    cluster_activation,
+    link_query,
+    loaded_study,
+    members_of,
+)
 from dashboard.pages import cluster as page
 from dashboard.study import Study
 from dashboard.study.summary import vocab_tokens
@@ -88,6 +94,7 @@ def members_section(study: Study, analyses, cluster: int, query: str) -> html.Di
                         makeup_matrix(study.subcomponents, members["subcomponent"].to_numpy())
                     ),
                     id="cluster-makeup",
+                    config=figures.SMALL_GRAPH,
                 ),
                 lg=5,
             ),
@@ -135,7 +142,9 @@ def activation_section(study: Study, analyses, cluster: int) -> dbc.Row:
             "windows",
         ),
     ]
-    return dbc.Row([dbc.Col(dcc.Graph(figure=graph), lg=4) for graph in graphs])
+    return dbc.Row(
+        [dbc.Col(dcc.Graph(figure=graph, config=figures.SMALL_GRAPH), lg=4) for graph in graphs]
+    )
 
 
 def tokens_section(study: Study, analyses, cluster: int) -> dbc.Row:
@@ -240,18 +249,19 @@ def fill_relations(store: dict, shown: bool):
 
 
 @callback(
-    Output(page.TOP_EXAMPLES, "rowData"),
-    Output(page.QUANTILE_EXAMPLES, "rowData"),
+    Output(page.EXAMPLES, "children"),
     Input(page.STORE, "data"),
     Input(page.EXAMPLES_SHOWN, "data"),
+    State(page.THRESHOLD, "value"),
 )
-def fill_examples(store: dict, shown: bool):
+def fill_examples(store: dict, shown: bool, threshold: float | None):
     if not shown:
         raise PreventUpdate
     study = loaded_study(store["version"])
-    return example_rows(
+    top, quantile = example_rows(
         store["version"], store["iteration"], store["cluster"], link_query(study, store)
     )
+    return page.example_grids(threshold or 0.0, top, quantile)
 
 
 @lru_cache(maxsize=64)
@@ -324,14 +334,23 @@ def lens_tables(study: Study, decodings: pd.DataFrame) -> dbc.Tabs:
 
 
 @callback(
-    Output(page.LENSES, "children"),
-    Input(page.STORE, "data"),
-    Input(page.LENS_MEMBER, "value"),
+    Output(page.LENS_CONTROLS, "children"),
     Input(page.LENSES_SHOWN, "data"),
+    State(page.STORE, "data"),
 )
-def fill_lenses(store: dict, member: str, shown: bool):
+def show_lens_controls(shown: bool, store: dict):
     if not shown:
         raise PreventUpdate
+    study = loaded_study(store["version"])
+    return page.lens_controls(study, members_of(study, store["iteration"], store["cluster"]))
+
+
+@callback(
+    Output(page.LENSES, "children"),
+    Input(page.LENS_MEMBER, "value"),  # exists once the section is scrolled to
+    State(page.STORE, "data"),
+)
+def fill_lenses(member: str, store: dict):
     study = loaded_study(store["version"])
     matrices = lens_matrices(study)
     if matrices is None:
@@ -363,16 +382,25 @@ def fill_lenses(store: dict, member: str, shown: bool):
 
 
 @callback(
-    Output(page.PLANE, "children"),
-    Input(page.STORE, "data"),
-    Input(page.PLANE_FIRST, "value"),
-    Input(page.PLANE_SECOND, "value"),
-    Input(page.PLANE_COLOUR, "value"),
+    Output(page.PLANE_CONTROLS, "children"),
     Input(page.PLANE_SHOWN, "data"),
+    State(page.STORE, "data"),
 )
-def fill_plane(store: dict, first: str | None, second: str | None, colour: str, shown: bool):
+def show_plane_controls(shown: bool, store: dict):
     if not shown:
         raise PreventUpdate
+    study = loaded_study(store["version"])
+    return page.plane_controls(study, members_of(study, store["iteration"], store["cluster"]))
+
+
+@callback(
+    Output(page.PLANE, "children"),
+    Input(page.PLANE_FIRST, "value"),  # these exist once the section is scrolled to
+    Input(page.PLANE_SECOND, "value"),
+    Input(page.PLANE_COLOUR, "value"),
+    State(page.STORE, "data"),
+)
+def fill_plane(first: str | None, second: str | None, colour: str, store: dict):
     study = loaded_study(store["version"])
     if not first or not second or not has_file(study, "lenses/residual_sample.npy"):
         return html.P(

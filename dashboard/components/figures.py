@@ -17,6 +17,10 @@ AXIS = {"gridcolor": "#e5e5e5", "zerolinecolor": "#cccccc", "automargin": True}
 
 Figure = dict
 
+# the config of a page's small plots: no mode bar (about 45 DOM elements a plot, built even
+# while hidden); zoom by dragging and reset by double click still work
+SMALL_GRAPH = {"displayModeBar": False}
+
 
 def plain(values) -> list:
     """JSON-ready values: numpy arrays and scalars become lists and Python numbers."""

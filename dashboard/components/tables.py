@@ -35,7 +35,13 @@ def list_grid(grid_id: str, column_defs: list[dict], rows: list[dict], height: s
         columnDefs=column_defs,
         rowData=rows,
         defaultColDef={"sortable": True, "resizable": True, "flex": 1, "minWidth": 80},
-        dashGridOptions={"suppressCellFocus": True, "rowHeight": 28, "headerHeight": 30},
+        # rowBuffer 0: no rows drawn beyond the view (the default draws 10 more)
+        dashGridOptions={
+            "suppressCellFocus": True,
+            "rowHeight": 28,
+            "headerHeight": 30,
+            "rowBuffer": 0,
+        },
         style={"height": height},
         className="ag-theme-alpine compact-grid",
     )

@@ -52,12 +52,17 @@ def link_column(header: str, width: int = 90) -> dict:
 
 
 def token_grid(
-    grid_id: str, columns: list[dict], height: str = "24rem", **grid_options: object
+    grid_id: str,
+    columns: list[dict],
+    height: str = "24rem",
+    rows: list[dict] | None = None,
+    **grid_options: object,
 ) -> dag.AgGrid:
-    """An empty grid (a callback fills `rowData`) that renders only the rows in view."""
+    """A grid of `rows` (or empty, for a callback to fill `rowData`) that renders only the rows
+    in view."""
     return dag.AgGrid(
         id=grid_id,
-        rowData=[],
+        rowData=rows or [],
         columnDefs=columns,
         defaultColDef={"resizable": True, "sortable": False},
         dashGridOptions={

@@ -1,7 +1,8 @@
 """`/cluster/<cluster_id>`: one cluster. `?iteration=` picks the merge-history iteration and
 `?study=` a study of the data dir.
 
-The layout holds the header and empty sections; `callbacks/cluster.py` fills them.
+The layout holds the header and empty sections; `callbacks/cluster.py` fills them, the ones
+below the first screen (and their controls) only once they are scrolled to.
 """
 
 from __future__ import annotations
@@ -44,9 +45,11 @@ TOP_EXAMPLES = "top-examples"
 QUANTILE_EXAMPLES = "quantile-examples"
 EXAMPLES_SHOWN = "cluster-examples-shown"
 THRESHOLD = "cluster-threshold"
+LENS_CONTROLS = "cluster-lens-controls"
 LENS_MEMBER = "cluster-lens-member"
 LENSES = "cluster-lenses"
 LENSES_SHOWN = "cluster-lenses-shown"
+PLANE_CONTROLS = "cluster-plane-controls"
 PLANE_FIRST = "cluster-plane-first"
 PLANE_SECOND = "cluster-plane-second"
 PLANE_COLOUR = "cluster-plane-colour"
@@ -69,21 +72,24 @@ def section(title: str, body, section_id: str | None = None) -> html.Div:
     )
 
 
-def example_grids() -> dbc.Row:
-    """The top and the quantile examples, one grid row per example (filled by a callback)."""
+def example_grids(threshold: float, top: list[dict], quantile: list[dict]) -> dbc.Row:
+    """The top and the quantile examples, one grid row per example, shaded above `threshold`."""
     columns = [link_column("sample"), tokens_column("tokens around it, shaded by activation")]
+    columns[1]["cellRendererParams"]["threshold"] = threshold
     return dbc.Row(
         [
-            dbc.Col([html.H6("Strongest activations"), token_grid(TOP_EXAMPLES, columns)], lg=6),
+            dbc.Col(
+                [html.H6("Strongest activations"), token_grid(TOP_EXAMPLES, columns, rows=top)],
+                lg=6,
+            ),
             dbc.Col(
                 [
                     html.H6("From every activation band (weakest first)"),
-                    token_grid(QUANTILE_EXAMPLES, columns),
+                    token_grid(QUANTILE_EXAMPLES, columns, rows=quantile),
                 ],
                 lg=6,
             ),
-        ],
-        id=EXAMPLES,
+        ]
     )
 
 
@@ -98,6 +104,42 @@ def direction_options(study: Study, members) -> list[dict]:
             if not table.loc[member, f"{side}_path"].startswith("no residual path"):
                 options.append({"label": f"{side} · {labels[member]}", "value": f"{side}:{member}"})
     return options
+
+
+def lens_controls(study: Study, members) -> dbc.InputGroup:
+    """The choice of whose directions the lenses read: the whole cluster or one member."""
+    labels = study.subcomponents["label"]
+    options = [{"label": "whole cluster (share-weighted)", "value": "all"}] + [
+        {"label": labels.iloc[m], "value": str(m)} for m in members
+    ]
+    return dbc.InputGroup(
+        [
+            dbc.InputGroupText("Directions of"),
+            dbc.Select(id=LENS_MEMBER, options=options, value="all"),
+        ],
+        size="sm",
+        style={"maxWidth": "36rem"},
+    )
+
+
+def plane_controls(study: Study, members) -> dbc.Row:
+    """The two directions spanning the plane view, and what colours its points."""
+    options = direction_options(study, members)
+    colours = [
+        {"label": "colour by token group", "value": "group"},
+        {"label": "colour by the top SAE feature", "value": "sae"},
+        {"label": "no colour", "value": "none"},
+    ]
+    first = options[0]["value"] if options else None
+    second = options[1]["value"] if len(options) > 1 else None
+    return dbc.Row(
+        [
+            dbc.Col(dbc.Select(id=PLANE_FIRST, options=options, value=first), md=4),
+            dbc.Col(dbc.Select(id=PLANE_SECOND, options=options, value=second), md=4),
+            dbc.Col(dbc.Select(id=PLANE_COLOUR, value="group", options=colours), md=4),
+        ],
+        className="g-2 mb-2",
+    )
 
 
 def header(study: Study, store: dict, n_members: int, modules: int) -> html.Div:
@@ -180,10 +222,6 @@ def layout(cluster_id: str | None = None, **query: str | list[str]) -> html.Div:
             f"There is no cluster {cluster_id!r} at iteration {iteration} of study {study.name}."
         )
     modules = study.subcomponents["module"].iloc[members].nunique()
-    options = direction_options(study, members)
-    member_options = [{"label": "whole cluster (share-weighted)", "value": "all"}] + [
-        {"label": study.subcomponents["label"].iloc[m], "value": str(m)} for m in members
-    ]
     store = {"cluster": cluster, "iteration": iteration, "study": name, "version": study.version}
     computing = (
         None
@@ -204,71 +242,19 @@ def layout(cluster_id: str | None = None, **query: str | list[str]) -> html.Div:
                 html.Div(
                     [
                         threshold_slider(THRESHOLD, "Shade tokens with activation above"),
-                        dcc.Loading(example_grids()),
+                        dcc.Loading(html.Div(id=EXAMPLES)),
                     ]
                 ),
                 EXAMPLES_SHOWN,
             ),
             lazy_section(
                 "Lenses",
-                html.Div(
-                    [
-                        dbc.InputGroup(
-                            [
-                                dbc.InputGroupText("Directions of"),
-                                dbc.Select(id=LENS_MEMBER, options=member_options, value="all"),
-                            ],
-                            size="sm",
-                            style={"maxWidth": "36rem"},
-                        ),
-                        dcc.Loading(html.Div(id=LENSES)),
-                    ]
-                ),
+                html.Div([html.Div(id=LENS_CONTROLS), dcc.Loading(html.Div(id=LENSES))]),
                 LENSES_SHOWN,
             ),
             lazy_section(
                 "Plane view",
-                html.Div(
-                    [
-                        dbc.Row(
-                            [
-                                dbc.Col(
-                                    dbc.Select(
-                                        id=PLANE_FIRST,
-                                        options=options,
-                                        value=options[0]["value"] if options else None,
-                                    ),
-                                    md=4,
-                                ),
-                                dbc.Col(
-                                    dbc.Select(
-                                        id=PLANE_SECOND,
-                                        options=options,
-                                        value=options[1]["value"] if len(options) > 1 else None,
-                                    ),
-                                    md=4,
-                                ),
-                                dbc.Col(
-                                    dbc.Select(
-                                        id=PLANE_COLOUR,
-                                        value="group",
-                                        options=[
-                                            {"label": "colour by token group", "value": "group"},
-                                            {
-                                                "label": "colour by the top SAE feature",
-                                                "value": "sae",
-                                            },
-                                            {"label": "no colour", "value": "none"},
-                                        ],
-                                    ),
-                                    md=4,
-                                ),
-                            ],
-                            className="g-2 mb-2",
-                        ),
-                        dcc.Loading(html.Div(id=PLANE)),
-                    ]
-                ),
+                html.Div([html.Div(id=PLANE_CONTROLS), dcc.Loading(html.Div(id=PLANE))]),
                 PLANE_SHOWN,
             ),
             section(

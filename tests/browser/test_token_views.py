@@ -58,8 +58,8 @@ def test_threshold_reshades_examples_without_a_request(
         thumb.press("ArrowLeft")
     expect(shaded).to_have_count(before)
     page.wait_for_timeout(500)  # a request for the threshold would have started by now
-    assert requests == []
-    assert watched.errors == []
+    assert requests == [], requests
+    assert watched.errors == [], watched.errors
 
 
 def test_hovering_a_token_shows_its_exact_value(
@@ -78,7 +78,7 @@ def test_hovering_a_token_shows_its_exact_value(
     expect(page.locator("#sample-text .token:hover")).to_have_attribute(
         "title", re.compile(r"^offset 3: (cluster \d+, activation \d\.\d{3}|no cluster fires)$")
     )
-    assert watched.errors == []
+    assert watched.errors == [], watched.errors
 
 
 def test_clicking_a_sample_token_selects_it(
@@ -97,7 +97,7 @@ def test_clicking_a_sample_token_selects_it(
     expect(page.locator("#sample-detail")).to_contain_text("Active at offset 5")
     page.go_back()
     expect(page.locator("#sample-detail")).to_contain_text("Active at offset 3")
-    assert watched.errors == []
+    assert watched.errors == [], watched.errors
 
 
 def test_clicking_a_component_token_fills_the_inspector(
@@ -113,7 +113,7 @@ def test_clicking_a_component_token_fills_the_inspector(
         f"at offset {offset} of sample {window}"
     )
     expect(page.locator("#inspector-table")).to_contain_text("layers.0.attn.q_proj:1")
-    assert watched.errors == []
+    assert watched.errors == [], watched.errors
 
 
 def test_grids_draw_only_the_rows_in_view(app_with_study: ServedApp, watched: WatchedPage) -> None:
@@ -124,4 +124,4 @@ def test_grids_draw_only_the_rows_in_view(app_with_study: ServedApp, watched: Wa
     total = page.evaluate("dash_ag_grid.getApi('quantile-examples').getDisplayedRowCount()")
     assert rows.count() < total
     assert page.locator("#section-examples *").count() < 1_000
-    assert watched.errors == []
+    assert watched.errors == [], watched.errors
