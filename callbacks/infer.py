@@ -33,9 +33,14 @@ admit_jobs(
     Output(page.PROMPTS, "value"),
     Input(page.HELDOUT, "n_clicks"),
     State(page.STORE, "data"),
+    # a job, as every model call: torch must never start its threads in the web process, which
+    # the next job's process is forked from (a fork after that can hang inside torch)
+    background=True,
+    running=[(Output(page.HELDOUT, "disabled"), True, False)],
     prevent_initial_call=True,
 )
 def heldout(_clicks, store: dict):
+    """The study's held-out prompts (corpus text the decomposition was not trained on)."""
     study = loaded_study(store["version"])
     return "\n".join(inference_service(settings()).run(study, "heldout_prompts", {}))
 

@@ -5,15 +5,33 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
+import psutil
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import ServedApp, WatchedPage
+from dashboard.study import Study
+from dashboard.study.summary import cluster_sizes
+from tests.browser.conftest import ServedApp, WatchedPage, serving
 
 pytestmark = pytest.mark.browser
 
 JOB = 120_000  # ms: the first job loads the model
+
+
+def first_cluster(study_path: Path) -> int:
+    study = Study(study_path)
+    return int(cluster_sizes(study, study.default_iteration).index[0])
+
+
+def torch_in_web_workers(app: ServedApp) -> bool:
+    """Whether a gunicorn worker of `app` (not a job process forked from it) has torch loaded."""
+    server = psutil.Process(app.process.pid)
+    masters = [p for p in [server, *server.children(recursive=True)] if "gunicorn" in p.cmdline()]
+    workers = [child for child in masters[0].children() if "gunicorn" in child.cmdline()]
+    assert workers, "no gunicorn worker found"
+    return any("libtorch" in Path(f"/proc/{worker.pid}/maps").read_text() for worker in workers)
 
 
 def test_probe_shows_clusters_per_token_and_keeps_the_text_in_the_url(
@@ -60,6 +78,23 @@ def test_label_a_mask_then_run_it_from_its_hash_in_a_fresh_browser(
         expect(fresh.locator("#mask-label")).to_have_text("everything on")
     finally:
         fresh.context.close()
+    assert watched.errors == []
+
+
+def test_held_out_text_then_run_on_a_fresh_server(
+    micro_study: Path, tmp_path: Path, watched: WatchedPage
+) -> None:
+    """The held-out text is a job too: the web process never starts torch, so the masked
+    inference job forked from it after the held-out text runs (it could hang for ever)."""
+    (tmp_path / "data").mkdir()
+    with serving(tmp_path / "data", str(micro_study)) as app:
+        page = watched.page
+        page.goto(f"{app.url}/infer?mode=ablate&clusters={first_cluster(micro_study)}")
+        page.locator("#infer-heldout").click()
+        expect(page.locator("#infer-prompts")).not_to_have_value("", timeout=JOB)
+        page.locator("#infer-run").click()
+        expect(page.locator("#infer-summary")).to_contain_text("top-1 agreement", timeout=JOB)
+        assert not torch_in_web_workers(app)
     assert watched.errors == []
 
 
