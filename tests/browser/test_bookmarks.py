@@ -199,3 +199,26 @@ def test_malformed_callback_inputs_get_no_500(
     expect(page.locator("#not-found-message")).to_contain_text("is not a hash")
     assert failed_responses == []
     assert [e for e in watched.errors if "500" in e] == []
+
+
+def test_the_largest_cluster_page_is_drawn_within_the_limit(
+    app_with_micro_study: ServedApp, micro_study: Path, watched: WatchedPage
+) -> None:
+    """The largest cluster of a real decomposition: its first screen drawn in 30 s with at most
+    1,500 DOM elements, and each lower section filled in 30 s once scrolled to."""
+    page = watched.page
+    study = Study(micro_study)
+    largest = int(cluster_sizes(study, study.default_iteration).index[0])
+    page.goto(f"{app_with_micro_study.url}/cluster/{largest}")
+    for drawn in ("#cluster-makeup .main-svg", "#member-table .ag-row", "#cluster-facts"):
+        expect(page.locator(drawn).first).to_be_visible(timeout=30_000)
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("document.getElementsByTagName('*').length") <= 1_500
+    for section, filled in (
+        ("#section-tokens", "#cluster-top-tokens .main-svg"),
+        ("#section-examples", "#top-examples .token"),
+        ("#section-lenses", "#lens-tabs"),
+    ):
+        page.locator(section).scroll_into_view_if_needed()
+        expect(page.locator(filled).first).to_be_visible(timeout=30_000)
+    assert watched.errors == []
