@@ -10,7 +10,6 @@ import pandas as pd
 from dash import Input, Output, State, callback, clientside_callback, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard.analysis.cluster_examples import cluster_examples
 from dashboard.analysis.lens_decode import LENSES, SIDES, decode_members
 from dashboard.analysis.measures import makeup_matrix
 from dashboard.analysis.plane import DegeneratePlaneError, plane_view
@@ -28,7 +27,7 @@ from dashboard.components.tables import list_grid, markdown_link, small_table
 from dashboard.components.token_text import THRESHOLD_TO_COLUMNS, example_records
 from dashboard.page_data import (
     analyses_at,
-    cluster_activation,
+    examples_of,
     link_query,
     loaded_study,
     members_of,
@@ -270,9 +269,8 @@ def example_rows(
 ) -> tuple[list[dict], list[dict]]:
     """Grid rows of the top and the quantile examples (links end in `suffix`)."""
     study = loaded_study(version)
-    activation = cluster_activation(version, iteration, cluster)
-    _, length = study.window_shape
-    records = example_records(study, activation, cluster_examples(activation, length), suffix)
+    examples, activation = examples_of(study, iteration, cluster)
+    records = example_records(study, activation, examples, suffix)
     return (
         [record for record in records if record["kind"] == "top"],
         [record for record in records if record["kind"] == "quantile"],

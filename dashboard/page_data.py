@@ -10,7 +10,14 @@ from urllib.parse import urlencode
 import numpy as np
 import pandas as pd
 
-from dashboard.analysis.cluster_examples import ClusterActivation, activation_of
+from dashboard.analysis.cluster_examples import (
+    ClusterActivation,
+    Example,
+    activation_in_windows,
+    activation_of,
+    cluster_examples,
+    stored_examples,
+)
 from dashboard.analysis.cluster_table import cluster_table
 from dashboard.analysis.measures import ClusterAnalyses
 from dashboard.analysis.study_analyses import (
@@ -106,6 +113,28 @@ def map_at(study: Study, iteration: int) -> pd.DataFrame:
 def members_of(study: Study, iteration: int, cluster: int) -> np.ndarray:
     """Subcomponent indices of a cluster at an iteration (empty when there is no such cluster)."""
     return np.flatnonzero(cluster_assignments(study, iteration) == cluster)
+
+
+def examples_of(
+    study: Study, iteration: int, cluster: int
+) -> tuple[list[Example], ClusterActivation]:
+    """A cluster's examples, and its activation on (at least) their windows: stored examples
+    need only those windows read; without them, its activation on every token is folded."""
+    analyses = analyses_at(study, iteration)
+    _, length = study.window_shape
+    if analyses.examples is None:
+        activation = cluster_activation(study.version, iteration, cluster)
+        return cluster_examples(activation, length), activation
+    examples = stored_examples(analyses.examples, cluster)
+    activation = activation_in_windows(
+        study.array("activations/indptr.npy"),
+        study.array("activations/token_index.npy"),
+        study.array("activations/ci.npy"),
+        members_of(study, iteration, cluster),
+        [example.window for example in examples],
+        length,
+    )
+    return examples, activation
 
 
 @lru_cache(maxsize=32)

@@ -5,8 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
-from dashboard.study.clusters import cluster_activations
+from dashboard.study.clusters import cluster_activations, sorted_maxima
+
+EXAMPLE_COLUMNS = {
+    "cluster": "int32",
+    "kind": "string",
+    "band": "int16",
+    "window": "int64",
+    "offset": "int32",
+    "activation": "float32",
+}
 
 
 @dataclass(frozen=True)
@@ -71,3 +81,70 @@ def cluster_examples(
                 )
             )
     return examples
+
+
+def example_table(
+    clusters: np.ndarray, rows: np.ndarray, positions: np.ndarray, values: np.ndarray, length: int
+) -> pd.DataFrame:
+    """The examples of every cluster (`cluster_examples`), from all clusters' activations as one
+    sparse list (`rows` ascending into `clusters`, positions ascending within a row)."""
+    bounds = np.searchsorted(rows, np.arange(len(clusters) + 1))
+    records = [
+        (
+            int(cluster),
+            example.kind,
+            example.band,
+            example.window,
+            example.offset,
+            example.activation,
+        )
+        for row, cluster in enumerate(clusters)
+        for example in cluster_examples(
+            ClusterActivation(
+                positions[bounds[row] : bounds[row + 1]], values[bounds[row] : bounds[row + 1]]
+            ),
+            length,
+        )
+    ]
+    return pd.DataFrame(records, columns=list(EXAMPLE_COLUMNS)).astype(EXAMPLE_COLUMNS)
+
+
+def stored_examples(table: pd.DataFrame, cluster: int) -> list[Example]:
+    """One cluster's examples from an `example_table`, in their order."""
+    rows = table[table["cluster"] == cluster]
+    return [
+        Example(str(kind), int(band), int(window), int(offset), float(activation))
+        for kind, band, window, offset, activation in zip(
+            rows["kind"],
+            rows["band"],
+            rows["window"],
+            rows["offset"],
+            rows["activation"],
+            strict=True,
+        )
+    ]
+
+
+def activation_in_windows(
+    indptr: np.ndarray,
+    token_index: np.ndarray,
+    ci: np.ndarray,
+    members: np.ndarray,
+    windows: list[int],
+    length: int,
+) -> ClusterActivation:
+    """A cluster's activation on the tokens of `windows` only: a binary search per member and
+    window, so a cluster that fires on every token costs what a small one does."""
+    starts = np.unique(np.asarray(windows, dtype=np.int64)) * length
+    positions, values = [], []
+    for member in members:
+        first, last = int(indptr[member]), int(indptr[member + 1])
+        column = token_index[first:last]
+        lows, highs = np.searchsorted(column, starts), np.searchsorted(column, starts + length)
+        for low, high in zip(lows.tolist(), highs.tolist(), strict=True):
+            if high > low:
+                positions.append(np.asarray(column[low:high], dtype=np.int64))
+                values.append(np.asarray(ci[first + low : first + high], dtype=np.float32))
+    if not positions:
+        return ClusterActivation(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+    return ClusterActivation(*sorted_maxima(np.concatenate(positions), np.concatenate(values)))

@@ -14,6 +14,7 @@ import pandas as pd
 from scipy import sparse
 
 from dashboard.analysis.activity import ClusterActivity, cluster_activity, entry_owners
+from dashboard.analysis.cluster_examples import example_table
 from dashboard.analysis.statistics import (
     entropy_rows,
     gini,
@@ -52,6 +53,9 @@ class ClusterAnalyses:
     members: pd.DataFrame  # subcomponent, cluster, mass, share
     coactivation: pd.DataFrame  # cluster, other, rank, count, jaccard
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    # cluster, kind, band, window, offset, activation: the examples pages show (None: a study
+    # stored before they were)
+    examples: pd.DataFrame | None = None
 
     def row_of(self, cluster: int) -> int:
         ids = self.clusters["cluster"].to_numpy()
@@ -290,6 +294,9 @@ def analyse_clusters(
         members=members,
         coactivation=coactivation_table(activity, n_tokens, top_related),
         arrays=arrays,
+        examples=example_table(
+            activity.clusters, activity.row, activity.position, activity.value, length
+        ),
     )
 
 

@@ -25,8 +25,10 @@ ARRAYS = (
 DEFAULT_HISTOGRAM_BINS = 20
 DECODING_ITEMS = 10  # lens items kept at each end of a cluster's decoding
 # What `build` stores about the clusters of one iteration, its `analysis_settings` "iteration"
+EXAMPLES_FILE = "analyses/examples.parquet"
 ITERATION_FILES = (
     *(f"analyses/{name}.parquet" for name in TABLES),
+    EXAMPLES_FILE,
     *(f"analyses/{name}.npy" for name in ARRAYS),
     "analyses/map.parquet",
     "lenses/cluster_decodings.parquet",
@@ -78,7 +80,8 @@ def stored_analyses(study: Study) -> ClusterAnalyses | None:
         for name in ARRAYS
         if has_file(study, f"analyses/{name}.npy")
     }
-    return ClusterAnalyses(**tables, arrays=arrays)
+    examples = study.table(EXAMPLES_FILE) if has_file(study, EXAMPLES_FILE) else None
+    return ClusterAnalyses(**tables, arrays=arrays, examples=examples)
 
 
 @lru_cache(maxsize=8)
@@ -102,6 +105,8 @@ def write_cluster_analyses(write_table, write_array, analyses: ClusterAnalyses) 
         write_table(f"analyses/{name}.parquet", getattr(analyses, name))
     for name, array in analyses.arrays.items():
         write_array(f"analyses/{name}.npy", array)
+    if analyses.examples is not None:
+        write_table(EXAMPLES_FILE, analyses.examples)
 
 
 def lens_matrices(study: Study) -> LensMatrices | None:

@@ -8,6 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dashboard.analysis.cluster_examples import (
+    Example,
+    activation_in_windows,
+    activation_of,
+    cluster_examples,
+    stored_examples,
+)
 from dashboard.analysis.measures import MeasureInputs, analyse_clusters
 from dashboard.analysis.statistics import entropy_rows, gini, top_per_group
 
@@ -144,3 +151,25 @@ def test_statistics_helpers():
     )
     chosen = top_per_group(np.array([0, 0, 0, 1, 1]), np.array([1.0, 3.0, 2.0, 5.0, 5.0]), 2)
     assert chosen.tolist() == [1, 2, 3, 4]
+
+
+def test_stored_examples_are_the_ones_found_on_request(analyses):
+    """The examples table holds what `cluster_examples` finds from each cluster's activation,
+    and the activation read in their windows only is the full activation there."""
+    inputs = hand_case_inputs()
+    for cluster in (5, 7):
+        members = np.flatnonzero(np.equal(ASSIGNMENTS, cluster))
+        full = activation_of(inputs.indptr, inputs.token_index, inputs.ci, members)
+        examples = stored_examples(analyses.examples, cluster)
+        assert examples == [
+            Example(e.kind, e.band, e.window, e.offset, pytest.approx(e.activation))
+            for e in cluster_examples(full, 4)
+        ]
+        windows = sorted({example.window for example in examples})
+        narrow = activation_in_windows(
+            inputs.indptr, inputs.token_index, inputs.ci, members, windows, 4
+        )
+        for window in windows:
+            assert narrow.in_window(window, 4).tolist() == full.in_window(window, 4).tolist()
+    top = stored_examples(analyses.examples, 5)[0]
+    assert (top.kind, top.window, top.offset) == ("top", 0, 3)  # CI 0.95 at flat position 3
