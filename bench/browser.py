@@ -560,7 +560,36 @@ def main() -> None:
         "goals": goals(runner.visits, kinds),
         "errors": [f"{v.state} {v.kind} {v.path}: {v.error}" for v in failed][:10],
     }
+    print(markdown_table(result), file=sys.stderr, flush=True)
     print(json.dumps(result), flush=True)
+
+
+def markdown_table(result: dict) -> str:
+    """The figures of `result` as the Markdown table the docs show (p95 in seconds)."""
+
+    def seconds(figures: dict, state: str) -> str:
+        p95 = figures[state]["p95_ms"]
+        ratio = figures["ratio_p95_over_floor"][state]
+        return "" if p95 is None else f"{p95 / 1000:.2f} s ({ratio:.1f}x)"
+
+    def slowest(figures: dict, state: str) -> str:
+        found = figures.get(f"slowest_callback_{state}")
+        return "" if not found else f"{found['ms']:.0f} ms"
+
+    lines = [
+        f"Floor (empty `/probe`, best warm visit): {result['floor_ms'] / 1000:.2f} s.",
+        "",
+        "| page | p95 cold (x floor) | p95 warm (x floor) | DOM elements | slowest callback "
+        "cold / warm |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, figures in result["pages"].items():
+        lines.append(
+            f"| {kind} ({figures['pages']} pages) | {seconds(figures, 'cold')} | "
+            f"{seconds(figures, 'warm')} | {figures['dom_nodes_max']:,} | "
+            f"{slowest(figures, 'cold')} / {slowest(figures, 'warm')} |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

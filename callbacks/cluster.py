@@ -348,13 +348,19 @@ def show_lens_controls(shown: bool, store: dict):
     Input(page.LENS_MEMBER, "value"),  # exists once the section is scrolled to
     State(page.STORE, "data"),
 )
-def fill_lenses(member: str, store: dict):
-    study = loaded_study(store["version"])
+def fill_lenses(member: str | None, store: dict):
+    return lens_children(store["version"], store["iteration"], store["cluster"], member or "all")
+
+
+@lru_cache(maxsize=64)
+def lens_children(version: str, iteration: int, cluster: int, member: str) -> html.Div:
+    """The lens tables of a cluster's directions (`member` "all") or one member's."""
+    study = loaded_study(version)
     matrices = lens_matrices(study)
     if matrices is None:
         return dbc.Alert("This study was built without lenses.", color="secondary")
-    if member in (None, "all"):
-        decodings = cluster_decodings(study, store["iteration"], store["cluster"])
+    if member == "all":
+        decodings = cluster_decodings(study, iteration, cluster)
     else:
         subcomponent = int(member)
         if has_file(study, "lenses/member_decodings.parquet"):
@@ -368,7 +374,7 @@ def fill_lenses(member: str, store: dict):
             decodings = decode_members(matrices, directions, points, np.array([subcomponent]), 10)
     paths = study.table("lenses/directions.parquet").set_index("subcomponent")
     note = []
-    if member not in (None, "all"):
+    if member != "all":
         row = paths.loc[int(member)]
         note = html.P(
             f"read at residual point {row['read_point']} ({row['read_path']}); write at point "
