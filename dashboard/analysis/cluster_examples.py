@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dashboard.study.clusters import cluster_activations, sorted_maxima
+from dashboard.study.clusters import cluster_activations
 
 EXAMPLE_COLUMNS = {
     "cluster": "int32",
@@ -135,16 +135,27 @@ def activation_in_windows(
 ) -> ClusterActivation:
     """A cluster's activation on the tokens of `windows` only: a binary search per member and
     window, so a cluster that fires on every token costs what a small one does."""
-    starts = np.unique(np.asarray(windows, dtype=np.int64)) * length
-    positions, values = [], []
+    chosen = np.unique(np.asarray(windows, dtype=np.int64))
+    # searched in the store's own dtype: a wider query makes numpy convert the whole column
+    limit = np.iinfo(token_index.dtype).max
+    starts, stops = (
+        np.minimum(ends, limit).astype(token_index.dtype)
+        for ends in (chosen * length, (chosen + 1) * length)
+    )
+    strongest = np.full(len(chosen) * length, -1.0, dtype=np.float32)  # -1: not firing
     for member in members:
         first, last = int(indptr[member]), int(indptr[member + 1])
         column = token_index[first:last]
-        lows, highs = np.searchsorted(column, starts), np.searchsorted(column, starts + length)
-        for low, high in zip(lows.tolist(), highs.tolist(), strict=True):
-            if high > low:
-                positions.append(np.asarray(column[low:high], dtype=np.int64))
-                values.append(np.asarray(ci[first + low : first + high], dtype=np.float32))
-    if not positions:
-        return ClusterActivation(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
-    return ClusterActivation(*sorted_maxima(np.concatenate(positions), np.concatenate(values)))
+        lows, highs = np.searchsorted(column, starts), np.searchsorted(column, stops)
+        counts = highs - lows
+        if counts.sum() == 0:
+            continue
+        # the entries of every window at once (each range low..high laid end to end), and
+        # where each falls in `strongest`: its window's slot, then its offset
+        entries = np.repeat(lows - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        slots = np.repeat(np.arange(len(chosen)), counts)
+        where = slots * length + np.asarray(column[entries], dtype=np.int64) % length
+        strongest[where] = np.maximum(strongest[where], ci[first + entries])
+    firing = np.flatnonzero(strongest >= 0)
+    positions = chosen[firing // length] * length + firing % length
+    return ClusterActivation(positions.astype(np.int64), strongest[firing])
