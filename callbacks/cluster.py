@@ -222,15 +222,21 @@ def overview_children(version: str, iteration: int, cluster: int, suffix: str) -
     ]
 
 
+def study_once_shown(shown: bool, store: dict) -> Study:
+    """The page's study, for a lower section's callback once the section has been scrolled to;
+    before that, no update."""
+    if not shown:
+        raise PreventUpdate
+    return loaded_study(store["version"])
+
+
 @callback(
     Output(page.TOKENS, "children"),
     Input(page.STORE, "data"),
     Input(page.TOKENS_SHOWN, "data"),
 )
 def fill_tokens(store: dict, shown: bool):
-    if not shown:
-        raise PreventUpdate
-    study = loaded_study(store["version"])
+    study = study_once_shown(shown, store)
     return tokens_section(study, analyses_at(study, store["iteration"]), store["cluster"])
 
 
@@ -240,9 +246,7 @@ def fill_tokens(store: dict, shown: bool):
     Input(page.RELATIONS_SHOWN, "data"),
 )
 def fill_relations(store: dict, shown: bool):
-    if not shown:
-        raise PreventUpdate
-    study = loaded_study(store["version"])
+    study = study_once_shown(shown, store)
     analyses = analyses_at(study, store["iteration"])
     return relations_section(analyses, store["cluster"], link_query(study, store))
 
@@ -254,9 +258,7 @@ def fill_relations(store: dict, shown: bool):
     State(page.THRESHOLD, "value"),
 )
 def fill_examples(store: dict, shown: bool, threshold: float | None):
-    if not shown:
-        raise PreventUpdate
-    study = loaded_study(store["version"])
+    study = study_once_shown(shown, store)
     top, quantile = example_rows(
         store["version"], store["iteration"], store["cluster"], link_query(study, store)
     )
@@ -337,9 +339,7 @@ def lens_tables(study: Study, decodings: pd.DataFrame) -> dbc.Tabs:
     State(page.STORE, "data"),
 )
 def show_lens_controls(shown: bool, store: dict):
-    if not shown:
-        raise PreventUpdate
-    study = loaded_study(store["version"])
+    study = study_once_shown(shown, store)
     return page.lens_controls(study, members_of(study, store["iteration"], store["cluster"]))
 
 
@@ -391,9 +391,7 @@ def lens_children(version: str, iteration: int, cluster: int, member: str) -> ht
     State(page.STORE, "data"),
 )
 def show_plane_controls(shown: bool, store: dict):
-    if not shown:
-        raise PreventUpdate
-    study = loaded_study(store["version"])
+    study = study_once_shown(shown, store)
     return page.plane_controls(study, members_of(study, store["iteration"], store["cluster"]))
 
 
