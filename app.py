@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import dash
 from flask import jsonify, redirect, request
@@ -11,6 +12,7 @@ from dashboard.app_state import current_study, settings
 from dashboard.components.notices import report_callback_error
 from dashboard.components.shell import app_shell
 from dashboard.health import health
+from dashboard.inference.resident import SERVER_PID_VARIABLE
 from dashboard.runtime import background_manager, cache, cache_config
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
@@ -64,6 +66,9 @@ def create_app(manager: object) -> dash.Dash:
     return dash_app
 
 
+# a resident inference process a job starts lives as long as this server (gunicorn's master,
+# named by the server hooks; else this process)
+os.environ.setdefault(SERVER_PID_VARIABLE, str(os.getpid()))
 manager = background_manager(settings())
 app = create_app(manager)
 server = app.server

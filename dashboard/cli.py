@@ -37,6 +37,8 @@ def command_serve(args: argparse.Namespace) -> int:
         "-m",
         "gunicorn",
         "app:server",
+        "--config",
+        "python:dashboard.gunicorn_hooks",
         "--bind",
         f"{args.host}:{port}",
         "--workers",
@@ -92,8 +94,26 @@ def command_worker(args: argparse.Namespace) -> int:
         f"atlas-{args.queue}@%h",
     ]
     print(f"worker for queue {queue!r} on {settings.redis_url}", flush=True)
-    os.execv(sys.executable, argv)
-    return 0  # not reached: execv replaces this process
+    return supervise(argv)
+
+
+def supervise(argv: list[str]) -> int:
+    """Run `argv`, again each time it stops itself for a job past its time limit; signals to
+    stop are passed on to it."""
+    import signal
+    import subprocess
+
+    from dashboard.inference.resident import LIMIT_EXIT_CODE
+
+    children: list[subprocess.Popen] = []
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda number, _frame: children[-1].send_signal(number))
+    while True:
+        children.append(subprocess.Popen(argv))
+        code = children[-1].wait()
+        if code != LIMIT_EXIT_CODE:
+            return code
+        print("the worker stopped a job past its time limit: starting a fresh one", flush=True)
 
 
 def command_decompose(args: argparse.Namespace) -> int:

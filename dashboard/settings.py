@@ -13,6 +13,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 Mode = Literal["embedded", "scaled"]
 DEVICES = ("auto", "cpu", "cuda")
+# each inference job's time limit in seconds, by operation (ATLAS_JOB_SECONDS overrides)
+JOB_SECONDS = {
+    "heldout_prompts": 60.0,
+    "probe": 60.0,
+    "prompt_importance": 120.0,
+    "masked_inference": 300.0,
+    "masked_inference_slice": 600.0,
+}
 
 
 class SettingsError(ValueError):
@@ -32,6 +40,7 @@ class Settings:
     github_repo: str | None = None  # owner/name: where clusters are discussed
     github_api: str = "https://api.github.com"
     github_token: str | None = field(default=None, repr=False)  # never reaches the browser
+    job_seconds: tuple[tuple[str, float], ...] = tuple(JOB_SECONDS.items())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -56,7 +65,12 @@ class Settings:
             github_repo=github_repo(env.get("ATLAS_GITHUB_REPO", "")),
             github_api=(env.get("ATLAS_GITHUB_API", "") or "https://api.github.com").rstrip("/"),
             github_token=env.get("GITHUB_TOKEN") or None,
+            job_seconds=job_seconds(env.get("ATLAS_JOB_SECONDS", "")),
         )
+
+    def job_limit(self, operation: str) -> float:
+        """How long an inference job of `operation` may run before its process is stopped."""
+        return dict(self.job_seconds).get(operation, max(JOB_SECONDS.values()))
 
     @property
     def mode(self) -> Mode:
@@ -87,9 +101,30 @@ class Settings:
             ("ATLAS_GITHUB_REPO", self.github_repo or "(unset: no discussion links)"),
             ("ATLAS_GITHUB_API", self.github_api),
             ("GITHUB_TOKEN", "*** (set)" if self.github_token else "(unset: public access)"),
+            ("ATLAS_JOB_SECONDS", ",".join(f"{k}={v:g}" for k, v in self.job_seconds)),
         ]
         width = max(len(name) for name, _ in rows)
         return "\n".join(f"  {name.ljust(width)}  {value}" for name, value in rows)
+
+
+def job_seconds(text: str) -> tuple[tuple[str, float], ...]:
+    """The default limits, with those of `operation=seconds,...` in their place."""
+    limits = dict(JOB_SECONDS)
+    for part in filter(None, (part.strip() for part in text.split(","))):
+        operation, _, seconds = part.partition("=")
+        if operation.strip() not in JOB_SECONDS:
+            raise SettingsError(
+                f"ATLAS_JOB_SECONDS: unknown operation {operation.strip()!r}; expected one of "
+                + ", ".join(JOB_SECONDS)
+            )
+        try:
+            value = float(seconds)
+        except ValueError:
+            value = 0.0
+        if not value > 0:
+            raise SettingsError(f"ATLAS_JOB_SECONDS: {part!r}: expected operation=seconds > 0")
+        limits[operation.strip()] = value
+    return tuple(limits.items())
 
 
 def github_repo(text: str) -> str | None:

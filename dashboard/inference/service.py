@@ -1,13 +1,18 @@
-"""One interface, two backends: inline (the model in this process, loaded on first use) and
-Celery over Redis (the worker of `spd-atlas worker`, on queue `gpu`, holds the model)."""
+"""One interface, three backends: the resident inference process (embedded mode), Celery over
+Redis (scaled mode: the worker of `spd-atlas worker`, on queue `gpu`, holds the model), and
+inline, the model in this process, which both of those run."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import os
+import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from typing import Protocol
 
@@ -17,7 +22,7 @@ from dashboard.study import Study
 QUEUE = "gpu"
 TASK = "atlas.inference.run"
 REACH_SECONDS = 2.0  # to find Redis and a worker: the page says so within 5 seconds
-JOB_SECONDS = 600
+QUEUED_JOBS_ALLOWED = 4  # a scaled job gives up after this many of its limits, queue included
 POLL_SECONDS = 2.0
 JOB_LOG = logging.getLogger("atlas.jobs")  # one line per job, with its time
 
@@ -30,11 +35,26 @@ class InferenceService(Protocol):
     def run(self, study: Study, operation: str, arguments: dict) -> dict | list: ...
 
 
-class InlineService:
-    """Runs operations in this process; one model per study, loaded lazily under a lock."""
+@contextmanager
+def logged_job(operation: str, study: Study) -> Iterator[None]:
+    """One log line per job: operation, study, outcome and time."""
+    started = time.perf_counter()
+    outcome = "failed"
+    try:
+        yield
+        outcome = "done"
+    finally:
+        milliseconds = (time.perf_counter() - started) * 1000
+        JOB_LOG.info("job %s on %s: %s in %.0f ms", operation, study.name, outcome, milliseconds)
 
-    def __init__(self, settings: Settings):
+
+class InlineService:
+    """Runs operations in this process, one at a time; models loaded lazily under a lock, at
+    most `keep` of them (the oldest is dropped first: a new study's model replaces the last)."""
+
+    def __init__(self, settings: Settings, keep: int = 4):
         self.settings = settings
+        self.keep = keep
         self.lock = threading.Lock()
         self.loaded: dict[str, object] = {}
 
@@ -45,26 +65,77 @@ class InlineService:
         key = study.provenance["decomposition"]
         if key not in self.loaded:
             directory = find_decomposition(study, self.settings.data_dir)
+            while len(self.loaded) >= self.keep:
+                self.loaded.pop(next(iter(self.loaded)))
             self.loaded[key] = load_decomposition(directory, device=self.settings.device)
         return self.loaded[key]
 
-    def run(self, study: Study, operation: str, arguments: dict) -> dict | list:
+    def compute(self, study: Study, operation: str, arguments: dict) -> dict | list:
+        """Run `operation`; the caller holds the lock."""
         from dashboard.inference.compute import OPERATIONS
 
         if operation not in OPERATIONS:
             raise ValueError(f"unknown operation {operation!r}")
-        started = time.perf_counter()
-        outcome = "failed"
+        return OPERATIONS[operation](self.decomposition(study), **arguments)
+
+    def run(self, study: Study, operation: str, arguments: dict) -> dict | list:
+        with self.lock, logged_job(operation, study):
+            return self.compute(study, operation, arguments)
+
+
+class ResidentService:
+    """Sends operations to this data directory's resident inference process (starting one when
+    none answers) and waits for the answer. A process that dies during the job is reported at
+    once (its connection closes); one that passes the job's time limit stops itself, or is
+    stopped from here if it cannot."""
+
+    GRACE_SECONDS = 5.0  # past the limit, for the process to report and stop by itself
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def run(self, study: Study, operation: str, arguments: dict) -> dict | list:
+        from dashboard.inference import resident
+
+        limit = self.settings.job_limit(operation)
         try:
-            with self.lock:
-                result = OPERATIONS[operation](self.decomposition(study), **arguments)
-            outcome = "done"
-            return result
-        finally:
-            milliseconds = (time.perf_counter() - started) * 1000
-            JOB_LOG.info(
-                "job %s on %s: %s in %.0f ms", operation, study.name, outcome, milliseconds
-            )
+            connection = resident.connect_or_start(self.settings)
+        except resident.ResidentUnavailableError as error:
+            raise InferenceUnavailableError(f"{error}; what you typed is kept") from error
+        request = {"study": str(study.path), "operation": operation}
+        with connection:
+            try:
+                connection.send({**request, "arguments": arguments, "limit": limit})
+                reply = connection.recv()
+                if reply["status"] == "started":  # the job left the queue and runs now
+                    reply = self.await_result(connection, reply["pid"], limit)
+            except (EOFError, OSError) as error:
+                raise InferenceUnavailableError(
+                    "the inference process stopped during the job; the next job starts a fresh "
+                    "one; what you typed is kept"
+                ) from error
+        if reply["status"] == "ok":
+            return reply["result"]
+        if reply["status"] == "input":
+            raise ValueError(reply["message"])
+        if reply["status"] == "lookup":
+            raise LookupError(reply["message"])
+        raise InferenceUnavailableError(f"{reply['message']}; what you typed is kept")
+
+    def await_result(self, connection, pid: int, limit: float) -> dict:
+        """The job's answer; past its limit and grace, its process is stopped from here."""
+        deadline = time.monotonic() + limit + self.GRACE_SECONDS
+        while not connection.poll(min(1.0, max(deadline - time.monotonic(), 0.0))):
+            if time.monotonic() >= deadline:
+                JOB_LOG.error("inference process %d missed the job's limit: killing it", pid)
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                return {
+                    "status": "limit",
+                    "message": f"the job passed its time limit of {limit:g} s and its process "
+                    "was stopped; the next job starts a fresh one",
+                }
+        return connection.recv()
 
 
 class CeleryService:
@@ -78,6 +149,7 @@ class CeleryService:
         self.celery = make_celery(settings)
         self.exceptions = exceptions
         self.redis_url = settings.redis_url
+        self.settings = settings
 
     def check_reachable(self) -> None:
         """Raise InferenceUnavailableError unless Redis answers and a worker serves `gpu`."""
@@ -99,8 +171,12 @@ class CeleryService:
 
     def run(self, study: Study, operation: str, arguments: dict) -> dict | list:
         self.check_reachable()
-        job = self.celery.send_task(TASK, args=[str(study.path), operation, arguments], queue=QUEUE)
-        deadline = time.monotonic() + JOB_SECONDS
+        limit = self.settings.job_limit(operation)
+        job = self.celery.send_task(
+            TASK, args=[str(study.path), operation, arguments, limit], queue=QUEUE
+        )
+        # the worker stops a job past its limit; this waits for a queue ahead of it, too
+        deadline = time.monotonic() + QUEUED_JOBS_ALLOWED * limit
         while time.monotonic() < deadline:
             try:
                 # the caller may itself be a task (a background callback of the scaled mode)
@@ -112,7 +188,9 @@ class CeleryService:
             except Exception as error:
                 raise InferenceUnavailableError(f"the inference job failed: {error}") from error
         job.revoke()
-        raise InferenceUnavailableError(f"the inference job took over {JOB_SECONDS} s")
+        raise InferenceUnavailableError(
+            f"the inference job waited and ran over {QUEUED_JOBS_ALLOWED * limit:g} s"
+        )
 
 
 class CachedService:
@@ -162,7 +240,7 @@ class CachedService:
 
 @lru_cache(maxsize=4)
 def inference_service(settings: Settings) -> InferenceService:
-    """This process's service: Celery when scaled (REDIS_URL set), else inline (one model per
-    process); results cached either way."""
-    backend = CeleryService(settings) if settings.mode == "scaled" else InlineService(settings)
+    """This process's service: Celery when scaled (REDIS_URL set), else the resident inference
+    process (the web process never loads torch); results cached either way."""
+    backend = CeleryService(settings) if settings.mode == "scaled" else ResidentService(settings)
     return CachedService(backend, settings)
