@@ -152,14 +152,89 @@ class UnreadResultsKeepPolling:
         return missed is not None and missed[0] == str(job) and self.result_ready(missed[1])
 
 
+LOST_JOB_MESSAGE = (
+    "The job's process stopped before it finished (it was killed, or ran out of memory); "
+    "what you typed is kept: run it again."
+)
+CANCELLED_SECONDS = 3600  # how long a cancelled job is remembered as such
+
+
+class ReportLostJobs:
+    """A job whose process died ends with no result, and Dash would then end its running state
+    without a word. This answers such a job with an error for the page's error handler to show,
+    unless the job was cancelled (by Cancel, or replaced by a newer request) or its result is
+    on the way."""
+
+    def terminate_job(self, job: Any) -> None:
+        if job is not None:
+            self.remember_cancelled(f"atlas:cancelled:{job}")
+        super().terminate_job(job)
+
+    def get_result(self, key: str, job: Any) -> Any:
+        result = super().get_result(key, job)
+        if (
+            result is self.UNDEFINED
+            and job is not None
+            and self.job_lost(job)
+            and not self.result_ready(key)
+            and not self.was_cancelled(f"atlas:cancelled:{job}")
+        ):
+            return {"background_callback_error": {"msg": LOST_JOB_MESSAGE, "tb": ""}}
+        return result
+
+    def job_lost(self, job: Any) -> bool:
+        return not self.job_running(job)
+
+
+class DiskcacheMarks:
+    """Cancellations of the embedded mode's jobs, in the jobs' disk cache."""
+
+    def remember_cancelled(self, key: str) -> None:
+        self.handle.set(key, True, expire=CANCELLED_SECONDS)
+
+    def was_cancelled(self, key: str) -> bool:
+        return self.handle.get(key) is not None
+
+
+class RedisMarks:
+    """Cancellations of the scaled mode's jobs, in Redis; a job queued on `celery` counts as
+    lost when no live worker serves that queue (Celery itself would call it pending for ever)."""
+
+    redis_url: str
+
+    def remember_cancelled(self, key: str) -> None:
+        redis_client(self.redis_url).set(key, 1, ex=CANCELLED_SECONDS)
+
+    def was_cancelled(self, key: str) -> bool:
+        return bool(redis_client(self.redis_url).exists(key))
+
+    def job_lost(self, job: Any) -> bool:
+        import redis
+
+        if not self.job_running(job):
+            return True
+        try:
+            return bool(unserved_queues(self.redis_url, (WEB_QUEUE,)))
+        except redis.RedisError:
+            return False  # Redis away: the job's fate is unknown, and the next poll asks again
+
+
 def background_manager(settings: Settings) -> Any:
     """Dash's manager for background callbacks: Diskcache embedded, Celery over Redis scaled."""
     from dash import CeleryManager, DiskcacheManager
 
     if settings.mode == "scaled":
-        manager_class = type("AtlasCeleryManager", (UnreadResultsKeepPolling, CeleryManager), {})
+        manager_class = type(
+            "AtlasCeleryManager",
+            (RedisMarks, ReportLostJobs, UnreadResultsKeepPolling, CeleryManager),
+            {"redis_url": settings.redis_url},
+        )
         return manager_class(make_celery(settings))
     import diskcache
 
-    manager_class = type("AtlasDiskcacheManager", (UnreadResultsKeepPolling, DiskcacheManager), {})
+    manager_class = type(
+        "AtlasDiskcacheManager",
+        (DiskcacheMarks, ReportLostJobs, UnreadResultsKeepPolling, DiskcacheManager),
+        {},
+    )
     return manager_class(diskcache.Cache(str(settings.data_dir / "jobs")))

@@ -7,6 +7,8 @@ import logging
 import dash_bootstrap_components as dbc
 from dash import dcc, html, set_props
 
+from dashboard.runtime import LOST_JOB_MESSAGE
+
 CALLBACK_ERROR = "callback-error"  # the shell's alert for a callback that failed
 
 log = logging.getLogger("atlas.callbacks")
@@ -50,6 +52,10 @@ def report_callback_error(error: Exception) -> None:
     """Every callback's error handler: the traceback goes to the log and a message to the page,
     and the outputs stay as they were, so a malformed input (a forged id, a bad iteration) gets
     no HTTP 500."""
+    if LOST_JOB_MESSAGE in str(error):  # a background job whose process died
+        log.error("a background job was lost: %s", error)
+        set_props(CALLBACK_ERROR, {"children": LOST_JOB_MESSAGE, "is_open": True})
+        return
     log.error("callback failed: %r", error, exc_info=error)
     set_props(
         CALLBACK_ERROR,

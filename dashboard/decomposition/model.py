@@ -155,3 +155,23 @@ class DecomposedModel(nn.Module):
 
         with self._replaced({path: replacement(path) for path in masks}):
             return target_logits(self.target, input_ids)
+
+    def folded_weights(self, masks: Masks) -> dict[str, torch.Tensor]:
+        """`(V * mask) @ U` as `[d_in, d_out]` per module, for masks that are one `[C]` vector
+        each: the masked model then costs what the target does (one matmul per module)."""
+        return {
+            path: (self.component(path).V * mask) @ self.component(path).U
+            for path, mask in masks.items()
+        }
+
+    def forward_folded(
+        self, input_ids: torch.Tensor, weights: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """Logits with each module in `weights` replaced by its folded masked weight."""
+
+        def replacement(path: str) -> Callable[[torch.Tensor], torch.Tensor]:
+            weight, bias = weights[path], self.component(path).bias
+            return lambda x: x @ weight if bias is None else x @ weight + bias
+
+        with self._replaced({path: replacement(path) for path in weights}):
+            return target_logits(self.target, input_ids)

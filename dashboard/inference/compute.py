@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from dashboard.decomposition.api import Decomposition
-from dashboard.inference.limits import MAX_TOKENS
+from dashboard.inference.limits import MAX_SLICE_WINDOWS, MAX_TOKENS
 from dashboard.models.target import target_logits
 
 
@@ -78,53 +78,143 @@ def module_masks(decomposition: Decomposition, values: np.ndarray) -> dict[str, 
     return masks
 
 
+def decoded(decomposition: Decomposition, ids: torch.Tensor) -> list[str]:
+    """Each id as its own text (`ids` of any shape, flattened)."""
+    flat = ids.reshape(-1).tolist()
+    unique = sorted(set(flat))
+    text = dict(
+        zip(unique, decomposition.tokenizer.batch_decode([[i] for i in unique]), strict=True)
+    )
+    return [text[i] for i in flat]
+
+
+def compared(
+    decomposition: Decomposition, ids: torch.Tensor, weights: dict, top_k: int
+) -> list[dict]:
+    """Target against masked model on a batch `[rows, seq]`: per row its tokens, per-position
+    KL, both losses and top-k next tokens, and the row's means."""
+    with torch.no_grad():
+        target = target_logits(decomposition.target, ids).float()
+        masked = decomposition.model.forward_folded(ids.to(decomposition.device), weights).float()
+    target_log, masked_log = F.log_softmax(target, -1), F.log_softmax(masked, -1)
+    kl = (target_log.exp() * (target_log - masked_log)).sum(-1)
+    following = ids[:, 1:, None].to(target_log.device)
+    target_loss = -target_log[:, :-1].gather(-1, following)[..., 0]
+    masked_loss = -masked_log[:, :-1].gather(-1, following)[..., 0]
+    target_top, masked_top = target_log.topk(top_k, -1).indices, masked_log.topk(top_k, -1).indices
+    agreement = (target_top[..., 0] == masked_top[..., 0]).float()
+    rows, length = ids.shape
+    tokens = decoded(decomposition, ids)
+    tops = decoded(decomposition, torch.stack([target_top, masked_top]).cpu())
+    per_row = rows * length * top_k
+    kl, agreement = kl.cpu().numpy(), agreement.cpu().numpy()
+    target_loss, masked_loss = target_loss.cpu().numpy(), masked_loss.cpu().numpy()
+    results = []
+    for row in range(rows):
+        start = row * length * top_k
+        results.append(
+            {
+                "tokens": tokens[row * length : (row + 1) * length],
+                "kl": np.round(kl[row], 5).tolist(),
+                "target_loss": np.round(target_loss[row], 4).tolist(),
+                "masked_loss": np.round(masked_loss[row], 4).tolist(),
+                "target_top": chunks(tops[start : start + length * top_k], top_k),
+                "masked_top": chunks(
+                    tops[per_row + start : per_row + start + length * top_k], top_k
+                ),
+                "mean_kl": float(kl[row].mean()),
+                "loss_difference": float((masked_loss[row] - target_loss[row]).mean())
+                if length > 1
+                else None,
+                "top1_agreement": float(agreement[row].mean()),
+            }
+        )
+    return results
+
+
+def chunks(values: list, size: int) -> list[list]:
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+def summary(results: list[dict]) -> dict:
+    """Means over rows (each row counts once, as each prompt always did)."""
+    differences = [r["loss_difference"] for r in results if r["loss_difference"] is not None]
+    return {
+        "mean_kl": float(np.mean([r["mean_kl"] for r in results])),
+        "loss_difference": float(np.mean(differences)) if differences else 0.0,
+        "top1_agreement": float(np.mean([r["top1_agreement"] for r in results])),
+    }
+
+
+def folded(decomposition: Decomposition, values: list[float]) -> dict[str, torch.Tensor]:
+    """The mask `values` folded into each module's weight (computed once per job)."""
+    masks = module_masks(decomposition, np.asarray(values, dtype=np.float32))
+    with torch.no_grad():
+        return decomposition.model.folded_weights(masks)
+
+
 def masked_inference(
     decomposition: Decomposition, values: list[float], prompts: list[str], top_k: int = 5
 ) -> dict:
     """For each prompt: both models' top-k next tokens, per-position loss and KL; a summary."""
-    masks = module_masks(decomposition, np.asarray(values, dtype=np.float32))
-    results, kls, loss_differences, agreements = [], [], [], []
-    for prompt in prompts:
-        ids = encode(decomposition, prompt)
-        with torch.no_grad():
-            target = target_logits(decomposition.target, ids)[0].float()
-            masked = decomposition.forward_masked(ids, masks)[0].float()
-        target_log, masked_log = F.log_softmax(target, -1), F.log_softmax(masked, -1)
-        kl = (target_log.exp() * (target_log - masked_log)).sum(-1)
-        following = ids[0, 1:]
-        target_loss = -target_log[:-1].gather(-1, following[:, None])[:, 0]
-        masked_loss = -masked_log[:-1].gather(-1, following[:, None])[:, 0]
-        target_top = target_log.topk(top_k, -1)
-        masked_top = masked_log.topk(top_k, -1)
-        agreement = (target_top.indices[:, 0] == masked_top.indices[:, 0]).float()
-        results.append(
-            {
-                "tokens": token_strings(decomposition, ids),
-                "kl": np.round(kl.cpu().numpy(), 5).tolist(),
-                "target_loss": np.round(target_loss.cpu().numpy(), 4).tolist(),
-                "masked_loss": np.round(masked_loss.cpu().numpy(), 4).tolist(),
-                "target_top": [
-                    [decomposition.tokenizer.decode([int(i)]) for i in row]
-                    for row in target_top.indices.cpu()
-                ],
-                "masked_top": [
-                    [decomposition.tokenizer.decode([int(i)]) for i in row]
-                    for row in masked_top.indices.cpu()
-                ],
-            }
+    weights = folded(decomposition, values)
+    results = [
+        compared(decomposition, encode(decomposition, prompt), weights, top_k)[0]
+        for prompt in prompts
+    ]
+    return {"prompts": results, "summary": summary(results)}
+
+
+def heldout_windows(decomposition: Decomposition, window_length: int) -> np.ndarray:
+    """The held-out corpus (documents no model here trained on) cut into windows: `[n, length]`."""
+    key = (str(decomposition.directory), window_length)
+    if key not in HELDOUT_WINDOWS:
+        from dashboard.models.corpus import split_documents, wiki_documents
+        from dashboard.models.datasets import HELDOUT_FRACTION
+        from dashboard.models.tokens import cut_windows, token_stream
+
+        held_out = split_documents(wiki_documents(), HELDOUT_FRACTION, seed=0).heldout
+        stream = token_stream(decomposition.tokenizer, held_out)
+        HELDOUT_WINDOWS.clear()  # one model's windows at a time
+        HELDOUT_WINDOWS[key] = cut_windows(stream, window_length)
+    return HELDOUT_WINDOWS[key]
+
+
+HELDOUT_WINDOWS: dict[tuple[str, int], np.ndarray] = {}
+
+
+def masked_inference_slice(
+    decomposition: Decomposition,
+    values: list[float],
+    start: int,
+    count: int,
+    window_length: int,
+    batch_size: int = 8,
+    top_k: int = 3,
+) -> dict:
+    """Masked inference on held-out windows `start .. start + count - 1`, `batch_size` at a
+    time: the summary over the slice, and each window's figures and tokens."""
+    windows = heldout_windows(decomposition, window_length)
+    check_slice(start, count, len(windows))
+    weights = folded(decomposition, values)
+    chosen = torch.as_tensor(windows[start : start + count], dtype=torch.long)
+    results = []
+    for first in range(0, len(chosen), batch_size):
+        batch = chosen[first : first + batch_size].to(decomposition.device)
+        results += compared(decomposition, batch, weights, top_k)
+    for offset, result in enumerate(results):
+        result["window"] = start + offset
+    return {"windows": results, "summary": summary(results), "available": len(windows)}
+
+
+def check_slice(start: int, count: int, available: int) -> None:
+    if not 1 <= count <= MAX_SLICE_WINDOWS:
+        raise ValueError(f"{count} windows; a slice holds 1 to {MAX_SLICE_WINDOWS}")
+    if start < 0 or start + count > available:
+        raise ValueError(
+            f"windows {start}:{start + count} are outside the held-out corpus, which has "
+            f"{available:,} windows of this length (0 to {available - 1:,})"
         )
-        kls.append(kl.mean().item())
-        if len(following):
-            loss_differences.append((masked_loss - target_loss).mean().item())
-        agreements.append(agreement.mean().item())
-    return {
-        "prompts": results,
-        "summary": {
-            "mean_kl": float(np.mean(kls)),
-            "loss_difference": float(np.mean(loss_differences)) if loss_differences else 0.0,
-            "top1_agreement": float(np.mean(agreements)),
-        },
-    }
 
 
 def heldout_prompts(decomposition: Decomposition, count: int = 8, characters: int = 240) -> list:
@@ -142,4 +232,5 @@ OPERATIONS = {
     "probe": probe,
     "prompt_importance": prompt_importance,
     "masked_inference": masked_inference,
+    "masked_inference_slice": masked_inference_slice,
 }

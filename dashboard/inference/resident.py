@@ -61,11 +61,14 @@ def connect(settings: Settings) -> Connection | None:
         return None
 
 
-def start(settings: Settings, owner_pid: int) -> subprocess.Popen:
-    """Start a resident process for `settings` owned by `owner_pid` (its log: our stderr)."""
+def start(settings: Settings, owner_pid: int, detached: bool = False) -> subprocess.Popen:
+    """Start a resident process for `settings` owned by `owner_pid` (its log: our stderr).
+    `detached`: not as a child of this process (a job's process, whose children Dash kills
+    when the job ends), so the returned process is only the one that detaches it."""
     environment = {**os.environ, "ATLAS_DATA_DIR": str(settings.data_dir)}
+    command = [sys.executable, "-m", "dashboard.inference.resident", "--owner", str(owner_pid)]
     return subprocess.Popen(
-        [sys.executable, "-m", "dashboard.inference.resident", "--owner", str(owner_pid)],
+        ["setsid", "--fork", *command] if detached else command,
         env=environment,
         start_new_session=True,  # a signal to the web server's group does not reach it
         stdin=subprocess.DEVNULL,
@@ -90,20 +93,17 @@ def connect_or_start(settings: Settings) -> Connection:
         if connection is not None:
             return connection
         log.info("starting the resident inference process")
-        process = start(settings, owner_pid())
+        start(settings, owner_pid(), detached=True).wait()
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             connection = connect(settings)
             if connection is not None:
                 return connection
-            if process.poll() is not None:
-                raise ResidentUnavailableError(
-                    f"the inference process exited at start (code {process.returncode}); "
-                    "the server's log says why"
-                )
             time.sleep(0.1)
-    process.kill()
-    raise ResidentUnavailableError(f"the inference process did not answer within {START_SECONDS} s")
+    raise ResidentUnavailableError(
+        f"the inference process did not answer within {START_SECONDS:g} s; the server's log "
+        "says why"
+    )
 
 
 def stop(process: subprocess.Popen, grace_seconds: float = 5.0) -> None:

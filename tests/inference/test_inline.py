@@ -96,3 +96,36 @@ def test_results_are_cached_by_study_operation_and_input(service, study, tmp_pat
     with pytest.raises(InputTooLongError):  # errors are not cached
         cached.run(study, "probe", {"text": "word " * 2000, "threshold": 0.1})
     assert counting.calls == 4
+
+
+def test_a_folded_mask_computes_what_the_masked_subcomponents_do(service, study) -> None:
+    import torch
+
+    from dashboard.inference.compute import folded, module_masks
+
+    decomposition = service.decomposition(study)
+    values = np.random.default_rng(0).random(len(study.subcomponents)).astype(np.float32)
+    ids = decomposition.encode(TEXT)
+    by_subcomponents = decomposition.forward_masked(ids, module_masks(decomposition, values))
+    with torch.no_grad():
+        by_weights = decomposition.model.forward_folded(ids, folded(decomposition, values))
+    np.testing.assert_allclose(by_weights.numpy(), by_subcomponents.numpy(), atol=1e-4)
+
+
+def test_masked_inference_on_a_held_out_slice(service, study) -> None:
+    n = len(study.subcomponents)
+    arguments = {"values": [0.0] * n, "start": 3, "count": 10, "window_length": 16}
+    result = service.run(study, "masked_inference_slice", arguments)
+    windows = result["windows"]
+    assert [w["window"] for w in windows] == list(range(3, 13))
+    assert all(len(w["tokens"]) == len(w["kl"]) == 16 for w in windows)
+    assert result["summary"]["mean_kl"] == pytest.approx(np.mean([w["mean_kl"] for w in windows]))
+    assert result["summary"]["mean_kl"] > 0.2  # everything off: the model is lost
+    one_batch = service.run(study, "masked_inference_slice", {**arguments, "batch_size": 10})
+    np.testing.assert_allclose(
+        [w["mean_kl"] for w in one_batch["windows"]], [w["mean_kl"] for w in windows], atol=1e-5
+    )
+    with pytest.raises(ValueError, match="a slice holds 1 to 64"):
+        service.run(study, "masked_inference_slice", {**arguments, "count": 65})
+    with pytest.raises(ValueError, match="outside the held-out corpus"):
+        service.run(study, "masked_inference_slice", {**arguments, "start": 10**7})
