@@ -160,8 +160,9 @@ class Resident:
             request = connection.recv()
         except (EOFError, OSError):
             return
-        if request.get("operation") == "ping":
-            connection.send({"status": "ok", "result": {"pid": os.getpid()}})
+        if request.get("operation") == "ping":  # which process, and the job it runs now
+            running = self.running.operation if self.running is not None else None
+            connection.send({"status": "ok", "result": {"pid": os.getpid(), "running": running}})
             return
         try:
             path = Path(request["study"])

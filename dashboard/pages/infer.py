@@ -1,4 +1,5 @@
-"""`/infer`: run the model with a causal mask on a prompt set. `?mask=<hash>`, `?prompts=<hash>`,
+"""`/infer`: run the model with a causal mask on a prompt set or on a slice of the held-out
+corpus. `?mask=<hash>`, `?prompts=<hash>`, `?slice=<start>:<count>` (held-out windows),
 `?mode=` (as_is, ablate, keep), `?clusters=1,2` (for ablate and keep); `?study=`, `?iteration=`.
 `callbacks/infer.py` runs the job in the background."""
 
@@ -10,6 +11,7 @@ from dash import dcc, html
 
 from dashboard.app_state import study_status
 from dashboard.components.notices import no_study_notice
+from dashboard.inference.limits import MAX_SLICE_WINDOWS
 from dashboard.inference.masks import MODES
 from dashboard.page_data import parse_iteration
 from dashboard.pages.probe import stored_text
@@ -21,6 +23,10 @@ dash.register_page(__name__, path="/infer", title="Masked inference · SPD Atlas
 STORE = "infer-store"
 MASK = "infer-mask"
 PROMPTS = "infer-prompts"
+SLICE = "infer-slice"
+WINDOWS = "infer-windows"  # the slice's windows, one row each: choose one to see its tokens
+TOKENS = "infer-tokens"
+JOB = "infer-job"  # the slice job's arguments: a chosen window's tokens come from its result
 HELDOUT = "infer-heldout"
 MODE = "infer-mode"
 CLUSTERS = "infer-clusters"
@@ -58,6 +64,7 @@ def layout(**query: str | list[str]) -> html.Div:
         [
             dcc.Location(id=URL_SYNC, refresh=False),
             dcc.Store(id=REQUEST),
+            dcc.Store(id=JOB),
             dcc.Store(
                 id=STORE, data={"study": name, "version": study.version, "iteration": iteration}
             ),
@@ -111,6 +118,23 @@ def layout(**query: str | list[str]) -> html.Div:
                 rows=5,
                 className="my-2",
                 placeholder="One prompt per line",
+            ),
+            dbc.InputGroup(
+                [
+                    dbc.InputGroupText("or held-out windows"),
+                    dbc.Input(
+                        id=SLICE,
+                        value=single(query.get("slice")) or "",
+                        placeholder="start:count, e.g. 0:16",
+                    ),
+                    dbc.InputGroupText(
+                        f"up to {MAX_SLICE_WINDOWS} windows of {study.window_shape[1]} tokens; "
+                        "when set, the prompts are not used",
+                        className="small",
+                    ),
+                ],
+                size="sm",
+                className="mb-2",
             ),
             html.Div(
                 [

@@ -1,10 +1,13 @@
 """The live model in real headless Chromium: probe, a mask labelled by hash, and masked
-inference opened from that hash in a fresh browser (inline backend, micro study)."""
+inference opened from that hash in a fresh browser (embedded mode: the resident inference
+process; micro study)."""
 
 from __future__ import annotations
 
 import os
 import re
+import signal
+import time
 from pathlib import Path
 
 import psutil
@@ -181,3 +184,103 @@ def test_jobs_beyond_one_per_core_are_refused_and_the_input_kept(
     finally:
         for page in pages:
             page.context.close()
+
+
+def resident_processes(app: ServedApp) -> list[psutil.Process]:
+    """The app's inference processes (started by the server, or restarted by a job)."""
+    data_dir = str(app.log_path.parent)
+    return [
+        process
+        for process in psutil.process_iter(["cmdline", "environ"])
+        if "dashboard.inference.resident" in (process.info["cmdline"] or [])
+        and (process.info["environ"] or {}).get("ATLAS_DATA_DIR") == data_dir
+    ]
+
+
+def web_workers(app: ServedApp) -> list[psutil.Process]:
+    server = psutil.Process(app.process.pid)
+    masters = [p for p in [server, *server.children(recursive=True)] if "gunicorn" in p.cmdline()]
+    return [child for child in masters[0].children() if "gunicorn" in child.cmdline()]
+
+
+def run_and_wait(page: Page, result: str) -> None:
+    page.locator("#infer-run").click()
+    expect(page.locator(result)).to_contain_text("top-1 agreement", timeout=JOB)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_every_live_step_in_one_session(
+    micro_study: Path, tmp_path: Path, watched: WatchedPage, workers: int
+) -> None:
+    """As a new user after `make run`: held-out text, masked inference, probe, a mask from
+    prompts, its label, then masked inference with that hash on a held-out slice."""
+    (tmp_path / "data").mkdir()
+    with serving(tmp_path / "data", str(micro_study), workers=workers) as app:
+        page = watched.page
+        page.goto(f"{app.url}/infer?mode=ablate&clusters={first_cluster(micro_study)}")
+        page.locator("#infer-heldout").click()
+        expect(page.locator("#infer-prompts")).not_to_have_value("", timeout=JOB)
+        run_and_wait(page, "#infer-summary")
+        page.goto(f"{app.url}/probe")
+        page.locator("#probe-text").fill("The cat sat on the mat.")
+        page.locator("#probe-run").click()
+        expect(page.locator("#probe-tokens")).to_contain_text(" on", timeout=JOB)
+        page.goto(f"{app.url}/masks")
+        page.locator("#masks-prompts").fill("The river flows into the sea.\nIt was cold.")
+        page.locator("#masks-compute").click()
+        expect(page.locator("#masks-prompt-status")).to_contain_text(
+            "subcomponents on", timeout=JOB
+        )
+        page.locator("#masks-label").fill("from two prompts")
+        page.locator("#masks-save").click()
+        name = page.locator("#masks-saved-hash").inner_text()
+        page.goto(f"{app.url}/infer?mask={name}&slice=2:12")
+        expect(page.locator("#infer-slice")).to_have_value("2:12")
+        run_and_wait(page, "#infer-summary")
+        expect(page.locator("#infer-summary")).to_contain_text("over 12 held-out windows")
+        expect(page).to_have_url(
+            re.compile(rf"mask={name}.*slice=2%3A12|slice=2%3A12.*mask={name}")
+        )
+        page.locator("#infer-windows .ag-row[row-index='3'] .ag-cell").first.click()
+        expect(page.locator("#infer-window-title")).to_have_text("Tokens of window 5")
+        assert len(resident_processes(app)) == 1  # one model for every worker
+        assert not torch_in_web_workers(app)
+        assert len(web_workers(app)) == workers
+    assert watched.errors == []
+
+
+def running_job(app: ServedApp) -> str | None:
+    """The operation the app's inference process runs now, asked over its socket."""
+    from dashboard.inference import resident
+    from dashboard.settings import Settings
+
+    connection = resident.connect(Settings.from_env({"ATLAS_DATA_DIR": str(app.log_path.parent)}))
+    if connection is None:
+        return None
+    with connection:
+        connection.send({"operation": "ping"})
+        return connection.recv()["result"]["running"]
+
+
+def test_a_killed_inference_process_is_reported_and_the_next_job_runs(
+    app_with_micro_study: ServedApp, micro_study: Path, watched: WatchedPage
+) -> None:
+    page = watched.page
+    page.goto(f"{app_with_micro_study.url}/infer?mode=ablate&clusters={first_cluster(micro_study)}")
+    long_prompts = "\n".join(  # under a second of work; 19,000 characters (the limit: 20,000)
+        f"Killed {i}: " + "The river flows through the old city. " * 25 for i in range(20)
+    )
+    page.locator("#infer-prompts").fill(long_prompts)
+    page.locator("#infer-run").click()
+    deadline = time.monotonic() + JOB / 1000
+    while running_job(app_with_micro_study) != "masked_inference":
+        assert time.monotonic() < deadline, "the job never ran"
+        time.sleep(0.05)
+    [process] = resident_processes(app_with_micro_study)
+    process.send_signal(signal.SIGKILL)
+    expect(page.locator("#infer-message")).to_contain_text("stopped during the job", timeout=5000)
+    expect(page.locator("#infer-prompts")).to_have_value(long_prompts)
+    expect(page.locator("#infer-cancel")).to_be_disabled()
+    page.locator("#infer-prompts").fill("It was cold.")
+    run_and_wait(page, "#infer-summary")
+    assert watched.errors == []
