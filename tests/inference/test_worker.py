@@ -31,8 +31,8 @@ TEXT = "The river flows through the old city."
 LONG_PROMPTS = [TEXT * 28] * 32  # about a second of masked inference each on the micro model
 
 
-def scaled_settings(data_dir: Path) -> Settings:
-    return Settings.from_env({"ATLAS_DATA_DIR": str(data_dir), "REDIS_URL": REDIS})
+def scaled_settings(data_dir: Path, **env: str) -> Settings:
+    return Settings.from_env({"ATLAS_DATA_DIR": str(data_dir), "REDIS_URL": REDIS, **env})
 
 
 def start_worker(data_dir: Path, log: Path) -> subprocess.Popen:
@@ -165,3 +165,19 @@ def test_a_worker_killed_mid_job_is_reported_and_a_restart_restores_service(
         assert result["tokens"]
     finally:
         stop(restarted)
+
+
+def test_a_job_past_its_limit_is_reported_and_the_worker_starts_afresh(
+    worker, micro_study: Path, micro_data_dir: Path
+) -> None:
+    study = Study(micro_study)
+    service = CeleryService(scaled_settings(micro_data_dir))
+    limited = CeleryService(scaled_settings(micro_data_dir, ATLAS_JOB_SECONDS="masked_inference=1"))
+    service.run(study, "probe", {"text": TEXT, "threshold": 0.1})  # the model is loaded
+    started = time.monotonic()
+    arguments = {"values": [1.0] * len(study.subcomponents), "prompts": LONG_PROMPTS * 4}
+    with pytest.raises(InferenceUnavailableError, match="time limit of 1 s"):
+        limited.run(study, "masked_inference", arguments)
+    assert time.monotonic() - started < 1 + 5
+    assert worker.poll() is None  # `spd-atlas worker` started a fresh Celery worker ...
+    assert service.run(study, "probe", {"text": "It was cold.", "threshold": 0.1})["tokens"]
