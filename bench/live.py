@@ -1,14 +1,21 @@
-"""Live-model speed: probe latency for 128 tokens, and masked-inference throughput, each beside a
-plain forward pass of the target on the same tokens in the same run; CPU, and CUDA when present.
+"""Live-model speed, each figure beside a plain forward pass of the target on the same tokens in
+the same run; CPU, and CUDA when present:
+- a probe of 128 tokens: in this process, and end to end through the embedded mode's service
+  (request to result, warm: the resident inference process with its model loaded);
+- masked inference on held-out windows, `--batch` at a time, against plain forwards of the same
+  batches (tokens per second).
 
-Run: python -m bench.live [--decomposition DIR] (default: $ATLAS_DATA_DIR/decompositions/demo)
-     [--smoke] (default: $ATLAS_DATA_DIR/decompositions/micro)
+Run: python -m bench.live [--study DIR] (default: $ATLAS_DATA_DIR/demo, as `make run` builds it)
+     [--smoke] (tiny sizes; give --study)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,18 +24,17 @@ import torch
 
 from bench.smoke import parse_arguments
 from dashboard.decomposition.api import load_decomposition
-from dashboard.inference.compute import heldout_prompts, masked_inference, probe
+from dashboard.inference import resident
+from dashboard.inference.compute import heldout_windows, masked_inference_slice, probe
+from dashboard.inference.locate import find_decomposition
+from dashboard.inference.service import ResidentService
 from dashboard.models.target import target_logits
 from dashboard.settings import Settings
+from dashboard.study import Study
 
 TOKENS = 128
-
-
-def text_of_tokens(decomposition, count: int) -> str:
-    """Held-out corpus text cut to about `count` tokens."""
-    text = " ".join(heldout_prompts(decomposition, count=8, characters=4000))
-    ids = decomposition.encode(text)[0, :count]
-    return decomposition.tokenizer.decode(ids.tolist())
+PROBE_GOAL_MS = 100  # plus twice the plain forward
+THROUGHPUT_GOAL = 0.5  # masked inference over plain forwards, at batch 8
 
 
 def timed(function, repeats: int) -> list[float]:
@@ -42,53 +48,107 @@ def timed(function, repeats: int) -> list[float]:
     return seconds
 
 
-def bench_device(directory: Path, device: str, repeats: int, n_prompts: int) -> dict:
+def median_ms(seconds: list[float]) -> float:
+    return round(1000 * float(np.median(seconds)), 1)
+
+
+def probe_text(decomposition, window_length: int) -> str:
+    """Held-out text of about TOKENS tokens (whole held-out windows, joined)."""
+    windows = heldout_windows(decomposition, window_length)
+    ids = windows[: -(-TOKENS // window_length)].reshape(-1)[:TOKENS]
+    return decomposition.tokenizer.decode(ids.tolist())
+
+
+def embedded_probe(study: Study, text: str, repeats: int) -> list[float]:
+    """Probe latency through the resident inference process of a data directory of its own,
+    warm (the first request, which starts the process and loads the model, is not counted)."""
+    with tempfile.TemporaryDirectory() as data_dir:
+        settings = Settings.from_env({**os.environ, "ATLAS_DATA_DIR": data_dir})
+        service = ResidentService(settings)  # uncached: every request reaches the model
+        service.run(study, "probe", {"text": text, "threshold": 0.1})
+        try:
+            return timed(
+                lambda: service.run(study, "probe", {"text": text, "threshold": 0.1}), repeats
+            )
+        finally:
+            connection = resident.connect(settings)
+            if connection is not None:
+                with connection:
+                    connection.send({"operation": "ping"})
+                    os.kill(connection.recv()["result"]["pid"], signal.SIGTERM)
+
+
+def bench_device(study: Study, device: str, args: argparse.Namespace) -> dict:
+    directory = find_decomposition(study, Settings.from_env().data_dir)
     decomposition = load_decomposition(directory, device=device)
-    text = text_of_tokens(decomposition, TOKENS)
+    window_length = study.window_shape[1]
+    text = probe_text(decomposition, window_length)
     ids = decomposition.encode(text)
-    n_tokens = ids.shape[1]
     with torch.no_grad():
-        forward = timed(lambda: target_logits(decomposition.target, ids), repeats)
-    probing = timed(lambda: probe(decomposition, text, 0.1), repeats)
-    prompts = [text] * n_prompts
-    values = [1.0] * len(decomposition.labels)
-    masked = timed(lambda: masked_inference(decomposition, values, prompts), 3)
-    with torch.no_grad():
-        plain = timed(lambda: [target_logits(decomposition.target, ids) for _ in prompts], 3)
-    tokens = n_tokens * n_prompts
-    return {
+        forward = timed(lambda: target_logits(decomposition.target, ids), args.repeats)
+    probing = timed(lambda: probe(decomposition, text, 0.1), args.repeats)
+    figures = {
         "bench": "live",
         "device": device,
-        "decomposition": directory.name,
-        "probe_tokens": n_tokens,
-        "probe_p50_ms": round(1000 * float(np.median(probing)), 1),
-        "target_forward_p50_ms": round(1000 * float(np.median(forward)), 1),
+        "study": study.name,
+        "probe_tokens": int(ids.shape[1]),
+        "probe_p50_ms": median_ms(probing),
+        "target_forward_p50_ms": median_ms(forward),
         "ratio_probe_over_forward": round(float(np.median(probing) / np.median(forward)), 2),
+    }
+    if device == "cpu" or device == study_device():
+        embedded = embedded_probe(study, text, args.repeats)
+        figures["embedded_probe_p50_ms"] = median_ms(embedded)
+        figures["embedded_probe_p95_ms"] = round(1000 * float(np.percentile(embedded, 95)), 1)
+        goal = PROBE_GOAL_MS + 2 * figures["target_forward_p50_ms"]
+        figures["goal_embedded_probe_ms"] = round(goal, 1)
+        figures["goal_embedded_probe_met"] = figures["embedded_probe_p50_ms"] <= goal
+    windows = heldout_windows(decomposition, window_length)[: args.windows]
+    values = [0.0 if i % 2 else 1.0 for i in range(len(study.subcomponents))]
+    arguments = {"start": 0, "count": len(windows), "window_length": window_length}
+    masked = timed(
+        lambda: masked_inference_slice(decomposition, values, batch_size=args.batch, **arguments),
+        3,
+    )
+    batches = [
+        torch.as_tensor(windows[i : i + args.batch], dtype=torch.long, device=decomposition.device)
+        for i in range(0, len(windows), args.batch)
+    ]
+    with torch.no_grad():
+        plain = timed(lambda: [target_logits(decomposition.target, b) for b in batches], 3)
+    tokens = windows.size
+    ratio = float(np.median(plain) / np.median(masked))
+    return {
+        **figures,
+        "batch": args.batch,
+        "masked_windows": len(windows),
         "masked_inference_tokens_per_s": round(tokens / float(np.median(masked))),
         "target_forward_tokens_per_s": round(tokens / float(np.median(plain))),
-        "ratio_masked_over_forward_throughput": round(
-            float(np.median(plain) / np.median(masked)), 3
-        ),
+        "ratio_masked_over_forward_throughput": round(ratio, 3),
+        "goal_throughput_ratio": THROUGHPUT_GOAL,
+        "goal_throughput_met": ratio >= THROUGHPUT_GOAL,
     }
+
+
+def study_device() -> str:
+    """The device the embedded service computes on (ATLAS_DEVICE; auto: CUDA when present)."""
+    device = Settings.from_env().device
+    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    decompositions = Settings.from_env().data_dir / "decompositions"
-    parser.add_argument("--decomposition", type=Path, default=decompositions / "demo")
+    parser.add_argument("--study", type=Path, default=Settings.from_env().data_dir / "demo")
     parser.add_argument("--repeats", type=int, default=20, help="probes and plain forwards")
-    parser.add_argument("--prompts", type=int, default=16, help="per masked-inference run")
-    args = parse_arguments(
-        parser, {"decomposition": decompositions / "micro", "repeats": 2, "prompts": 2}
-    )
-    if not args.decomposition.is_dir():
-        raise SystemExit(f"{args.decomposition}: no decomposition (build the demo first)")
+    parser.add_argument("--windows", type=int, default=64, help="held-out windows, masked")
+    parser.add_argument("--batch", type=int, default=8, help="windows per forward")
+    args = parse_arguments(parser, {"repeats": 2, "windows": 8, "batch": 8})
+    if not (args.study / "study.json").is_file():
+        raise SystemExit(f"{args.study}: no study (build the demo first: make run)")
+    study = Study(args.study)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:
-        print(
-            json.dumps(bench_device(args.decomposition, device, args.repeats, args.prompts)),
-            flush=True,
-        )
+        print(json.dumps(bench_device(study, device, args)), flush=True)
 
 
 if __name__ == "__main__":

@@ -82,10 +82,11 @@ def test_harvest(micro_data_dir: Path, micro_decomposition: Path) -> None:
     assert figures["ratio"] > 0
 
 
-def test_live(micro_decomposition: Path, tmp_path: Path) -> None:
-    figures = smoke("live", tmp_path, "--decomposition", micro_decomposition)
+def test_live(micro_study: Path, tmp_path: Path) -> None:
+    figures = smoke("live", tmp_path, "--study", micro_study)
     assert figures["probe_tokens"] > 0
     assert figures["ratio_probe_over_forward"] > 0
+    assert figures["embedded_probe_p50_ms"] > 0
     assert figures["ratio_masked_over_forward_throughput"] > 0
 
 
