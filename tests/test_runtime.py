@@ -145,11 +145,52 @@ def test_a_result_stored_between_the_read_and_the_running_check_is_not_lost(
 ) -> None:
     """Dash's order: get_result, then job_running; the job ends in between."""
     manager = background_manager(embedded(tmp_path))
-    finished_job = "999999999"  # no such process: the job has ended
-    assert manager.get_result("key", finished_job) is manager.UNDEFINED
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    job = str(running.pid)
+    assert manager.get_result("key", job) is manager.UNDEFINED  # it runs, no result yet
     manager.handle.set("key", ["the result"])  # stored just before it ended
-    assert manager.job_running(finished_job)  # so the page polls once more ...
-    assert manager.get_result("key", finished_job) == ["the result"]  # ... and takes it
-    assert not manager.job_running(finished_job)
-    assert manager.get_result("other", finished_job) is manager.UNDEFINED
-    assert not manager.job_running(finished_job)  # a job that ended with nothing stays ended
+    running.kill()
+    running.wait()
+    assert manager.job_running(job)  # so the page polls once more ...
+    assert manager.get_result("key", job) == ["the result"]  # ... and takes it
+    assert not manager.job_running(job)
+
+
+def dead_process_pid() -> int:
+    """The pid of a process that ran and died (reaped: it no longer exists)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_a_job_whose_process_died_is_reported_unless_cancelled(tmp_path: Path) -> None:
+    from dashboard.runtime import LOST_JOB_MESSAGE
+
+    manager = background_manager(embedded(tmp_path))
+    lost = manager.get_result(f"key-{uuid.uuid4().hex}", dead_process_pid())
+    assert lost["background_callback_error"]["msg"] == LOST_JOB_MESSAGE
+    cancelled = dead_process_pid()
+    manager.terminate_job(cancelled)  # Cancel, or a newer request that replaces the job
+    assert manager.get_result(f"key-{uuid.uuid4().hex}", cancelled) is manager.UNDEFINED
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert manager.get_result(f"key-{uuid.uuid4().hex}", running.pid) is manager.UNDEFINED
+    finally:
+        running.kill()
+        running.wait()
+
+
+def test_a_scaled_job_with_no_worker_on_its_queue_is_reported(tmp_path: Path) -> None:
+    import redis
+
+    from dashboard.runtime import LOST_JOB_MESSAGE, WEB_QUEUE, presence_key
+
+    redis.Redis.from_url(REDIS_URL).delete(presence_key(WEB_QUEUE))
+    manager = background_manager(scaled(tmp_path))
+    job = uuid.uuid4().hex  # a task id Celery has never seen: pending, as a queued job is
+    assert manager.job_running(job)
+    lost = manager.get_result(f"key-{uuid.uuid4().hex}", job)
+    assert lost["background_callback_error"]["msg"] == LOST_JOB_MESSAGE
+    cancelled = uuid.uuid4().hex
+    manager.terminate_job(cancelled)
+    assert manager.get_result(f"key-{uuid.uuid4().hex}", cancelled) is manager.UNDEFINED

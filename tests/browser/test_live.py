@@ -284,3 +284,32 @@ def test_a_killed_inference_process_is_reported_and_the_next_job_runs(
     page.locator("#infer-prompts").fill("It was cold.")
     run_and_wait(page, "#infer-summary")
     assert watched.errors == []
+
+
+def test_a_killed_job_process_is_reported_and_the_input_kept(
+    app_with_micro_study: ServedApp, micro_study: Path, watched: WatchedPage
+) -> None:
+    """The page's own job process (Dash's, forked from the web worker) dies mid-job."""
+    page = watched.page
+    page.goto(f"{app_with_micro_study.url}/infer?mode=ablate&clusters={first_cluster(micro_study)}")
+    long_prompts = "\n".join(
+        f"Lost {i}: " + "The river flows through the old city. " * 25 for i in range(20)
+    )
+    page.locator("#infer-prompts").fill(long_prompts)
+    page.locator("#infer-run").click()
+    deadline = time.monotonic() + JOB / 1000
+    while running_job(app_with_micro_study) != "masked_inference":
+        assert time.monotonic() < deadline, "the job never ran"
+        time.sleep(0.05)
+    jobs = [job for worker in web_workers(app_with_micro_study) for job in worker.children()]
+    assert jobs, "no job process found"
+    for job in jobs:
+        job.kill()
+    expect(page.locator("#callback-error")).to_contain_text(
+        "stopped before it finished", timeout=5000
+    )
+    expect(page.locator("#infer-prompts")).to_have_value(long_prompts)
+    expect(page.locator("#infer-cancel")).to_be_disabled()
+    page.locator("#infer-prompts").fill("It was cold.")
+    run_and_wait(page, "#infer-summary")
+    assert watched.errors == []
