@@ -68,9 +68,25 @@ def store_check(settings: Settings) -> Check:
     return Check(True, "PostgreSQL" if settings.database_url else "SQLite in the data directory")
 
 
+def resident_check(settings: Settings) -> Check:
+    """Embedded: the resident inference process, if one runs (the first job starts one)."""
+    from dashboard.inference import resident
+
+    connection = resident.connect(settings)
+    if connection is None:
+        return Check(True, "no inference process runs yet: the next job starts one")
+    with connection:
+        connection.send({"operation": "ping"})
+        if not connection.poll(REACH_SECONDS):
+            return Check(False, f"the inference process did not answer within {REACH_SECONDS} s")
+        status = connection.recv()["result"]
+    running = f", running {status['running']}" if status["running"] else ", idle"
+    return Check(True, f"resident inference process {status['pid']}{running}")
+
+
 def workers_check(settings: Settings) -> Check:
     if settings.mode != "scaled":
-        return Check(True, "inline: jobs and inference run in the web process")
+        return resident_check(settings)
     import redis
 
     try:

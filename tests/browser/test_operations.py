@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -41,6 +42,12 @@ def test_healthz_says_what_is_up(
     assert status == 200 and report["status"] == "ok" and report["mode"] == "embedded"
     assert set(report["checks"]) == {"study", "cache", "store", "workers"}
     assert report["checks"]["study"]["detail"].startswith("micro")
+    # started with the server, before any job: the inference process, whose pid /healthz names
+    deadline = time.monotonic() + 30
+    while not report["checks"]["workers"]["detail"].startswith("resident inference process"):
+        assert time.monotonic() < deadline, report["checks"]["workers"]
+        time.sleep(0.5)
+        report = json.loads(fetch(app_with_micro_study.url + "/healthz")[1])
     status, body = fetch(app_without_study.url + "/healthz")
     report = json.loads(body)
     assert status == 503 and report["status"] == "down"
