@@ -1,7 +1,8 @@
 """Live-model speed, each figure beside a plain forward pass of the target on the same tokens in
 the same run; CPU, and CUDA when present:
 - a probe of 128 tokens: in this process, and end to end through the embedded mode's service
-  (request to result, warm: the resident inference process with its model loaded);
+  (request to result, warm: the resident inference process with its model loaded), against a
+  plain forward that tokenizes the same text too;
 - masked inference on held-out windows, `--batch` at a time, against plain forwards of the same
   batches (tokens per second).
 
@@ -38,6 +39,8 @@ THROUGHPUT_GOAL = 0.5  # masked inference over plain forwards, at batch 8
 
 
 def timed(function, repeats: int) -> list[float]:
+    """Seconds per call, after one call that is not counted (warm-up)."""
+    function()
     seconds = []
     for _ in range(repeats):
         started = time.perf_counter()
@@ -65,7 +68,6 @@ def embedded_probe(study: Study, text: str, repeats: int) -> list[float]:
     with tempfile.TemporaryDirectory() as data_dir:
         settings = Settings.from_env({**os.environ, "ATLAS_DATA_DIR": data_dir})
         service = ResidentService(settings)  # uncached: every request reaches the model
-        service.run(study, "probe", {"text": text, "threshold": 0.1})
         try:
             return timed(
                 lambda: service.run(study, "probe", {"text": text, "threshold": 0.1}), repeats
@@ -84,8 +86,10 @@ def bench_device(study: Study, device: str, args: argparse.Namespace) -> dict:
     window_length = study.window_shape[1]
     text = probe_text(decomposition, window_length)
     ids = decomposition.encode(text)
-    with torch.no_grad():
-        forward = timed(lambda: target_logits(decomposition.target, ids), args.repeats)
+    with torch.no_grad():  # tokenizing included, as the probe does
+        forward = timed(
+            lambda: target_logits(decomposition.target, decomposition.encode(text)), args.repeats
+        )
     probing = timed(lambda: probe(decomposition, text, 0.1), args.repeats)
     figures = {
         "bench": "live",
@@ -106,7 +110,7 @@ def bench_device(study: Study, device: str, args: argparse.Namespace) -> dict:
     windows = heldout_windows(decomposition, window_length)[: args.windows]
     values = [0.0 if i % 2 else 1.0 for i in range(len(study.subcomponents))]
     arguments = {"start": 0, "count": len(windows), "window_length": window_length}
-    masked = timed(
+    masked = timed(  # the windows are tokenized once, before (both sides read them)
         lambda: masked_inference_slice(decomposition, values, batch_size=args.batch, **arguments),
         3,
     )
