@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -106,7 +105,6 @@ def test_browser(micro_study: Path, tmp_path: Path) -> None:
 
 @pytest.mark.browser
 @pytest.mark.integration
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 def test_load(micro_study: Path, tmp_path: Path) -> None:
     figures = smoke("load", tmp_path, "--study", micro_study)
     assert figures["modes"].keys() == {"embedded", "scaled"}

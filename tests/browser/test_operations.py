@@ -16,13 +16,14 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import ServedApp, WatchedPage, serving
 from tests.browser.test_dashboard import GRID_IDS, open_list
+from tests.services import postgres_url
 
 pytestmark = pytest.mark.browser
 
 SECRETS = {
     "ATLAS_SECRET_KEY": "sk-operations-secret-4711",
     "GITHUB_TOKEN": "ghp_operations_secret_4711",
-    "DATABASE_URL": "postgresql://postgres:pg-secret-4711@127.0.0.1:5432/test",
+    "DATABASE_URL": postgres_url(password="pg-secret-4711"),
 }
 
 

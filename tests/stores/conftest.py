@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from dashboard.stores.database import Database, StoreError
+from tests.services import postgres_url
 
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+POSTGRES = postgres_url()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -17,5 +18,8 @@ def store_database(request, tmp_path: Path) -> Database:
         return Database(f"sqlite:///{tmp_path / 'store.sqlite3'}")
     try:
         return Database(POSTGRES)
-    except StoreError as error:  # the project's machines run PostgreSQL; say so if it is gone
-        pytest.fail(f"PostgreSQL at {POSTGRES} is not reachable: {error}")
+    except StoreError as error:  # scripts/install-test-services.sh starts one when missing
+        pytest.fail(
+            f"PostgreSQL at {POSTGRES} is not reachable ({error}): run "
+            "scripts/install-test-services.sh"
+        )
