@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from dashboard.decomposition.api import Decomposition
 from dashboard.inference.limits import MAX_SLICE_WINDOWS, MAX_TOKENS
@@ -94,15 +93,18 @@ def compared(
     """Target against masked model on a batch `[rows, seq]`: per row its tokens, per-position
     KL, both losses and top-k next tokens, and the row's means."""
     with torch.no_grad():
-        target = target_logits(decomposition.target, ids).float()
-        masked = decomposition.model.forward_folded(ids.to(decomposition.device), weights).float()
-    target_log, masked_log = F.log_softmax(target, -1), F.log_softmax(masked, -1)
-    kl = (target_log.exp() * (target_log - masked_log)).sum(-1)
-    following = ids[:, 1:, None].to(target_log.device)
-    target_loss = -target_log[:, :-1].gather(-1, following)[..., 0]
-    masked_loss = -masked_log[:, :-1].gather(-1, following)[..., 0]
-    target_top, masked_top = target_log.topk(top_k, -1).indices, masked_log.topk(top_k, -1).indices
-    agreement = (target_top[..., 0] == masked_top[..., 0]).float()
+        target_log = log_probabilities(target_logits(decomposition.target, ids))
+        masked_log = log_probabilities(
+            decomposition.model.forward_folded(ids.to(decomposition.device), weights)
+        )
+        following = ids[:, 1:, None].to(target_log.device)
+        target_loss = -target_log[:, :-1].gather(-1, following)[..., 0]
+        masked_loss = -masked_log[:, :-1].gather(-1, following)[..., 0]
+        target_top = target_log.topk(top_k, -1).indices
+        masked_top = masked_log.topk(top_k, -1).indices
+        agreement = (target_top[..., 0] == masked_top[..., 0]).float()
+        # KL(target ‖ masked), in the masked log-probabilities' memory (no longer needed)
+        kl = masked_log.sub_(target_log).neg_().mul_(target_log.exp_()).sum(-1)
     rows, length = ids.shape
     tokens = decoded(decomposition, ids)
     tops = decoded(decomposition, torch.stack([target_top, masked_top]).cpu())
@@ -130,6 +132,13 @@ def compared(
             }
         )
     return results
+
+
+def log_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """`log_softmax` over the vocabulary, in float32, in place where the logits already are
+    (a batch's logits are tens of MB: every copy costs)."""
+    logits = logits.float()
+    return logits.sub_(logits.logsumexp(-1, keepdim=True))
 
 
 def chunks(values: list, size: int) -> list[list]:

@@ -129,3 +129,23 @@ def test_masked_inference_on_a_held_out_slice(service, study) -> None:
         service.run(study, "masked_inference_slice", {**arguments, "count": 65})
     with pytest.raises(ValueError, match="outside the held-out corpus"):
         service.run(study, "masked_inference_slice", {**arguments, "start": 10**7})
+
+
+def test_kl_and_losses_are_the_textbook_ones(service, study) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    from dashboard.inference.compute import folded
+
+    values = np.random.default_rng(1).random(len(study.subcomponents)).tolist()
+    result = service.run(study, "masked_inference", {"values": values, "prompts": [TEXT]})
+    decomposition = service.decomposition(study)
+    ids = decomposition.encode(TEXT)
+    with torch.no_grad():
+        target = F.log_softmax(decomposition.target(ids).logits[0].float(), -1)
+        masked = decomposition.model.forward_folded(ids, folded(decomposition, values))
+        masked = F.log_softmax(masked[0].float(), -1)
+    kl = F.kl_div(masked, target, log_target=True, reduction="none").sum(-1)
+    np.testing.assert_allclose(result["prompts"][0]["kl"], kl.numpy(), atol=1e-4)
+    losses = -masked[:-1].gather(-1, ids[0, 1:, None])[:, 0]
+    np.testing.assert_allclose(result["prompts"][0]["masked_loss"], losses.numpy(), atol=1e-3)

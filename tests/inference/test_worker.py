@@ -175,7 +175,7 @@ def test_a_job_past_its_limit_is_reported_and_the_worker_starts_afresh(
     limited = CeleryService(scaled_settings(micro_data_dir, ATLAS_JOB_SECONDS="masked_inference=1"))
     service.run(study, "probe", {"text": TEXT, "threshold": 0.1})  # the model is loaded
     started = time.monotonic()
-    arguments = {"values": [1.0] * len(study.subcomponents), "prompts": LONG_PROMPTS * 4}
+    arguments = {"values": [1.0] * len(study.subcomponents), "prompts": LONG_PROMPTS * 16}
     with pytest.raises(InferenceUnavailableError, match="time limit of 1 s"):
         limited.run(study, "masked_inference", arguments)
     assert time.monotonic() - started < 1 + 5
