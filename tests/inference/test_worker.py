@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dashboard.inference.service import (
@@ -85,8 +86,17 @@ def test_operations_through_the_worker_match_inline(
     assert remote.run(study, "probe", arguments) == local.run(study, "probe", arguments)
     importance = remote.run(study, "prompt_importance", {"prompts": [TEXT], "aggregate": "max"})
     values = [1.0 if v > 0.5 else 0.0 for v in importance]
-    result = remote.run(study, "masked_inference", {"values": values, "prompts": [TEXT]})
-    assert 0 <= result["summary"]["top1_agreement"] <= 1
+    masked = {"values": values, "prompts": [TEXT, "It was cold."]}
+    far, near = (
+        remote.run(study, "masked_inference", masked),
+        local.run(study, "masked_inference", masked),
+    )
+    for key, value in near["summary"].items():  # the same values as inline, within 1e-5
+        assert abs(far["summary"][key] - value) <= 1e-5, key
+    for far_prompt, near_prompt in zip(far["prompts"], near["prompts"], strict=True):
+        for key in ("kl", "target_loss", "masked_loss"):
+            np.testing.assert_allclose(far_prompt[key], near_prompt[key], atol=1e-5)
+        assert far_prompt["masked_top"] == near_prompt["masked_top"]
     with pytest.raises(ValueError, match="the limit is 512"):
         remote.run(study, "probe", {"text": "word " * 2000, "threshold": 0.1})
 
