@@ -169,6 +169,7 @@ class Resident:
             study = open_study(path, (path / "study.json").stat().st_mtime_ns)
             with self.service.lock:
                 if connection.poll():  # the job was cancelled while it waited: its client left
+                    log.info("job %s dropped: its client left (cancelled)", request["operation"])
                     return
                 connection.send({"status": "started", "pid": os.getpid()})
                 self.running = RunningJob(
@@ -188,8 +189,13 @@ class Resident:
         except Exception as error:  # reported to the job, which reports it
             log.exception("job %s failed", request.get("operation"))
             reply = {"status": "failed", "message": f"{type(error).__name__}: {error}"}
-        with suppress(OSError):  # the job's client left (cancelled)
+        try:
             connection.send(reply)
+        except OSError:
+            log.info(
+                "job %s ended after its client left (cancelled): result dropped",
+                request.get("operation"),
+            )
 
     def watch(self, owner: int) -> None:
         """Stop the process when a job passes its limit, or when the owner is gone."""

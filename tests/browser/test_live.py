@@ -131,6 +131,26 @@ def prompts_shown(page: Page) -> set[str]:
     return set(cells.all_inner_texts())
 
 
+def running_job(app: ServedApp) -> str | None:
+    """The operation the app's inference process runs now, asked over its socket."""
+    from dashboard.inference import resident
+    from dashboard.settings import Settings
+
+    connection = resident.connect(Settings.from_env({"ATLAS_DATA_DIR": str(app.log_path.parent)}))
+    if connection is None:
+        return None
+    with connection:
+        connection.send({"operation": "ping"})
+        return connection.recv()["result"]["running"]
+
+
+def wait_until_running(app: ServedApp, operation: str) -> None:
+    deadline = time.monotonic() + JOB / 1000
+    while running_job(app) != operation:
+        assert time.monotonic() < deadline, f"no {operation} job ever ran"
+        time.sleep(0.05)
+
+
 def test_a_second_run_replaces_the_running_job(
     app_with_micro_study: ServedApp, watched: WatchedPage
 ) -> None:
@@ -141,18 +161,24 @@ def test_a_second_run_replaces_the_running_job(
     page.locator("#masks-save").click()
     name = page.locator("#masks-saved-hash").inner_text()
     page.goto(f"{app_with_micro_study.url}/infer?mask={name}")
-    long_prompts = "\n".join(
-        f"Prompt {i}: " + "The river flows through the old city. " * 25 for i in range(32)
+    long_prompts = "\n".join(  # 19,000 characters: under the limit of a stored text
+        f"Prompt {i}: " + "The river flows through the old city. " * 25 for i in range(20)
     )
     page.locator("#infer-prompts").fill(long_prompts)
+    log_before = len(app_with_micro_study.log())
     page.locator("#infer-run").click()
-    expect(page.locator("#infer-cancel")).to_be_enabled()  # the first job runs (model loading)
+    wait_until_running(app_with_micro_study, "masked_inference")  # the first job runs
     page.locator("#infer-prompts").fill("It was cold.")
     page.locator("#infer-run").click()
     expect(page.locator("#infer-summary")).to_contain_text("top-1 agreement", timeout=JOB)
     assert prompts_shown(page) == {"1"}
-    page.wait_for_timeout(3000)  # a first job left running would finish and be cached by now
-    assert largest_cached_result(app_with_micro_study) < 100_000  # 32 long prompts: megabytes
+    # the inference process saw the first job's client leave: the job was cancelled
+    deadline = time.monotonic() + JOB / 1000
+    cancelled = re.compile(r"job masked_inference (dropped|ended after)")
+    while not cancelled.search(app_with_micro_study.log()[log_before:]):
+        assert time.monotonic() < deadline, "the first job was never cancelled"
+        time.sleep(0.2)
+    assert largest_cached_result(app_with_micro_study) < 100_000  # 20 long prompts: megabytes
     assert prompts_shown(page) == {"1"}
     assert watched.errors == []
 
@@ -249,19 +275,6 @@ def test_every_live_step_in_one_session(
     assert watched.errors == []
 
 
-def running_job(app: ServedApp) -> str | None:
-    """The operation the app's inference process runs now, asked over its socket."""
-    from dashboard.inference import resident
-    from dashboard.settings import Settings
-
-    connection = resident.connect(Settings.from_env({"ATLAS_DATA_DIR": str(app.log_path.parent)}))
-    if connection is None:
-        return None
-    with connection:
-        connection.send({"operation": "ping"})
-        return connection.recv()["result"]["running"]
-
-
 def test_a_killed_inference_process_is_reported_and_the_next_job_runs(
     app_with_micro_study: ServedApp, micro_study: Path, watched: WatchedPage
 ) -> None:
@@ -272,10 +285,7 @@ def test_a_killed_inference_process_is_reported_and_the_next_job_runs(
     )
     page.locator("#infer-prompts").fill(long_prompts)
     page.locator("#infer-run").click()
-    deadline = time.monotonic() + JOB / 1000
-    while running_job(app_with_micro_study) != "masked_inference":
-        assert time.monotonic() < deadline, "the job never ran"
-        time.sleep(0.05)
+    wait_until_running(app_with_micro_study, "masked_inference")
     [process] = resident_processes(app_with_micro_study)
     process.send_signal(signal.SIGKILL)
     expect(page.locator("#infer-message")).to_contain_text("stopped during the job", timeout=5000)
@@ -297,10 +307,7 @@ def test_a_killed_job_process_is_reported_and_the_input_kept(
     )
     page.locator("#infer-prompts").fill(long_prompts)
     page.locator("#infer-run").click()
-    deadline = time.monotonic() + JOB / 1000
-    while running_job(app_with_micro_study) != "masked_inference":
-        assert time.monotonic() < deadline, "the job never ran"
-        time.sleep(0.05)
+    wait_until_running(app_with_micro_study, "masked_inference")
     jobs = [job for worker in web_workers(app_with_micro_study) for job in worker.children()]
     assert jobs, "no job process found"
     for job in jobs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 
@@ -220,9 +221,17 @@ def test_hf_gpt2_run_with_old_key_spellings(tmp_path: Path) -> None:
     renamed = {k.replace("_gates.", "_ci_fns."): v for k, v in state.items()}
     for path in modules:
         torch.testing.assert_close(ci[path], spd_reference_ci("mlp", renamed, path, inputs[path]))
-    # full masks with the bias reproduce V U + b on Conv1D modules
+    # full masks with the bias reproduce V U + b on Conv1D modules: the target with each of
+    # those weights replaced by spd's V U gives the same logits
     ones = {path: torch.ones(4) for path in modules}
-    assert dec.forward_masked(ids, ones).shape == (1, 9, 300)
+    rebuilt = copy.deepcopy(target)
+    with torch.no_grad():
+        for path in modules:
+            escaped = path.replace(".", "-")
+            V, U = state[f"_components.{escaped}.V"], state[f"_components.{escaped}.U"]
+            rebuilt.get_submodule(path).weight.copy_(V @ U)  # Conv1D: [d_in, d_out]
+        expected = rebuilt(ids).logits
+    torch.testing.assert_close(dec.forward_masked(ids, ones), expected, rtol=1e-4, atol=1e-4)
 
 
 def test_target_of_another_shape_names_the_key_and_both_shapes(

@@ -100,6 +100,30 @@ def test_default_iteration_minimises_the_mdl_total() -> None:
         assert totals[result.default_iteration - 1] == totals.min()
 
 
+@pytest.mark.parametrize("alpha", [1.0, 0.3])
+def test_mdl_totals_follow_spds_formula(alpha: float) -> None:
+    """spd's `compute_mdl_cost`, written out: MDL = Σ_i s_i (log2 k + alpha r(P_i)), with s_i
+    the number of tokens on which group i fires, k the number of groups and r(P_i) its size;
+    recomputed from scratch after every merge of the sequence."""
+    ci = random_activations(300, 20, 3)
+    result = merge_to_the_end(
+        store_from_dense(ci), 300, ClusteringConfig(activation_threshold=0.1, alpha=alpha)
+    )
+    fires = (ci > 0.1)[:, (ci > 0.1).any(0)]
+    members = {group: [group] for group in range(fires.shape[1])}
+    expected = []
+    for a, b in zip(result.merges.group_a, result.merges.group_b, strict=True):
+        members[int(a)] += members.pop(int(b))
+        k = len(members)
+        expected.append(
+            sum(
+                fires[:, group].any(1).sum() * (np.log2(k) + alpha * len(group))
+                for group in members.values()
+            )
+        )
+    np.testing.assert_allclose(result.merges.mdl_total.to_numpy(), expected, rtol=1e-9)
+
+
 @pytest.mark.parametrize("mode", ["range", "mcmc"])
 def test_sampled_modes_are_seeded(mode: str) -> None:
     store = store_from_dense(random_activations(200, 15, 4))
