@@ -190,3 +190,40 @@ def test_the_study_lives_in_the_url(app_with_two_studies: ServedApp, watched: Wa
     page.goto(app_with_two_studies.url + "/cluster/1?study=third")
     expect(page.locator("#no-study")).to_contain_text("no study named 'third'")
     assert watched.errors == []
+
+
+def plane_colours(page) -> dict:
+    """The plane view's drawn points: their colour values and the colour bar's title."""
+    return page.evaluate(
+        """() => {
+            const plot = document.querySelector('#plane-graph .js-plotly-plot');
+            const points = plot._fullData[0];
+            const colours = Array.isArray(points.marker.color) ? points.marker.color : [];
+            const title = plot.querySelector('.colorbar .cbtitle');
+            return {count: points.x.length, distinct: new Set(colours).size,
+                    coloured: colours.length, title: title ? title.textContent : null};
+        }"""
+    )
+
+
+def test_the_plane_view_colours_by_token_group_and_by_sae_feature(
+    app_with_micro_study: ServedApp, watched: WatchedPage
+) -> None:
+    page = watched.page
+    open_list(watched, app_with_micro_study.url + "/clusters")
+    first = page.locator(GRID_IDS).first.inner_text()
+    page.goto(f"{app_with_micro_study.url}/cluster/{first}")
+    page.locator("#section-plane-view").scroll_into_view_if_needed()
+    expect(page.locator("#plane-graph .main-svg").first).to_be_visible(timeout=30_000)
+    by_group = plane_colours(page)
+    assert by_group["title"] == "token group"
+    assert by_group["coloured"] == by_group["count"] > 0 and by_group["distinct"] > 1
+    page.locator("#cluster-plane-colour").select_option("sae")
+    expect(page.locator("#plane-graph .cbtitle")).to_contain_text("SAE p", timeout=30_000)
+    by_sae = plane_colours(page)
+    assert re.fullmatch(r"SAE p\d+ f\d+", by_sae["title"])
+    assert by_sae["coloured"] == by_sae["count"] and by_sae["distinct"] > 1
+    page.locator("#cluster-plane-colour").select_option("none")
+    expect(page.locator("#plane-graph .cbtitle")).to_have_count(0, timeout=30_000)
+    assert plane_colours(page)["coloured"] == 0
+    assert watched.errors == []
