@@ -1,7 +1,7 @@
 # The README's two commands: `make run` and `make test`. Both install what they need first.
 VENV := .venv/bin
 
-.PHONY: install run test lint
+.PHONY: install run test lint bench
 
 install:
 	bash scripts/install.sh
@@ -17,3 +17,7 @@ lint: install
 test: install lint
 	bash scripts/install-test-services.sh
 	$(VENV)/python -m pytest
+
+# every benchmark, full size; writes docs/benchmarks.md from their JSON (the demo study: make run)
+bench: install
+	$(VENV)/python -m bench.report

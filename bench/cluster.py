@@ -1,24 +1,29 @@
 """Merging to the end at 2k, 5k, 10k and 20k alive subcomponents over 2M tokens of sparse,
-structured activations, and the speed-up over a dense spd-style loop where that can run.
+structured activations; and, at 600, 2,000 and 5,000 alive subcomponents, the speed-up over the
+merge loop as goodfire-ai/spd runs it (bool mask, float32 torch), both for the same merges,
+checking that both merge the same pairs.
 
 Each size runs in its own process so its peak memory (ru_maxrss) is its own. Prints one JSON line
-per size: n_components, n_tokens, seconds, peak_gb; then one line comparing both loops.
-Run: python -m bench.cluster [--sizes 2000 5000 10000 20000] [--tokens 2000000] [--smoke]
+per size: n_components, n_tokens, seconds, peak_gb; then one line per compared size.
+Run: python -m bench.cluster [--sizes 2000 5000 10000 20000] [--tokens 2000000]
+     [--reference-sizes 600 2000 5000] [--reference-merges 600] [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import resource
 import subprocess
 import sys
 import time
 
 import numpy as np
+import torch
 
 from bench.smoke import parse_arguments
-from dashboard.pipeline.clustering import ClusteringConfig, merge_to_the_end
+from dashboard.pipeline.clustering import ClusteringConfig, binarised_columns, merge_to_the_end
 from dashboard.pipeline.sparse_store import ColumnStore
 
 ACTIVE_PER_TOKEN = 24  # mean number of subcomponents above threshold per token
@@ -56,16 +61,55 @@ def structured_store(n_components: int, n_tokens: int, seed: int = 0) -> ColumnS
     return ColumnStore(indptr.astype(np.int64), tokens.astype(np.int32), values)
 
 
-def dense_reference_seconds(store: ColumnStore, n_tokens: int) -> float:
-    """spd's loop: a dense cost matrix and a dense coactivation product per merge."""
-    from tests.pipeline.test_clustering import spd_reference_merges
+def spd_style_merges(mask: torch.Tensor, alpha: float, merges: int) -> list[tuple[int, int]]:
+    """The merge loop as goodfire-ai/spd runs it (`merge_iteration`, deterministic pair
+    choice): a `[tokens, groups]` bool mask and a float32 coactivation matrix in torch; each
+    merge computes the full cost matrix, ORs the pair's columns, multiplies the group into the
+    mask (as float), and copies the coactivation matrix and the mask without the removed group.
+    Ties go to the lowest pair, as in ours."""
+    n_tokens = mask.shape[0]
+    coact = mask.float().T @ mask.float()
+    ranks = torch.ones(mask.shape[1])
+    ids = list(range(mask.shape[1]))
+    chosen = []
+    for _ in range(merges):
+        k = coact.shape[0]
+        if k < 2:
+            break
+        normalised = coact / n_tokens
+        s = torch.diag(normalised)
+        coact_or = s[:, None] + s[None, :] - normalised
+        s_other = (s.sum() - s[:, None] - s[None, :]) * math.log2((k - 1) / k)
+        bits = coact_or * math.log2(k - 1) - (s[:, None] + s[None, :]) * math.log2(k)
+        penalty = coact_or * (ranks[:, None] + ranks[None, :]) - (s * ranks)[:, None]
+        penalty = penalty - (s * ranks)[None, :]
+        costs = s_other + bits + alpha * penalty
+        costs.masked_fill_(~torch.ones(k, k, dtype=torch.bool).triu_(1), float("inf"))
+        best = int(torch.argmin(costs))  # row-major: the lowest (i, j) among ties
+        i, j = divmod(best, k)
+        chosen.append((ids[i], ids[j]))
+        group = mask[:, i] | mask[:, j]
+        row = group.float() @ mask.float()
+        coact = coact.clone()
+        coact[i, :], coact[:, i] = row, row
+        coact[i, i] = group.float().sum()
+        keep = torch.ones(k, dtype=torch.bool)
+        keep[j] = False
+        coact = coact[keep][:, keep]
+        mask = mask.clone()
+        mask[:, i] = group
+        mask = mask[:, keep]
+        ranks[i] += ranks[j]
+        ranks = ranks[keep]
+        del ids[j]
+    return chosen
 
-    mask = np.zeros((n_tokens, len(store.indptr) - 1), dtype=bool)
-    for column in range(mask.shape[1]):
-        mask[store.column(column)[0], column] = True
-    start = time.perf_counter()
-    spd_reference_merges(mask[:, mask.any(0)], alpha=1.0)
-    return time.perf_counter() - start
+
+def bool_mask(store: ColumnStore, n_tokens: int, threshold: float) -> torch.Tensor:
+    """The alive columns of the store as spd keeps them: `[tokens, alive]` bool."""
+    alive, matrix = binarised_columns(store, threshold, n_tokens)
+    del alive
+    return torch.from_numpy(matrix.toarray() > 0)
 
 
 def run_size(n_components: int, n_tokens: int) -> dict:
@@ -84,19 +128,30 @@ def run_size(n_components: int, n_tokens: int) -> dict:
     }
 
 
-def compare(n_components: int, n_tokens: int) -> dict:
+def compare(n_components: int, n_tokens: int, merges: int) -> dict:
+    """Both loops over the same store, for the same number of merges: seconds, and whether they
+    merge the same pairs in the same order."""
     store = structured_store(n_components, n_tokens)
+    config = ClusteringConfig(activation_threshold=0.1)
     start = time.perf_counter()
-    merge_to_the_end(store, n_tokens, ClusteringConfig(activation_threshold=0.1))
-    ours = time.perf_counter() - start
-    reference = dense_reference_seconds(store, n_tokens)
+    ours = merge_to_the_end(store, n_tokens, config, stop_after=merges)
+    ours_seconds = time.perf_counter() - start
+    mask = bool_mask(store, n_tokens, config.activation_threshold)
+    start = time.perf_counter()
+    theirs = spd_style_merges(mask, config.alpha, len(ours.merges))
+    theirs_seconds = time.perf_counter() - start
+    pairs = list(zip(ours.merges.group_a.tolist(), ours.merges.group_b.tolist(), strict=True))
+    same = next((n for n, (a, b) in enumerate(zip(pairs, theirs, strict=True)) if a != b), None)
     return {
-        "benchmark": "cluster.versus_dense_reference",
-        "n_components": n_components,
+        "benchmark": "cluster.versus_spd_loop",
+        "alive_subcomponents": int(mask.shape[1]),
         "n_tokens": n_tokens,
-        "seconds": round(ours, 2),
-        "baseline_dense_seconds": round(reference, 2),
-        "ratio": round(reference / ours, 2),
+        "merges": len(pairs),
+        "seconds": round(ours_seconds, 2),
+        "baseline_spd_seconds": round(theirs_seconds, 2),
+        "ratio": round(theirs_seconds / ours_seconds, 2),
+        "same_merge_sequence": same is None,
+        "merges_before_first_difference": len(pairs) if same is None else same,
     }
 
 
@@ -104,12 +159,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 5000, 10000, 20000])
     parser.add_argument("--tokens", type=int, default=2_000_000)
-    parser.add_argument("--reference-size", type=int, default=600)
-    parser.add_argument("--reference-tokens", type=int, default=100_000)
+    parser.add_argument("--reference-sizes", type=int, nargs="+", default=[600, 2000, 5000])
+    parser.add_argument("--reference-tokens", type=int, default=50_000)
+    parser.add_argument(
+        "--reference-merges", type=int, default=600, help="per size, both loops (spd: iters)"
+    )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parse_arguments(
         parser,
-        {"sizes": [200], "tokens": 20_000, "reference_size": 100, "reference_tokens": 5000},
+        {
+            "sizes": [200],
+            "tokens": 20_000,
+            "reference_sizes": [100],
+            "reference_tokens": 5000,
+            "reference_merges": 60,
+        },
     )
     if args.one:
         print(json.dumps(run_size(args.one, args.tokens)), flush=True)
@@ -127,7 +191,9 @@ def main() -> None:
             ],
             check=True,
         )
-    print(json.dumps(compare(args.reference_size, args.reference_tokens)), flush=True)
+    for size in args.reference_sizes:
+        figures = compare(size, args.reference_tokens, args.reference_merges)
+        print(json.dumps(figures), flush=True)
 
 
 if __name__ == "__main__":

@@ -52,8 +52,9 @@ def test_study_io(tmp_path: Path) -> None:
 
 def test_cluster(tmp_path: Path) -> None:
     figures = smoke("cluster", tmp_path)
-    assert figures["benchmark"] == "cluster.versus_dense_reference"
+    assert figures["benchmark"] == "cluster.versus_spd_loop"
     assert figures["ratio"] > 0
+    assert figures["same_merge_sequence"], figures  # spd's loop merges the same pairs
 
 
 def test_analyses(tmp_path: Path) -> None:
@@ -111,3 +112,14 @@ def test_load(micro_study: Path, tmp_path: Path) -> None:
     assert figures["modes"].keys() == {"embedded", "scaled"}
     assert isinstance(figures["goal"]["met"], bool)
     assert figures["scaled_over_embedded_throughput"].keys() == {"1"}
+
+
+def test_report_writes_the_figures_of_each_benchmark(tmp_path: Path) -> None:
+    out = tmp_path / "benchmarks.md"
+    figures = smoke("report", tmp_path, "--only", "study_io", "cluster", "--out", out)
+    assert figures["failed"] == []
+    text = out.read_text()
+    assert "## bench.study_io" in text and "## bench.cluster" in text
+    assert "| mapped_seconds |" in text and "CPU:" in text
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert [b["name"] for b in report["benchmarks"]] == ["study_io", "cluster"]

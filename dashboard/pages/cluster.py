@@ -19,6 +19,7 @@ from dashboard.components.computing import computing_loading, computing_message
 from dashboard.components.discussion import discuss_link, explanation_form
 from dashboard.components.lazy import lazy_section
 from dashboard.components.notices import no_study_notice, not_found_notice
+from dashboard.components.quality import quality_details
 from dashboard.components.token_text import (
     link_column,
     threshold_slider,
@@ -30,6 +31,7 @@ from dashboard.stores import explanation_store
 from dashboard.stores.database import StoreError
 from dashboard.stores.github import discussion_body, discussion_title, new_issue_url
 from dashboard.study import Study
+from dashboard.study.quality import decomposition_quality
 from dashboard.urls import parse_index, single
 
 dash.register_page(__name__, path_template="/cluster/<cluster_id>", title="Cluster · SPD Atlas")
@@ -154,7 +156,8 @@ def header(study: Study, store: dict, n_members: int, modules: int) -> html.Div:
                 f"{study.n_merges} · study {study.name}",
                 className="mb-1",
             ),
-            html.P(f"Provenance: {provenance}", className="text-muted small mb-2"),
+            html.P(f"Provenance: {provenance}", className="text-muted small mb-1"),
+            quality_details(decomposition_quality(study), "cluster-decomposition-quality"),
             html.Div(
                 [
                     dcc.Link(

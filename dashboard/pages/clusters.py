@@ -17,8 +17,10 @@ from dash import dcc, html
 from dashboard.app_state import study_status
 from dashboard.components.computing import computing_loading, computing_message
 from dashboard.components.notices import no_study_notice
+from dashboard.components.quality import quality_details
 from dashboard.page_data import is_stored, parse_iteration
 from dashboard.study import Study
+from dashboard.study.quality import decomposition_quality
 from dashboard.study.summary import cluster_assignments, study_counts
 from dashboard.urls import single
 
@@ -243,6 +245,7 @@ def layout(**query: str | list[str]) -> html.Div:
             dcc.Store(id=MAP_SHOWN),
             html.H2("Clusters"),
             study_line(study, state["iteration"]),
+            quality_details(decomposition_quality(study), "decomposition-quality"),
             dbc.Alert(
                 state["message"],
                 id=MESSAGE,

@@ -33,6 +33,8 @@ from dashboard.pipeline.sparse_store import ColumnStore, assemble, subcomponent_
 from dashboard.study import Study, StudyExistsError, StudyWriter
 from dashboard.study.clusters import assignments_at
 from dashboard.study.provenance import sha256_directory, sha256_file, sha256_json
+from dashboard.study.quality import REPORT as QUALITY_REPORT
+from dashboard.study.quality import summary_of
 from dashboard.study.schema import MANIFEST_NAME
 
 LAYER = re.compile(r"\.(\d+)\.")
@@ -44,6 +46,15 @@ def module_layer_and_kind(path: str) -> tuple[int, str]:
     if match is None:
         return -1, path
     return int(match.group(1)), f".{path}."[match.end() :].strip(".") or path
+
+
+def recorded_quality(decomposition_dir: Path) -> dict:
+    """The decomposition's training report, as the study keeps it (nothing when it has none)."""
+    try:
+        report = json.loads((decomposition_dir / QUALITY_REPORT).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {"decomposition_quality": summary_of(report)}
 
 
 def provenance_of(decomposition_dir: Path, preset: BuildPreset) -> dict[str, str]:
@@ -182,6 +193,7 @@ def build_study(
             "clustering": asdict(preset.clustering),
             "examples": asdict(examples),
             "decomposition_dir": str(decomposition_dir.resolve()),
+            **recorded_quality(decomposition_dir),
         }
         inputs = MeasureInputs(
             indptr=store.indptr,

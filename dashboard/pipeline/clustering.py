@@ -284,8 +284,11 @@ def sample_pair(
     return a, b, float(costs[i, j])
 
 
-def merge_to_the_end(store: ColumnStore, n_tokens: int, config: ClusteringConfig) -> MergeResult:
-    """Merge until one group is left; record every merge."""
+def merge_to_the_end(
+    store: ColumnStore, n_tokens: int, config: ClusteringConfig, stop_after: int | None = None
+) -> MergeResult:
+    """Merge until one group is left (or `stop_after` merges, as spd's `iters`); record every
+    merge."""
     n_subcomponents = len(store.indptr) - 1
     if config.max_tokens is not None:
         n_tokens = min(n_tokens, config.max_tokens)
@@ -307,8 +310,9 @@ def merge_to_the_end(store: ColumnStore, n_tokens: int, config: ClusteringConfig
     if config.mode == "deterministic" and len(alive) > 1:
         for owner in range(len(alive)):
             push_best(owner)
-    progress = tqdm(total=max(len(alive) - 1, 0), desc="merge", unit="merge", mininterval=1.0)
-    while state.k > 1:
+    total = max(len(alive) - 1, 0) if stop_after is None else min(stop_after, len(alive) - 1)
+    progress = tqdm(total=max(total, 0), desc="merge", unit="merge", mininterval=1.0)
+    while state.k > 1 and len(rows) < total:
         if config.mode == "deterministic":
             a, b, cost = next_deterministic_pair(state, heap, version, push_best)
         else:

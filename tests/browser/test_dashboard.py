@@ -227,3 +227,19 @@ def test_the_plane_view_colours_by_token_group_and_by_sae_feature(
     expect(page.locator("#plane-graph .cbtitle")).to_have_count(0, timeout=30_000)
     assert plane_colours(page)["coloured"] == 0
     assert watched.errors == []
+
+
+def test_the_decomposition_quality_opens_onto_its_modules(
+    app_with_micro_study: ServedApp, watched: WatchedPage
+) -> None:
+    page = watched.page
+    open_list(watched, app_with_micro_study.url + "/clusters")
+    quality = page.locator("#decomposition-quality")
+    expect(quality).to_contain_text("nats from the target's")
+    expect(quality.locator("tbody tr").first).to_be_hidden()
+    quality.locator("summary").click()
+    expect(quality.locator("tbody tr")).to_have_count(14)  # the micro preset's modules
+    first = page.locator(GRID_IDS).first.inner_text()
+    page.goto(f"{app_with_micro_study.url}/cluster/{first}")
+    expect(page.locator("#cluster-decomposition-quality")).to_contain_text("a token needs")
+    assert watched.errors == []
