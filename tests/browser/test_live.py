@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -183,18 +184,34 @@ def test_a_second_run_replaces_the_running_job(
     assert watched.errors == []
 
 
+def occupy_the_inference_process(app: ServedApp, study_path: Path) -> threading.Thread:
+    """A job of several seconds sent straight to the app's inference process (the pages' jobs
+    then wait behind it), once it runs."""
+    from dashboard.inference.service import ResidentService
+    from dashboard.settings import Settings
+
+    study = Study(study_path)
+    service = ResidentService(Settings.from_env({"ATLAS_DATA_DIR": str(app.log_path.parent)}))
+    prompts = [f"Busy {i}: " + "The river flows through the old city. " * 25 for i in range(256)]
+    arguments = {"values": [1.0] * len(study.subcomponents), "prompts": prompts}
+    job = threading.Thread(target=service.run, args=(study, "masked_inference", arguments))
+    job.start()
+    wait_until_running(app, "masked_inference")
+    return job
+
+
 def test_jobs_beyond_one_per_core_are_refused_and_the_input_kept(
-    app_with_micro_study: ServedApp, browser: Browser
+    app_with_micro_study: ServedApp, micro_study: Path, browser: Browser
 ) -> None:
     """Embedded jobs run as processes of the web process: at most one per core (two here)."""
     cores = os.cpu_count() or 1
     pages = [browser.new_context().new_page() for _ in range(cores + 1)]
-    long_text = "The river flows through the old city. " * 25
     try:
         for page in pages:
             page.goto(app_with_micro_study.url + "/probe")
-        for page in pages[:cores]:  # each job loads the model first: seconds
-            page.locator("#probe-text").fill(long_text)
+        busy = occupy_the_inference_process(app_with_micro_study, micro_study)
+        for number, page in enumerate(pages[:cores]):  # each waits behind the long job
+            page.locator("#probe-text").fill(f"Text number {number}.")
             page.locator("#probe-run").click()
             expect(page.locator("#probe-cancel")).to_be_enabled()
         last = pages[cores]
@@ -202,6 +219,7 @@ def test_jobs_beyond_one_per_core_are_refused_and_the_input_kept(
         last.locator("#probe-run").click()
         expect(last.locator("#probe-message")).to_contain_text("busy")
         expect(last.locator("#probe-text")).to_have_value("One more text.")
+        busy.join(JOB / 1000)
         for page in pages[:cores]:
             expect(page.locator("#probe-tokens")).to_be_visible(timeout=JOB)
         last.locator("#probe-run").click()
