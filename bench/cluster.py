@@ -6,7 +6,7 @@ checking that both merge the same pairs.
 Each size runs in its own process so its peak memory (ru_maxrss) is its own. Prints one JSON line
 per size: n_components, n_tokens, seconds, peak_gb; then one line per compared size.
 Run: python -m bench.cluster [--sizes 2000 5000 10000 20000] [--tokens 2000000]
-     [--reference-sizes 600 2000 5000] [--reference-merges 600] [--smoke]
+     [--reference-sizes 600 2000 5000] [--reference-merges 300] [--smoke]
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def main() -> None:
     parser.add_argument("--reference-sizes", type=int, nargs="+", default=[600, 2000, 5000])
     parser.add_argument("--reference-tokens", type=int, default=50_000)
     parser.add_argument(
-        "--reference-merges", type=int, default=600, help="per size, both loops (spd: iters)"
+        "--reference-merges", type=int, default=300, help="per size, both loops (spd: iters)"
     )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parse_arguments(
