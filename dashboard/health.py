@@ -72,16 +72,14 @@ def resident_check(settings: Settings) -> Check:
     """Embedded: the resident inference process, if one runs (the first job starts one)."""
     from dashboard.inference import resident
 
-    connection = resident.connect(settings)
-    if connection is None:
+    try:
+        found = resident.status(settings, REACH_SECONDS)
+    except TimeoutError as error:
+        return Check(False, str(error))
+    if found is None:
         return Check(True, "no inference process runs yet: the next job starts one")
-    with connection:
-        connection.send({"operation": "ping"})
-        if not connection.poll(REACH_SECONDS):
-            return Check(False, f"the inference process did not answer within {REACH_SECONDS} s")
-        status = connection.recv()["result"]
-    running = f", running {status['running']}" if status["running"] else ", idle"
-    return Check(True, f"resident inference process {status['pid']}{running}")
+    running = f", running {found['running']}" if found["running"] else ", idle"
+    return Check(True, f"resident inference process {found['pid']}{running}")
 
 
 def workers_check(settings: Settings) -> Check:

@@ -61,6 +61,19 @@ def connect(settings: Settings) -> Connection | None:
         return None
 
 
+def status(settings: Settings, seconds: float = 2.0) -> dict | None:
+    """The resident process's pid and the operation it runs now (None when idle); None when no
+    process answers; TimeoutError when one is connected but does not answer in `seconds`."""
+    connection = connect(settings)
+    if connection is None:
+        return None
+    with connection:
+        connection.send({"operation": "ping"})
+        if not connection.poll(seconds):
+            raise TimeoutError(f"the inference process did not answer within {seconds:g} s")
+        return connection.recv()["result"]
+
+
 def start(settings: Settings, owner_pid: int, detached: bool = False) -> subprocess.Popen:
     """Start a resident process for `settings` owned by `owner_pid` (its log: our stderr).
     `detached`: not as a child of this process (a job's process, whose children Dash kills

@@ -144,13 +144,19 @@ def test_sample_token_and_component_inspector(
     assert watched.errors == []
 
 
+def open_first_cluster(watched: WatchedPage, url: str) -> str:
+    """Open the list, then the page of its first cluster; that cluster's id."""
+    open_list(watched, url + "/clusters")
+    first = watched.page.locator(GRID_IDS).first.inner_text()
+    watched.page.goto(f"{url}/cluster/{first}")
+    return first
+
+
 def test_cluster_page_of_a_real_decomposition(
     app_with_micro_study: ServedApp, watched: WatchedPage
 ) -> None:
     page = watched.page
-    open_list(watched, app_with_micro_study.url + "/clusters")
-    first = page.locator(GRID_IDS).first.inner_text()
-    page.goto(f"{app_with_micro_study.url}/cluster/{first}")
+    first = open_first_cluster(watched, app_with_micro_study.url)
     expect(page.locator("#cluster-title")).to_have_text(f"Cluster {first}")
     expect(page.locator("#cluster-makeup")).to_be_visible(timeout=30_000)
     lower = {
@@ -210,9 +216,7 @@ def test_the_plane_view_colours_by_token_group_and_by_sae_feature(
     app_with_micro_study: ServedApp, watched: WatchedPage
 ) -> None:
     page = watched.page
-    open_list(watched, app_with_micro_study.url + "/clusters")
-    first = page.locator(GRID_IDS).first.inner_text()
-    page.goto(f"{app_with_micro_study.url}/cluster/{first}")
+    open_first_cluster(watched, app_with_micro_study.url)
     page.locator("#section-plane-view").scroll_into_view_if_needed()
     expect(page.locator("#plane-graph .main-svg").first).to_be_visible(timeout=30_000)
     by_group = plane_colours(page)
@@ -239,7 +243,6 @@ def test_the_decomposition_quality_opens_onto_its_modules(
     expect(quality.locator("tbody tr").first).to_be_hidden()
     quality.locator("summary").click()
     expect(quality.locator("tbody tr")).to_have_count(14)  # the micro preset's modules
-    first = page.locator(GRID_IDS).first.inner_text()
-    page.goto(f"{app_with_micro_study.url}/cluster/{first}")
+    open_first_cluster(watched, app_with_micro_study.url)
     expect(page.locator("#cluster-decomposition-quality")).to_contain_text("a token needs")
     assert watched.errors == []

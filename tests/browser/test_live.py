@@ -137,12 +137,8 @@ def running_job(app: ServedApp) -> str | None:
     from dashboard.inference import resident
     from dashboard.settings import Settings
 
-    connection = resident.connect(Settings.from_env({"ATLAS_DATA_DIR": str(app.log_path.parent)}))
-    if connection is None:
-        return None
-    with connection:
-        connection.send({"operation": "ping"})
-        return connection.recv()["result"]["running"]
+    found = resident.status(Settings.from_env({"ATLAS_DATA_DIR": str(app.log_path.parent)}))
+    return None if found is None else found["running"]
 
 
 def wait_until_running(app: ServedApp, operation: str) -> None:
@@ -293,17 +289,24 @@ def test_every_live_step_in_one_session(
     assert watched.errors == []
 
 
+def start_a_long_masked_job(page: Page, app: ServedApp, study_path: Path, prefix: str) -> str:
+    """Ablate a cluster on 20 long prompts (under a second of work; 19,000 characters, the
+    limit being 20,000) and return once the inference process runs it; the prompts typed."""
+    page.goto(f"{app.url}/infer?mode=ablate&clusters={first_cluster(study_path)}")
+    long_prompts = "\n".join(
+        f"{prefix} {i}: " + "The river flows through the old city. " * 25 for i in range(20)
+    )
+    page.locator("#infer-prompts").fill(long_prompts)
+    page.locator("#infer-run").click()
+    wait_until_running(app, "masked_inference")
+    return long_prompts
+
+
 def test_a_killed_inference_process_is_reported_and_the_next_job_runs(
     app_with_micro_study: ServedApp, micro_study: Path, watched: WatchedPage
 ) -> None:
     page = watched.page
-    page.goto(f"{app_with_micro_study.url}/infer?mode=ablate&clusters={first_cluster(micro_study)}")
-    long_prompts = "\n".join(  # under a second of work; 19,000 characters (the limit: 20,000)
-        f"Killed {i}: " + "The river flows through the old city. " * 25 for i in range(20)
-    )
-    page.locator("#infer-prompts").fill(long_prompts)
-    page.locator("#infer-run").click()
-    wait_until_running(app_with_micro_study, "masked_inference")
+    long_prompts = start_a_long_masked_job(page, app_with_micro_study, micro_study, "Killed")
     [process] = resident_processes(app_with_micro_study)
     process.send_signal(signal.SIGKILL)
     expect(page.locator("#infer-message")).to_contain_text("stopped during the job", timeout=5000)
@@ -319,13 +322,7 @@ def test_a_killed_job_process_is_reported_and_the_input_kept(
 ) -> None:
     """The page's own job process (Dash's, forked from the web worker) dies mid-job."""
     page = watched.page
-    page.goto(f"{app_with_micro_study.url}/infer?mode=ablate&clusters={first_cluster(micro_study)}")
-    long_prompts = "\n".join(
-        f"Lost {i}: " + "The river flows through the old city. " * 25 for i in range(20)
-    )
-    page.locator("#infer-prompts").fill(long_prompts)
-    page.locator("#infer-run").click()
-    wait_until_running(app_with_micro_study, "masked_inference")
+    long_prompts = start_a_long_masked_job(page, app_with_micro_study, micro_study, "Lost")
     jobs = [job for worker in web_workers(app_with_micro_study) for job in worker.children()]
     assert jobs, "no job process found"
     for job in jobs:

@@ -55,12 +55,8 @@ def owned(data_dir: Path) -> Iterator[None]:
 
 
 def resident_pid(settings: Settings) -> int | None:
-    connection = resident.connect(settings)
-    if connection is None:
-        return None
-    with connection:
-        connection.send({"operation": "ping"})
-        return connection.recv()["result"]["pid"]
+    found = resident.status(settings)
+    return None if found is None else found["pid"]
 
 
 def gone_within(pid: int, seconds: float) -> bool:
