@@ -6,7 +6,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from callbacks.jobs import admit_jobs, job_outputs, job_running
+from callbacks.jobs import POLL_MS, admit_jobs, job_outputs, job_running
 from dashboard.app_state import settings
 from dashboard.components.tables import list_grid
 from dashboard.inference.limits import MAX_SLICE_WINDOWS, prompt_lines
@@ -36,6 +36,7 @@ admit_jobs(
     # a job, as every model call: torch must never start its threads in the web process, which
     # the next job's process is forked from (a fork after that can hang inside torch)
     background=True,
+    interval=POLL_MS,
     running=[(Output(page.HELDOUT, "disabled"), True, False)],
     prevent_initial_call=True,
 )
@@ -143,6 +144,7 @@ def mask_values(study, store: dict, mask_hash, mode, clusters) -> np.ndarray:
     State(page.SLICE, "value"),
     State(page.STORE, "data"),
     background=True,
+    interval=POLL_MS,
     running=job_running(page, "Running the target and the masked model ..."),
     cancel=[Input(page.CANCEL, "n_clicks")],  # and a new request replaces a running job
     prevent_initial_call=True,

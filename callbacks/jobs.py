@@ -15,6 +15,9 @@ from dashboard.runtime import WEB_QUEUE, unserved_queues
 from dashboard.settings import Settings
 
 REACH_SECONDS = 2.0  # Redis gets this long to answer: the page says what is wrong within 5 s
+# how often a page asks for its job's result: a warm probe takes tens of ms, so Dash's default
+# of 1 s would be most of the wait
+POLL_MS = 250
 
 
 def job_outputs(page: ModuleType) -> list[Output]:

@@ -6,7 +6,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from callbacks.jobs import admit_jobs
+from callbacks.jobs import POLL_MS, admit_jobs
 from dashboard.app_state import settings
 from dashboard.inference.limits import prompt_lines
 from dashboard.inference.masks import (
@@ -40,6 +40,7 @@ admit_jobs(page.COMPUTE, page.REQUEST, Output(page.PROMPT_STATUS, "children"))
     State(page.LEVEL, "value"),
     State(page.STORE, "data"),
     background=True,
+    interval=POLL_MS,
     running=[(Output(page.PROMPT_STATUS, "children"), "Running the prompts ...", "")],
     prevent_initial_call=True,
 )

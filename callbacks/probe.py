@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from callbacks.jobs import admit_jobs, job_outputs, job_running
+from callbacks.jobs import POLL_MS, admit_jobs, job_outputs, job_running
 from dashboard.app_state import settings
 from dashboard.components.figures import styled
 from dashboard.components.tables import list_grid, markdown_link
@@ -100,6 +100,7 @@ def result_view(study, store: dict, result: dict) -> html.Div:
     State(page.THRESHOLD, "value"),
     State(page.STORE, "data"),
     background=True,
+    interval=POLL_MS,
     running=job_running(page, "Running the model ..."),
     cancel=[Input(page.CANCEL, "n_clicks")],  # and a new request replaces a running job
     prevent_initial_call=True,
