@@ -82,13 +82,7 @@ def run_benchmark(name: str, smoke: bool, extra: list[str]) -> dict:
     started = time.perf_counter()
     completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     seconds = time.perf_counter() - started
-    figures = []
-    for line in completed.stdout.splitlines():
-        if line.startswith("{"):
-            try:
-                figures.append(json.loads(line))
-            except ValueError:
-                continue
+    figures = json_objects(completed.stdout)
     result = {
         "name": name,
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -103,6 +97,23 @@ def run_benchmark(name: str, smoke: bool, extra: list[str]) -> dict:
     if completed.returncode != 0 or not figures:
         result["log_end"] = (completed.stderr or completed.stdout)[-2000:]
     return result
+
+
+def json_objects(text: str) -> list[dict]:
+    """Every JSON object that starts a line of `text`, one line long or indented over many."""
+    decoder, found, position = json.JSONDecoder(), [], 0
+    while (start := text.find("{", position)) != -1:
+        if start and text[start - 1] != "\n":
+            position = start + 1
+            continue
+        try:
+            value, position = decoder.raw_decode(text, start)
+        except ValueError:
+            position = start + 1
+            continue
+        if isinstance(value, dict):
+            found.append(value)
+    return found
 
 
 def flattened(figures: dict, prefix: str = "") -> list[tuple[str, str]]:
