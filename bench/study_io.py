@@ -80,7 +80,7 @@ def main() -> None:
                     "ratio": round(loaded_s / mapped_s, 2),
                     "baseline_in_memory_seconds": round(in_memory_s, 7),
                     "ratio_in_memory_over_mapped": round(in_memory_s / mapped_s, 3),
-                    "in_memory_array_mb": round(in_memory_ci.nbytes / 1e6, 1),
+                    "in_memory_array_bytes": int(in_memory_ci.nbytes),
                 }
             )
         )

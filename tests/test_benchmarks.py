@@ -47,7 +47,7 @@ def test_study_io(tmp_path: Path) -> None:
     figures = smoke("study_io", tmp_path)
     assert figures["ratio"] > 0
     assert {"mapped_seconds", "baseline_full_load_seconds"} <= figures.keys()
-    assert figures["baseline_in_memory_seconds"] > 0 and figures["in_memory_array_mb"] > 0
+    assert figures["baseline_in_memory_seconds"] > 0 and figures["in_memory_array_bytes"] > 0
 
 
 def test_cluster(tmp_path: Path) -> None:
