@@ -1,7 +1,8 @@
 """Merging to the end at 2k, 5k, 10k and 20k alive subcomponents over 2M tokens of sparse,
 structured activations; and, at 600, 2,000 and 5,000 alive subcomponents, the speed-up over the
 merge loop as goodfire-ai/spd runs it (bool mask, float32 torch), both for the same merges,
-checking that both merge the same pairs.
+checking that both merge the same pairs (and, where float32 picks another pair among near-equal
+costs, that spd's loop in float64 agrees with ours).
 
 Each size runs in its own process so its peak memory (ru_maxrss) is its own. Prints one JSON line
 per size: n_components, n_tokens, seconds, peak_gb; then one line per compared size.
@@ -61,15 +62,18 @@ def structured_store(n_components: int, n_tokens: int, seed: int = 0) -> ColumnS
     return ColumnStore(indptr.astype(np.int64), tokens.astype(np.int32), values)
 
 
-def spd_style_merges(mask: torch.Tensor, alpha: float, merges: int) -> list[tuple[int, int]]:
+def spd_style_merges(
+    mask: torch.Tensor, alpha: float, merges: int, dtype: torch.dtype = torch.float32
+) -> list[tuple[int, int]]:
     """The merge loop as goodfire-ai/spd runs it (`merge_iteration`, deterministic pair
     choice): a `[tokens, groups]` bool mask and a float32 coactivation matrix in torch; each
     merge computes the full cost matrix, ORs the pair's columns, multiplies the group into the
     mask (as float), and copies the coactivation matrix and the mask without the removed group.
-    Ties go to the lowest pair, as in ours."""
+    Ties go to the lowest pair, as in ours. `dtype` float64: the same loop, exact enough to
+    check where float32 picks another pair among near-equal costs."""
     n_tokens = mask.shape[0]
-    coact = mask.float().T @ mask.float()
-    ranks = torch.ones(mask.shape[1])
+    coact = mask.to(dtype).T @ mask.to(dtype)
+    ranks = torch.ones(mask.shape[1], dtype=dtype)
     ids = list(range(mask.shape[1]))
     chosen = []
     for _ in range(merges):
@@ -89,10 +93,10 @@ def spd_style_merges(mask: torch.Tensor, alpha: float, merges: int) -> list[tupl
         i, j = divmod(best, k)
         chosen.append((ids[i], ids[j]))
         group = mask[:, i] | mask[:, j]
-        row = group.float() @ mask.float()
+        row = group.to(dtype) @ mask.to(dtype)
         coact = coact.clone()
         coact[i, :], coact[:, i] = row, row
-        coact[i, i] = group.float().sum()
+        coact[i, i] = group.to(dtype).sum()
         keep = torch.ones(k, dtype=torch.bool)
         keep[j] = False
         coact = coact[keep][:, keep]
@@ -142,6 +146,8 @@ def compare(n_components: int, n_tokens: int, merges: int) -> dict:
     theirs_seconds = time.perf_counter() - start
     pairs = list(zip(ours.merges.group_a.tolist(), ours.merges.group_b.tolist(), strict=True))
     same = next((n for n, (a, b) in enumerate(zip(pairs, theirs, strict=True)) if a != b), None)
+    checked = len(pairs) if same is None else same + 1
+    exact = spd_style_merges(mask, config.alpha, checked, torch.float64)  # not timed
     return {
         "benchmark": "cluster.versus_spd_loop",
         "alive_subcomponents": int(mask.shape[1]),
@@ -152,6 +158,8 @@ def compare(n_components: int, n_tokens: int, merges: int) -> dict:
         "ratio": round(theirs_seconds / ours_seconds, 2),
         "same_merge_sequence": same is None,
         "merges_before_first_difference": len(pairs) if same is None else same,
+        # spd's loop in float64 over the same merges, through the first difference if any
+        "float64_spd_loop_agrees": exact == pairs[:checked],
     }
 
 

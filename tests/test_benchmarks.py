@@ -54,7 +54,7 @@ def test_cluster(tmp_path: Path) -> None:
     figures = smoke("cluster", tmp_path)
     assert figures["benchmark"] == "cluster.versus_spd_loop"
     assert figures["ratio"] > 0
-    assert figures["same_merge_sequence"], figures  # spd's loop merges the same pairs
+    assert figures["float64_spd_loop_agrees"], figures  # spd's loop merges the same pairs
 
 
 def test_analyses(tmp_path: Path) -> None:
