@@ -2,7 +2,9 @@
 own JSON output, with the machine they ran on and the date: the figures the docs quote.
 
 Run: python -m bench.report [--only live browser ...] [--out docs/benchmarks.md] [--smoke]
-(`make bench` runs it). With `--only`, those benchmarks are run again and the others' figures
+(`make bench` runs it). It also rewrites each `<!-- bench.report: NAME -->` ...
+`<!-- /bench.report -->` block of the docs with that benchmark's figures (`--fill-docs`: only
+that, from the last report). With `--only`, those benchmarks are run again and the others' figures
 are kept from the last report; each benchmark names its own date and commit (`+`: with
 uncommitted changes). A benchmark that fails is reported as failed, with the end of its log,
 and the others still run.
@@ -15,6 +17,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -173,6 +176,109 @@ def merged(previous_path: Path, results: list[dict]) -> list[dict]:
     return [by_name[name] for name in BENCHMARKS if name in by_name]
 
 
+BLOCK = re.compile(r"(<!-- bench\.report: (\w+) -->\n)(.*?)(<!-- /bench\.report -->)", re.DOTALL)
+
+
+def browser_table(figures: list[dict]) -> str:
+    from bench.browser import markdown_table
+
+    return markdown_table(figures[0])
+
+
+def cluster_table(figures: list[dict]) -> str:
+    lines = [
+        "| alive subcomponents | tokens | merges | ours | spd's loop (float32 torch) | ratio | "
+        "same sequence (float32 / float64) |",
+        "|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for f in figures:
+        if f["benchmark"] == "cluster.merge_to_the_end":
+            lines.append(
+                f"| {f['n_components']:,} | {f['n_tokens']:,} | {f['merges']:,} (to the end) | "
+                f"{f['seconds']} s, peak {f['peak_gb']} GB | | | |"
+            )
+        else:
+            same = (
+                "yes"
+                if f["same_merge_sequence"]
+                else (
+                    f"from merge {f['merges_before_first_difference'] + 1} on, float32 picks "
+                    "another near-tied pair"
+                )
+            )
+            exact = "yes" if f["float64_spd_loop_agrees"] else "no"
+            lines.append(
+                f"| {f['alive_subcomponents']:,} | {f['n_tokens']:,} | {f['merges']:,} | "
+                f"{f['seconds']} s | {f['baseline_spd_seconds']} s | {f['ratio']}x | "
+                f"{same} / {exact} |"
+            )
+    return "\n".join(lines)
+
+
+def load_table(figures: list[dict]) -> str:
+    result = figures[-1]
+    lines = [
+        "| mode | users | list | filter | cluster page | probe | errors / busy refusals |",
+        "|---|---:|---|---|---|---|---|",
+    ]
+    for mode, run in result["modes"].items():
+        for users, level in run.get("levels", {}).items():
+            pages = level["pages"]
+            cells = [
+                f"{pages[kind]['throughput_rps']}/s, p95 {pages[kind]['p95_ms']} ms"
+                for kind in ("list", "filter", "cluster", "probe")
+            ]
+            errors = sum(page["errors"] for page in pages.values())
+            busy = sum(page.get("busy_refusals", 0) for page in pages.values())
+            lines.append(f"| {mode} | {users} | {' | '.join(cells)} | {errors} / {busy} |")
+    ratios = result.get("scaled_over_embedded_throughput") or {}
+    if ratios:
+        lines += ["", "Scaled over embedded throughput (completed views):", ""]
+        lines += ["| users | list | filter | cluster page | probe |", "|---:|---:|---:|---:|---:|"]
+        for users, by_page in ratios.items():
+            cells = [
+                "-" if by_page.get(k) is None else f"{by_page[k]}x"
+                for k in ("list", "filter", "cluster", "probe")
+            ]
+            lines.append(f"| {users} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def figures_table(figures: list[dict]) -> str:
+    lines = []
+    for one in figures:
+        lines += ["| figure | value |", "|---|---|"]
+        lines += [f"| {key} | {value} |" for key, value in flattened(one)]
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+RENDERERS = {"browser": browser_table, "cluster": cluster_table, "load": load_table}
+
+
+def fill_docs(report: dict, docs: Path) -> list[str]:
+    """Rewrite every `<!-- bench.report: NAME -->` block of the docs with that benchmark's
+    figures from `report`; the files changed."""
+    by_name = {r["name"]: r for r in report["benchmarks"] if r["figures"]}
+    changed = []
+    for path in sorted(docs.glob("*.md")):
+        text = path.read_text()
+
+        def filled(match: re.Match) -> str:
+            result = by_name.get(match.group(2))
+            if result is None:
+                return match.group(0)
+            render = RENDERERS.get(result["name"], figures_table)
+            source = f"From `{result['command']}`, {result['date']}, commit {result['commit']}:"
+            return f"{match.group(1)}{source}\n\n{render(result['figures'])}\n{match.group(4)}"
+
+        new = BLOCK.sub(filled, text)
+        if new != text:
+            write_atomically(path, new)
+            changed.append(path.name)
+    return changed
+
+
 def write_atomically(path: Path, text: str) -> None:
     partial = path.with_name(f".{path.name}.partial")
     partial.write_text(text)
@@ -186,7 +292,14 @@ def main() -> None:
     parser.add_argument(
         "--study", type=Path, help="for live, browser and load (default: each one's own)"
     )
+    parser.add_argument(
+        "--fill-docs", action="store_true", help="only refill the docs' blocks from the JSON"
+    )
     args = parse_arguments(parser, {})
+    if args.fill_docs:
+        report = json.loads(args.out.with_suffix(".json").read_text())
+        print(json.dumps({"bench": "report", "filled": fill_docs(report, args.out.parent)}))
+        return
     results = []
     for name in args.only or BENCHMARKS:
         extra = ["--study", str(args.study)] if args.study and name in STUDY_BENCHMARKS else []
@@ -197,6 +310,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(args.out, markdown(report))
     write_atomically(args.out.with_suffix(".json"), json.dumps(report, indent=1))
+    if not args.smoke:
+        fill_docs(report, args.out.parent)
     failed = [r["name"] for r in results if r["exit_code"] != 0 or not r["figures"]]
     print(json.dumps({"bench": "report", "out": str(args.out), "failed": failed}))
     if failed:

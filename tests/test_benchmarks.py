@@ -123,3 +123,28 @@ def test_report_writes_the_figures_of_each_benchmark(tmp_path: Path) -> None:
     assert "| mapped_seconds |" in text and "CPU:" in text
     report = json.loads(out.with_suffix(".json").read_text())
     assert [b["name"] for b in report["benchmarks"]] == ["study_io", "cluster"]
+
+
+def test_report_fills_the_docs_blocks_from_the_figures(tmp_path: Path) -> None:
+    from bench.report import fill_docs
+
+    doc = tmp_path / "live.md"
+    doc.write_text(
+        "Before.\n<!-- bench.report: live -->\nold figures\n<!-- /bench.report -->\nAfter.\n"
+    )
+    (tmp_path / "other.md").write_text(
+        "<!-- bench.report: browser -->\nkept\n<!-- /bench.report -->\n"
+    )
+    result = {
+        "name": "live",
+        "command": "python -m bench.live",
+        "date": "2026-11-30 15:00 UTC",
+        "commit": "abc1234",
+        "figures": [{"probe_p50_ms": 6.6, "goal": {"met": True}}],
+    }
+    assert fill_docs({"benchmarks": [result]}, tmp_path) == ["live.md"]
+    text = doc.read_text()
+    assert "old figures" not in text and text.startswith("Before.") and text.endswith("After.\n")
+    assert "| probe_p50_ms | 6.6 |" in text and "| goal.met | true |" in text
+    assert "commit abc1234" in text
+    assert "kept" in (tmp_path / "other.md").read_text()  # no figures for it: left as it was
