@@ -206,7 +206,7 @@ def cluster_table(figures: list[dict]) -> str:
                     "another near-tied pair"
                 )
             )
-            exact = "yes" if f["float64_spd_loop_agrees"] else "no"
+            exact = {True: "yes", False: "no"}.get(f.get("float64_spd_loop_agrees"), "not run")
             lines.append(
                 f"| {f['alive_subcomponents']:,} | {f['n_tokens']:,} | {f['merges']:,} | "
                 f"{f['seconds']} s | {f['baseline_spd_seconds']} s | {f['ratio']}x | "

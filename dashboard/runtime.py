@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
+from contextlib import suppress
+from pathlib import Path
 from typing import Any
 
 from flask_caching import Cache
@@ -187,13 +190,36 @@ class ReportLostJobs:
 
 
 class DiskcacheMarks:
-    """Cancellations of the embedded mode's jobs, in the jobs' disk cache."""
+    """Cancellations of the embedded mode's jobs: an empty file each, beside the jobs' disk
+    cache (no write to its SQLite, which every poll of every job already contends for)."""
+
+    def marks(self) -> Path:
+        folder = Path(self.handle.directory) / "cancelled"
+        folder.mkdir(exist_ok=True)
+        return folder
 
     def remember_cancelled(self, key: str) -> None:
-        self.handle.set(key, True, expire=CANCELLED_SECONDS)
+        folder = self.marks()
+        (folder / key.replace(":", "-")).touch()
+        stale = time.time() - CANCELLED_SECONDS
+        for mark in folder.iterdir():
+            with suppress(FileNotFoundError):
+                if mark.stat().st_mtime < stale:
+                    mark.unlink()
 
     def was_cancelled(self, key: str) -> bool:
-        return self.handle.get(key) is not None
+        mark = self.marks() / key.replace(":", "-")
+        try:
+            return mark.stat().st_mtime > time.time() - CANCELLED_SECONDS
+        except FileNotFoundError:
+            return False
+
+    def terminate_job(self, job: Any) -> None:
+        """Dash's, without its race: a job that ends while Dash lists its children is done."""
+        import psutil
+
+        with suppress(psutil.NoSuchProcess):
+            super().terminate_job(job)
 
 
 class RedisMarks:
