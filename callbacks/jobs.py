@@ -18,6 +18,9 @@ REACH_SECONDS = 2.0  # Redis gets this long to answer: the page says what is wro
 # how often a page asks for its job's result: a warm probe takes tens of ms, so Dash's default
 # of 1 s would be most of the wait
 POLL_MS = 250
+# embedded: a job's process mostly waits for the resident inference process (one job at a time,
+# tens of ms for a probe), so several per core may wait; each is a fork of the web worker
+JOBS_PER_CORE = 4
 
 
 def job_outputs(page: ModuleType) -> list[Output]:
@@ -47,15 +50,16 @@ def running_local_jobs() -> int:
 
 
 def job_problem(current: Settings) -> str | None:
-    """Why a page's job cannot start now, or None. Embedded, jobs run as processes of this one,
-    at most one per core (more would share the cores until none finishes); scaled, Redis must
-    answer and workers must serve both the pages' jobs and the inference queue."""
+    """Why a page's job cannot start now, or None. Embedded, jobs run as processes of this one
+    that wait on the resident inference process, which computes one job at a time: at most
+    JOBS_PER_CORE per core wait at once; scaled, Redis must answer and workers must serve both
+    the pages' jobs and the inference queue."""
     if current.mode != "scaled":
-        running, cores = running_local_jobs(), os.cpu_count() or 1
-        if running >= cores:
+        running, limit = running_local_jobs(), JOBS_PER_CORE * (os.cpu_count() or 1)
+        if running >= limit:
             return (
-                f"The server is busy with {running} jobs (one per CPU core); try again in a "
-                "moment; what you typed is kept."
+                f"The server is busy with {running} jobs ({JOBS_PER_CORE} per CPU core); try "
+                "again in a moment; what you typed is kept."
             )
         return None
     import redis

@@ -188,7 +188,7 @@ def occupy_the_inference_process(app: ServedApp, study_path: Path) -> threading.
 
     study = Study(study_path)
     service = ResidentService(Settings.from_env({"ATLAS_DATA_DIR": str(app.log_path.parent)}))
-    prompts = [f"Busy {i}: " + "The river flows through the old city. " * 25 for i in range(256)]
+    prompts = [f"Busy {i}: " + "The river flows through the old city. " * 25 for i in range(512)]
     arguments = {"values": [1.0] * len(study.subcomponents), "prompts": prompts}
     job = threading.Thread(target=service.run, args=(study, "masked_inference", arguments))
     job.start()
@@ -196,27 +196,30 @@ def occupy_the_inference_process(app: ServedApp, study_path: Path) -> threading.
     return job
 
 
-def test_jobs_beyond_one_per_core_are_refused_and_the_input_kept(
+def test_jobs_beyond_the_limit_are_refused_and_the_input_kept(
     app_with_micro_study: ServedApp, micro_study: Path, browser: Browser
 ) -> None:
-    """Embedded jobs run as processes of the web process: at most one per core (two here)."""
-    cores = os.cpu_count() or 1
-    pages = [browser.new_context().new_page() for _ in range(cores + 1)]
+    """Embedded jobs wait on the inference process as processes of the web process: at most
+    JOBS_PER_CORE per core (eight here) at once."""
+    from callbacks.jobs import JOBS_PER_CORE
+
+    limit = JOBS_PER_CORE * (os.cpu_count() or 1)
+    pages = [browser.new_context().new_page() for _ in range(limit + 1)]
     try:
         for page in pages:
             page.goto(app_with_micro_study.url + "/probe")
         busy = occupy_the_inference_process(app_with_micro_study, micro_study)
-        for number, page in enumerate(pages[:cores]):  # each waits behind the long job
+        for number, page in enumerate(pages[:limit]):  # each waits behind the long job
             page.locator("#probe-text").fill(f"Text number {number}.")
             page.locator("#probe-run").click()
             expect(page.locator("#probe-cancel")).to_be_enabled()
-        last = pages[cores]
+        last = pages[limit]
         last.locator("#probe-text").fill("One more text.")
         last.locator("#probe-run").click()
         expect(last.locator("#probe-message")).to_contain_text("busy")
         expect(last.locator("#probe-text")).to_have_value("One more text.")
         busy.join(JOB / 1000)
-        for page in pages[:cores]:
+        for page in pages[:limit]:
             expect(page.locator("#probe-tokens")).to_be_visible(timeout=JOB)
         last.locator("#probe-run").click()
         expect(last.locator("#probe-tokens")).to_be_visible(timeout=JOB)
