@@ -10,6 +10,7 @@ from types import ModuleType
 from dash import Input, Output, callback, no_update
 
 from dashboard.app_state import settings
+from dashboard.inference.limits import JOBS_PER_CORE
 from dashboard.inference.service import QUEUE as INFERENCE_QUEUE
 from dashboard.runtime import WEB_QUEUE, unserved_queues
 from dashboard.settings import Settings
@@ -18,9 +19,6 @@ REACH_SECONDS = 2.0  # Redis gets this long to answer: the page says what is wro
 # how often a page asks for its job's result: a warm probe takes tens of ms, so Dash's default
 # of 1 s would be most of the wait
 POLL_MS = 250
-# embedded: a job's process mostly waits for the resident inference process (one job at a time,
-# tens of ms for a probe), so several per core may wait; each is a fork of the web worker
-JOBS_PER_CORE = 4
 
 
 def job_outputs(page: ModuleType) -> list[Output]:

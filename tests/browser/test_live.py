@@ -200,23 +200,25 @@ def test_jobs_beyond_the_limit_are_refused_and_the_input_kept(
     app_with_micro_study: ServedApp, micro_study: Path, browser: Browser
 ) -> None:
     """Embedded jobs wait on the inference process as processes of the web process: at most
-    JOBS_PER_CORE per core (eight here) at once."""
-    from callbacks.jobs import JOBS_PER_CORE
+    JOBS_PER_CORE per core at once."""
+    from dashboard.inference.limits import JOBS_PER_CORE
 
     limit = JOBS_PER_CORE * (os.cpu_count() or 1)
     pages = [browser.new_context().new_page() for _ in range(limit + 1)]
     try:
         for page in pages:
             page.goto(app_with_micro_study.url + "/probe")
+            expect(page.locator("#probe-run")).to_be_visible()
         busy = occupy_the_inference_process(app_with_micro_study, micro_study)
         for number, page in enumerate(pages[:limit]):  # each waits behind the long job
             page.locator("#probe-text").fill(f"Text number {number}.")
             page.locator("#probe-run").click()
-            expect(page.locator("#probe-cancel")).to_be_enabled()
+            # the server shares the cores with the busy inference process: give it time
+            expect(page.locator("#probe-cancel")).to_be_enabled(timeout=20_000)
         last = pages[limit]
         last.locator("#probe-text").fill("One more text.")
         last.locator("#probe-run").click()
-        expect(last.locator("#probe-message")).to_contain_text("busy")
+        expect(last.locator("#probe-message")).to_contain_text("busy", timeout=20_000)
         expect(last.locator("#probe-text")).to_have_value("One more text.")
         busy.join(JOB / 1000)
         for page in pages[:limit]:
