@@ -33,7 +33,7 @@ from dashboard.settings import Settings
 log = logging.getLogger("atlas.inference")
 
 START_SECONDS = 60.0  # for a process just started to answer (imports, not the model)
-OWNER_POLL_SECONDS = 1.0
+BIND_SECONDS = 5.0  # for the socket of a process that is exiting to be released
 LIMIT_EXIT_CODE = 70  # the process stopped itself: a job passed its time limit
 SERVER_PID_VARIABLE = "ATLAS_SERVER_PID"  # the owner of a process a job starts
 
@@ -57,8 +57,8 @@ def connect(settings: Settings) -> Connection | None:
     """A connection to the running resident process, or None when none answers."""
     try:
         return Client(address(settings), family="AF_UNIX", authkey=authkey(settings))
-    except (ConnectionRefusedError, FileNotFoundError):
-        return None
+    except (ConnectionRefusedError, FileNotFoundError, ConnectionResetError, EOFError):
+        return None  # none listens, or one that is exiting (its socket not yet released)
 
 
 def status(settings: Settings, seconds: float = 2.0) -> dict | None:
@@ -241,11 +241,16 @@ def process_alive(pid: int) -> bool:
 
 def serve(settings: Settings, owner: int) -> None:
     """Listen for jobs until the owner is gone; one thread per connection, one job at a time."""
-    try:
-        listener = Listener(address(settings), family="AF_UNIX", authkey=authkey(settings))
-    except OSError:  # another resident process answers for this data directory
-        log.info("an inference process already serves %s", settings.data_dir)
-        return
+    listener = None
+    deadline = time.monotonic() + BIND_SECONDS  # one that is exiting releases its socket soon
+    while listener is None:
+        try:
+            listener = Listener(address(settings), family="AF_UNIX", authkey=authkey(settings))
+        except OSError:
+            if time.monotonic() > deadline:  # another resident process serves this directory
+                log.info("an inference process already serves %s", settings.data_dir)
+                return
+            time.sleep(0.1)
     resident = Resident(settings)
     log.info("inference process %d serving %s", os.getpid(), settings.data_dir)
     threading.Thread(target=resident.watch, args=(owner,), daemon=True).start()

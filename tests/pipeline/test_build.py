@@ -26,7 +26,14 @@ def test_the_study_is_valid_and_complete(micro_study: Path) -> None:
     study = Study(micro_study)
     assert study.window_shape == (8192 // 32, 32)
     settings = study.manifest["settings"]
-    assert set(settings) == {"harvest", "clustering", "examples", "analyses", "decomposition_dir"}
+    assert set(settings) == {
+        "harvest",
+        "clustering",
+        "examples",
+        "analyses",
+        "decomposition_dir",
+        "decomposition_quality",
+    }
     assert Path(settings["decomposition_dir"]) == micro_study.parent / "decompositions" / "micro"
     subcomponents = study.subcomponents
     dec = load_decomposition(study.path.parent / "decompositions" / "micro")
