@@ -31,9 +31,7 @@ def first_cluster(study_path: Path) -> int:
 
 def torch_in_web_workers(app: ServedApp) -> bool:
     """Whether a gunicorn worker of `app` (not a job process forked from it) has torch loaded."""
-    server = psutil.Process(app.process.pid)
-    masters = [p for p in [server, *server.children(recursive=True)] if "gunicorn" in p.cmdline()]
-    workers = [child for child in masters[0].children() if "gunicorn" in child.cmdline()]
+    workers = web_workers(app)
     assert workers, "no gunicorn worker found"
     return any("libtorch" in Path(f"/proc/{worker.pid}/maps").read_text() for worker in workers)
 
@@ -243,6 +241,7 @@ def resident_processes(app: ServedApp) -> list[psutil.Process]:
 
 
 def web_workers(app: ServedApp) -> list[psutil.Process]:
+    """The gunicorn workers of `app` (children of its master)."""
     server = psutil.Process(app.process.pid)
     masters = [p for p in [server, *server.children(recursive=True)] if "gunicorn" in p.cmdline()]
     return [child for child in masters[0].children() if "gunicorn" in child.cmdline()]
