@@ -4,7 +4,8 @@ the same run; CPU, and CUDA when present:
   (request to result, warm: the resident inference process with its model loaded), against a
   plain forward that tokenizes the same text too;
 - masked inference on held-out windows, `--batch` at a time, against plain forwards of the same
-  batches (tokens per second).
+  batches (tokens per second): a slice's first run, which computes the target's outputs too (two
+  forwards: at most 0.5x), and the same slice with another mask, which reuses them.
 
 Run: python -m bench.live [--study DIR] (default: $ATLAS_DATA_DIR/demo, as `make run` builds it)
      [--smoke] (tiny sizes; give --study)
@@ -26,7 +27,12 @@ import torch
 from bench.smoke import parse_arguments
 from dashboard.decomposition.api import load_decomposition
 from dashboard.inference import resident
-from dashboard.inference.compute import heldout_windows, masked_inference_slice, probe
+from dashboard.inference.compute import (
+    TARGET_ON_WINDOWS,
+    heldout_windows,
+    masked_inference_slice,
+    probe,
+)
 from dashboard.inference.locate import find_decomposition
 from dashboard.inference.service import ResidentService
 from dashboard.models.target import target_logits
@@ -108,12 +114,23 @@ def bench_device(study: Study, device: str, args: argparse.Namespace) -> dict:
         figures["goal_embedded_probe_ms"] = round(goal, 1)
         figures["goal_embedded_probe_met"] = figures["embedded_probe_p50_ms"] <= goal
     windows = heldout_windows(decomposition, window_length)[: args.windows]
-    values = [0.0 if i % 2 else 1.0 for i in range(len(study.subcomponents))]
+    n_subcomponents = len(study.subcomponents)
+    masks = [[float((i + shift) % 2) for i in range(n_subcomponents)] for shift in range(2)]
     arguments = {"start": 0, "count": len(windows), "window_length": window_length}
-    masked = timed(  # the windows are tokenized once, before (both sides read them)
-        lambda: masked_inference_slice(decomposition, values, batch_size=args.batch, **arguments),
-        3,
-    )
+
+    def masked_slice(mask: list[float]) -> None:
+        masked_inference_slice(decomposition, mask, batch_size=args.batch, **arguments)
+
+    def first_run() -> None:  # a slice not seen before: the target is computed too
+        TARGET_ON_WINDOWS.clear()
+        masked_slice(masks[0])
+
+    def another_mask() -> None:  # the same slice again with another mask: the target is kept
+        masks.reverse()
+        masked_slice(masks[0])
+
+    masked_first = timed(first_run, 3)  # the windows are tokenized once, before (both sides)
+    masked_again = timed(another_mask, 3)
     batches = [
         torch.as_tensor(windows[i : i + args.batch], dtype=torch.long, device=decomposition.device)
         for i in range(0, len(windows), args.batch)
@@ -121,16 +138,20 @@ def bench_device(study: Study, device: str, args: argparse.Namespace) -> dict:
     with torch.no_grad():
         plain = timed(lambda: [target_logits(decomposition.target, b) for b in batches], 3)
     tokens = windows.size
-    ratio = float(np.median(plain) / np.median(masked))
+    first_ratio = float(np.median(plain) / np.median(masked_first))
+    again_ratio = float(np.median(plain) / np.median(masked_again))
     return {
         **figures,
         "batch": args.batch,
         "masked_windows": len(windows),
-        "masked_inference_tokens_per_s": round(tokens / float(np.median(masked))),
         "target_forward_tokens_per_s": round(tokens / float(np.median(plain))),
-        "ratio_masked_over_forward_throughput": round(ratio, 3),
+        "masked_first_run_tokens_per_s": round(tokens / float(np.median(masked_first))),
+        "ratio_masked_first_run_over_forward": round(first_ratio, 3),
+        "masked_another_mask_tokens_per_s": round(tokens / float(np.median(masked_again))),
+        "ratio_masked_another_mask_over_forward": round(again_ratio, 3),
         "goal_throughput_ratio": THROUGHPUT_GOAL,
-        "goal_throughput_met": ratio >= THROUGHPUT_GOAL,
+        "goal_throughput_met_first_run": first_ratio >= THROUGHPUT_GOAL,
+        "goal_throughput_met_another_mask": again_ratio >= THROUGHPUT_GOAL,
     }
 
 

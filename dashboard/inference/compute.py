@@ -3,11 +3,13 @@ JSON-ready values, so the same calls run inline or in a Celery worker."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 import torch
 
 from dashboard.decomposition.api import Decomposition
-from dashboard.inference.limits import MAX_SLICE_WINDOWS, MAX_TOKENS
+from dashboard.inference.limits import MAX_SLICE_WINDOWS, MAX_TOKENS, TARGET_CACHE_BYTES
 from dashboard.models.target import target_logits
 
 
@@ -88,12 +90,18 @@ def decoded(decomposition: Decomposition, ids: torch.Tensor) -> list[str]:
 
 
 def compared(
-    decomposition: Decomposition, ids: torch.Tensor, weights: dict, top_k: int
+    decomposition: Decomposition,
+    ids: torch.Tensor,
+    weights: dict,
+    top_k: int,
+    target_log: torch.Tensor | None = None,
 ) -> list[dict]:
     """Target against masked model on a batch `[rows, seq]`: per row its tokens, per-position
-    KL, both losses and top-k next tokens, and the row's means."""
+    KL, both losses and top-k next tokens, and the row's means. `target_log`: the target's
+    log-probabilities on `ids`, when already known (they are read, never changed)."""
     with torch.no_grad():
-        target_log = log_probabilities(target_logits(decomposition.target, ids))
+        if target_log is None:
+            target_log = target_log_probabilities(decomposition, ids)
         masked_log = log_probabilities(
             decomposition.model.forward_folded(ids.to(decomposition.device), weights)
         )
@@ -104,7 +112,7 @@ def compared(
         masked_top = masked_log.topk(top_k, -1).indices
         agreement = (target_top[..., 0] == masked_top[..., 0]).float()
         # KL(target ‖ masked), in the masked log-probabilities' memory (no longer needed)
-        kl = masked_log.sub_(target_log).neg_().mul_(target_log.exp_()).sum(-1)
+        kl = masked_log.sub_(target_log).neg_().mul_(target_log.exp()).sum(-1)
     rows, length = ids.shape
     tokens = decoded(decomposition, ids)
     tops = decoded(decomposition, torch.stack([target_top, masked_top]).cpu())
@@ -132,6 +140,10 @@ def compared(
             }
         )
     return results
+
+
+def target_log_probabilities(decomposition: Decomposition, ids: torch.Tensor) -> torch.Tensor:
+    return log_probabilities(target_logits(decomposition.target, ids))
 
 
 def log_probabilities(logits: torch.Tensor) -> torch.Tensor:
@@ -185,11 +197,42 @@ def heldout_windows(decomposition: Decomposition, window_length: int) -> np.ndar
         held_out = split_documents(wiki_documents(), HELDOUT_FRACTION, seed=0).heldout
         stream = token_stream(decomposition.tokenizer, held_out)
         HELDOUT_WINDOWS.clear()  # one model's windows at a time
+        TARGET_ON_WINDOWS.clear()
         HELDOUT_WINDOWS[key] = cut_windows(stream, window_length)
     return HELDOUT_WINDOWS[key]
 
 
 HELDOUT_WINDOWS: dict[tuple[str, int], np.ndarray] = {}
+
+
+class TensorCache:
+    """The most recently used tensors, up to `budget` bytes in all (one larger is not kept)."""
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self.tensors: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+
+    def get(self, key: tuple) -> torch.Tensor | None:
+        tensor = self.tensors.get(key)
+        if tensor is not None:
+            self.tensors.move_to_end(key)
+        return tensor
+
+    def put(self, key: tuple, tensor: torch.Tensor) -> torch.Tensor:
+        size = tensor.element_size() * tensor.nelement()
+        if size <= self.budget:
+            self.tensors[key] = tensor
+            while sum(t.element_size() * t.nelement() for t in self.tensors.values()) > self.budget:
+                self.tensors.popitem(last=False)
+        return tensor
+
+    def clear(self) -> None:
+        self.tensors.clear()
+
+
+# The target's log-probabilities on held-out windows do not depend on the mask: a slice run
+# again with another mask (the usual way masks are compared) needs only the masked forward.
+TARGET_ON_WINDOWS = TensorCache(TARGET_CACHE_BYTES)
 
 
 def masked_inference_slice(
@@ -210,7 +253,11 @@ def masked_inference_slice(
     results = []
     for first in range(0, len(chosen), batch_size):
         batch = chosen[first : first + batch_size].to(decomposition.device)
-        results += compared(decomposition, batch, weights, top_k)
+        key = (str(decomposition.directory), window_length, start + first, len(batch))
+        target_log = TARGET_ON_WINDOWS.get(key)
+        if target_log is None:
+            target_log = TARGET_ON_WINDOWS.put(key, target_log_probabilities(decomposition, batch))
+        results += compared(decomposition, batch, weights, top_k, target_log)
     for offset, result in enumerate(results):
         result["window"] = start + offset
     return {"windows": results, "summary": summary(results), "available": len(windows)}

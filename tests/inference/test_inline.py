@@ -149,3 +149,41 @@ def test_kl_and_losses_are_the_textbook_ones(service, study) -> None:
     np.testing.assert_allclose(result["prompts"][0]["kl"], kl.numpy(), atol=1e-4)
     losses = -masked[:-1].gather(-1, ids[0, 1:, None])[:, 0]
     np.testing.assert_allclose(result["prompts"][0]["masked_loss"], losses.numpy(), atol=1e-3)
+
+
+def test_another_mask_on_a_slice_reuses_the_targets_outputs_unchanged(service, study) -> None:
+    from dashboard.inference.compute import TARGET_ON_WINDOWS
+
+    n = len(study.subcomponents)
+    rng = np.random.default_rng(2)
+    first, second = (rng.random(n).tolist() for _ in range(2))
+    arguments = {"start": 0, "count": 6, "window_length": 16, "batch_size": 4}
+    TARGET_ON_WINDOWS.clear()
+    service.run(study, "masked_inference_slice", {**arguments, "values": first})
+    assert len(TARGET_ON_WINDOWS.tensors) == 2  # one entry per batch of the slice
+    kept = service.run(study, "masked_inference_slice", {**arguments, "values": second})
+    TARGET_ON_WINDOWS.clear()
+    computed = service.run(study, "masked_inference_slice", {**arguments, "values": second})
+    for name in ("kl", "target_loss", "masked_loss"):
+        np.testing.assert_allclose(
+            [w[name] for w in kept["windows"]], [w[name] for w in computed["windows"]], atol=1e-6
+        )
+    assert [w["target_top"] for w in kept["windows"]] == [
+        w["target_top"] for w in computed["windows"]
+    ]
+
+
+def test_the_tensor_cache_keeps_the_most_recent_within_its_budget() -> None:
+    import torch
+
+    from dashboard.inference.compute import TensorCache
+
+    cache = TensorCache(budget=3 * 400)  # three tensors of 100 float32
+    for key in "abcd":
+        cache.put((key,), torch.zeros(100))
+    assert list(cache.tensors) == [("b",), ("c",), ("d",)]
+    assert cache.get(("b",)) is not None  # used: now the most recent
+    cache.put(("e",), torch.zeros(100))
+    assert list(cache.tensors) == [("d",), ("b",), ("e",)]
+    cache.put(("huge",), torch.zeros(1000))  # over the whole budget: not kept
+    assert ("huge",) not in cache.tensors and len(cache.tensors) == 3
