@@ -13,6 +13,7 @@ from dashboard.components.notices import report_callback_error
 from dashboard.components.shell import app_shell
 from dashboard.health import health
 from dashboard.inference.resident import SERVER_PID_VARIABLE
+from dashboard.plotly_bundle import serve_plotly_bundle
 from dashboard.runtime import background_manager, cache, cache_config
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
@@ -44,6 +45,8 @@ def create_app(manager: object) -> dash.Dash:
     cache.init_app(dash_app.server, config=cache_config(current))
     study_label = status.study.name if status.study is not None else "no study loaded"
     dash_app.layout = app_shell(study_label)
+
+    serve_plotly_bundle(dash_app.server, dash_app.config.routes_pathname_prefix)
 
     @dash_app.server.before_request
     def open_cluster_list_at_root():  # the cluster list is the home page

@@ -11,7 +11,6 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html
 from dash.exceptions import PreventUpdate
 
 from dashboard.analysis.lens_decode import LENSES, SIDES, decode_members
-from dashboard.analysis.measures import makeup_matrix
 from dashboard.analysis.plane import DegeneratePlaneError, plane_view
 from dashboard.analysis.sae_features import encode
 from dashboard.analysis.study_analyses import (
@@ -23,7 +22,8 @@ from dashboard.analysis.study_analyses import (
     stored_sae,
 )
 from dashboard.components import figures
-from dashboard.components.tables import list_grid, markdown_link, small_table
+from dashboard.components.cluster_overview import members_grid, overview_children
+from dashboard.components.tables import small_table
 from dashboard.components.token_text import THRESHOLD_TO_COLUMNS, example_records
 from dashboard.page_data import (
     analyses_at,
@@ -36,114 +36,12 @@ from dashboard.pages import cluster as page
 from dashboard.study import Study
 from dashboard.study.summary import vocab_tokens
 
-MEMBER_COLUMNS = [
-    {"field": "subcomponent", "cellRenderer": "markdown", "minWidth": 220},
-    {"field": "kind", "headerName": "module kind"},
-    {"field": "layer"},
-    {"field": "share", "valueFormatter": {"function": "d3.format('.1%')(params.value)"}},
-    {
-        "field": "frequency",
-        "headerName": "firing freq.",
-        "valueFormatter": {"function": "d3.format('.3~g')(params.value)"},
-    },
-]
 LENS_TITLES = {
     "logit": "Logit lens",
     "embedding": "Embedding lens",
     "tuned": "Tuned lens",
     "sae": "SAE features",
 }
-
-
-def members_section(study: Study, analyses, cluster: int, query: str) -> html.Div:
-    members = analyses.members[analyses.members["cluster"] == cluster].sort_values(
-        "share", ascending=False
-    )
-    info = study.subcomponents.iloc[members["subcomponent"].to_numpy()]
-    row = analyses.clusters.iloc[analyses.row_of(cluster)]
-    rows = [
-        {
-            "subcomponent": markdown_link(label, f"/component/{label}{query}"),
-            "kind": kind,
-            "layer": int(layer),
-            "share": round(float(share), 4),
-            "frequency": float(frequency),
-        }
-        for label, kind, layer, share, frequency in zip(
-            info["label"],
-            info["module_kind"],
-            info["layer"],
-            members["share"],
-            info["firing_frequency"],
-            strict=True,
-        )
-    ]
-    facts = (
-        f"Depth {row['depth_mean']:.2f} ± {row['depth_spread']:.2f} layers · attention share "
-        f"{row['attention_share']:.0%} · {int(row['n_modules'])} modules, top "
-        f"{row['top_module']} ({row['top_module_share']:.0%}), module entropy "
-        f"{row['module_entropy']:.2f} nats · member firing Gini {row['member_gini']:.2f} · "
-        f"cohesion {row['cohesion']:.2f}"
-    )
-    return dbc.Row(
-        [
-            dbc.Col(
-                dcc.Graph(
-                    figure=figures.makeup_heatmap(
-                        makeup_matrix(study.subcomponents, members["subcomponent"].to_numpy())
-                    ),
-                    id="cluster-makeup",
-                    config=figures.SMALL_GRAPH,
-                ),
-                lg=5,
-            ),
-            dbc.Col(
-                [
-                    html.P(facts, className="small", id="cluster-facts"),
-                    list_grid("member-table", MEMBER_COLUMNS, rows, "22rem"),
-                ],
-                lg=7,
-            ),
-        ]
-    )
-
-
-def activation_section(study: Study, analyses, cluster: int) -> dbc.Row:
-    row = analyses.row_of(cluster)
-    arrays = analyses.arrays
-    bins = arrays["ci_histogram"].shape[1]
-    threshold = float((study.manifest.get("settings") or {}).get("harvest", {}).get("threshold", 0))
-    edges = np.linspace(threshold, 1, bins + 1)
-    offsets = np.arange(arrays["position_mass"].shape[1])
-    measures = analyses.clusters.iloc[row]
-    graphs = [
-        figures.histogram_bars(
-            edges,
-            {
-                "all tokens": arrays["ci_histogram"][row],
-                "window maxima": arrays["window_max_histogram"][row],
-            },
-            f"Activation (fires on {measures['firing_frequency']:.3%} of tokens)",
-            "activation",
-        ),
-        figures.steps(
-            offsets,
-            {"mass": arrays["position_mass"][row]},
-            f"Activation mass by position (entropy {measures['position_entropy']:.2f})",
-            "position in window",
-            "activation mass",
-        ),
-        figures.steps(
-            offsets,
-            {"windows": arrays["argmax_position"][row]},
-            "Position of each window's maximum",
-            "position in window",
-            "windows",
-        ),
-    ]
-    return dbc.Row(
-        [dbc.Col(dcc.Graph(figure=graph, config=figures.SMALL_GRAPH), lg=4) for graph in graphs]
-    )
 
 
 def tokens_section(study: Study, analyses, cluster: int) -> dbc.Row:
@@ -202,24 +100,14 @@ def relations_section(analyses, cluster: int, suffix: str) -> html.Div:
     return small_table(["cluster", "shared firing tokens", "Jaccard"], rows, "coactivation-table")
 
 
-@callback(Output(page.OVERVIEW, "children"), Input(page.STORE, "data"))
+@callback(Output(page.OVERVIEW, "children"), Input(page.OVERVIEW_PENDING, "data"))
 def fill_overview(store: dict):
-    """The first screen: makeup and activation."""
+    """The first screen, when the page could not draw it at once: the clusters' measures at this
+    iteration were being computed."""
     study = loaded_study(store["version"])
     return overview_children(
         store["version"], store["iteration"], store["cluster"], link_query(study, store)
     )
-
-
-@lru_cache(maxsize=64)
-def overview_children(version: str, iteration: int, cluster: int, suffix: str) -> list:
-    """Makeup and activation of a cluster (links end in `suffix`)."""
-    study = loaded_study(version)
-    analyses = analyses_at(study, iteration)
-    return [
-        page.section("Makeup", members_section(study, analyses, cluster, suffix)),
-        page.section("Activation", activation_section(study, analyses, cluster)),
-    ]
 
 
 def study_once_shown(shown: bool, store: dict) -> Study:
@@ -228,6 +116,17 @@ def study_once_shown(shown: bool, store: dict) -> Study:
     if not shown:
         raise PreventUpdate
     return loaded_study(store["version"])
+
+
+@callback(
+    Output(page.MEMBERS, "children"),
+    Input(page.STORE, "data"),
+    Input(page.MEMBERS_SHOWN, "data"),
+)
+def fill_members(store: dict, shown: bool):
+    study = study_once_shown(shown, store)
+    analyses = analyses_at(study, store["iteration"])
+    return members_grid(study, analyses, store["cluster"], link_query(study, store))
 
 
 @callback(

@@ -15,6 +15,7 @@ from dash import dcc, html
 from flask import request
 
 from dashboard.app_state import settings, study_status
+from dashboard.components.cluster_overview import overview_children, titled
 from dashboard.components.computing import computing_loading, computing_message
 from dashboard.components.discussion import discuss_link, explanation_form
 from dashboard.components.lazy import lazy_section
@@ -38,6 +39,9 @@ dash.register_page(__name__, path_template="/cluster/<cluster_id>", title="Clust
 
 STORE = "cluster-store"
 OVERVIEW = "cluster-overview"
+OVERVIEW_PENDING = "cluster-overview-pending"
+MEMBERS = "cluster-members"
+MEMBERS_SHOWN = "cluster-members-shown"
 TOKENS = "cluster-tokens"
 TOKENS_SHOWN = "cluster-tokens-shown"
 RELATIONS = "cluster-relations"
@@ -65,13 +69,6 @@ EXPLAIN_MESSAGE = "cluster-explain-message"
 DISCUSSION = "cluster-discussion"
 DISCUSS_REFRESH = "cluster-discuss-refresh"
 DISCUSS_MESSAGE = "cluster-discuss-message"
-
-
-def section(title: str, body, section_id: str | None = None) -> html.Div:
-    return html.Div(
-        [html.H4(title, className="mt-4 mb-2"), body],
-        id=section_id or f"section-{title.lower().replace(' ', '-')}",
-    )
 
 
 def example_grids(threshold: float, top: list[dict], quantile: list[dict]) -> dbc.Row:
@@ -208,6 +205,23 @@ def discussion_address(study: Study, store: dict, members) -> str | None:
     return new_issue_url(current.github_api, current.github_repo, title, body)
 
 
+def first_screen(study: Study, store: dict):
+    """Makeup and activation, drawn with the page when the clusters' measures at this iteration
+    are stored; else computed by a callback (`OVERVIEW_PENDING`), with progress shown."""
+    iteration = store["iteration"]
+    if is_stored(study, iteration):
+        children = overview_children(
+            study.version, iteration, store["cluster"], link_query(study, store)
+        )
+        return html.Div(children, id=OVERVIEW)
+    return [
+        dcc.Store(id=OVERVIEW_PENDING, data=store),
+        computing_loading(
+            html.Div(id=OVERVIEW), computing_message("the clusters' measures", iteration)
+        ),
+    ]
+
+
 def layout(cluster_id: str | None = None, **query: str | list[str]) -> html.Div:
     name = single(query.get("study"))
     status = study_status(name)
@@ -226,16 +240,12 @@ def layout(cluster_id: str | None = None, **query: str | list[str]) -> html.Div:
         )
     modules = study.subcomponents["module"].iloc[members].nunique()
     store = {"cluster": cluster, "iteration": iteration, "study": name, "version": study.version}
-    computing = (
-        None
-        if is_stored(study, iteration)
-        else computing_message("the clusters' measures", iteration)
-    )
     return html.Div(
         [
             dcc.Store(id=STORE, data=store),
             header(study, store, len(members), modules),
-            html.Div(computing_loading(html.Div(id=OVERVIEW), computing), className="first-screen"),
+            html.Div(first_screen(study, store), className="first-screen"),
+            lazy_section("Members", dcc.Loading(html.Div(id=MEMBERS)), MEMBERS_SHOWN),
             lazy_section("Tokens", dcc.Loading(html.Div(id=TOKENS)), TOKENS_SHOWN),
             lazy_section(
                 "Coactivating clusters", dcc.Loading(html.Div(id=RELATIONS)), RELATIONS_SHOWN
@@ -260,7 +270,7 @@ def layout(cluster_id: str | None = None, **query: str | list[str]) -> html.Div:
                 html.Div([html.Div(id=PLANE_CONTROLS), dcc.Loading(html.Div(id=PLANE))]),
                 PLANE_SHOWN,
             ),
-            section(
+            titled(
                 "Explanations",
                 html.Div(
                     [
@@ -271,7 +281,7 @@ def layout(cluster_id: str | None = None, **query: str | list[str]) -> html.Div:
                     ]
                 ),
             ),
-            section(
+            titled(
                 "Discussion",
                 html.Div(
                     [

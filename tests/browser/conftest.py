@@ -61,6 +61,11 @@ def watched(browser: Browser) -> Iterator[WatchedPage]:
     context.close()
 
 
+def show_members(page: Page) -> None:
+    """Scroll a cluster page's Members section into view: it is filled once scrolled near."""
+    page.locator("#section-members").scroll_into_view_if_needed()
+
+
 @pytest.fixture(scope="session")
 def app_with_micro_study(
     micro_study: Path, tmp_path_factory: pytest.TempPathFactory

@@ -16,7 +16,7 @@ from dashboard.stores.content import CausalMask, ContentStore
 from dashboard.stores.database import Database
 from dashboard.study import Study
 from dashboard.study.summary import cluster_sizes
-from tests.browser.conftest import ServedApp, WatchedPage, serving
+from tests.browser.conftest import ServedApp, WatchedPage, serving, show_members
 from tests.browser.test_dashboard import GRID_IDS, MAP_DRAWN, floating_filter, grid_ids
 from tests.study_factory import write_random_study
 
@@ -120,6 +120,7 @@ def test_study_and_iteration_bookmark_opens_on_a_cold_server(
             expect(page.locator("#clusters-iteration")).to_have_value("3")
             page.locator(GRID_IDS).first.click()
             expect(page).to_have_url(re.compile(r"/cluster/\d+\?study=second&iteration=3$"))
+            show_members(page)
             expect(page.locator("#member-table .ag-row").first).to_be_visible()
         finally:
             context.close()
@@ -129,7 +130,7 @@ def test_study_and_iteration_bookmark_opens_on_a_cold_server(
 @pytest.mark.parametrize(
     "path, shown",
     [
-        ("/cluster/{cluster}?iteration=5", "#member-table .ag-row"),
+        ("/cluster/{cluster}?iteration=5", "#cluster-top-members a"),
         ("/sample/3?token=2", "#token-activity, #sample-detail p"),
         ("/component/layers.0.attn.q_proj:1", "#component-token-table"),
     ],
@@ -210,11 +211,12 @@ def test_the_largest_cluster_page_is_drawn_within_the_limit(
     study = Study(micro_study)
     largest = int(cluster_sizes(study, study.default_iteration).index[0])
     page.goto(f"{app_with_micro_study.url}/cluster/{largest}")
-    for drawn in ("#cluster-makeup .main-svg", "#member-table .ag-row", "#cluster-facts"):
+    for drawn in ("#cluster-makeup .main-svg", "#cluster-top-members a", "#cluster-facts"):
         expect(page.locator(drawn).first).to_be_visible(timeout=30_000)
     page.wait_for_load_state("networkidle")
     assert page.evaluate("document.getElementsByTagName('*').length") <= 1_500
     for section, filled in (
+        ("#section-members", "#member-table .ag-row"),
         ("#section-tokens", "#cluster-top-tokens .main-svg"),
         ("#section-examples", "#top-examples .token"),
         ("#section-lenses", "#lens-tabs"),

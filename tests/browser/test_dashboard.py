@@ -9,7 +9,7 @@ from urllib.parse import unquote
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.browser.conftest import ServedApp, WatchedPage
+from tests.browser.conftest import ServedApp, WatchedPage, show_members
 
 pytestmark = pytest.mark.browser
 
@@ -122,6 +122,7 @@ def test_component_link_and_iteration_picker(
     expect(page.locator("#study-name")).to_contain_text("shown at iteration 0")
     page.locator(GRID_IDS).first.click()
     expect(page).to_have_url(re.compile(r"/cluster/\d+\?iteration=0$"))
+    show_members(page)
     expect(page.locator("#member-table")).to_be_visible()
     assert watched.errors == []
 
@@ -187,7 +188,7 @@ def test_the_study_lives_in_the_url(app_with_two_studies: ServedApp, watched: Wa
     expect(page.locator("#study-name")).to_contain_text("144 harvested tokens")  # 9 x 16
     page.locator(GRID_IDS).first.click()
     expect(page).to_have_url(re.compile(r"/cluster/\d+\?study=second$"))
-    page.locator("#member-table a").first.click()
+    page.locator("#cluster-top-members a").first.click()
     expect(page).to_have_url(re.compile(r"/component/.+\?study=second$"))
     page.goto(app_with_two_studies.url + "/clusters")
     expect(page.locator("#study-name")).to_contain_text("192 harvested tokens")  # 12 x 16

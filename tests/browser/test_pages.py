@@ -7,13 +7,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ServedApp, WatchedPage
+from tests.browser.conftest import ServedApp, WatchedPage, show_members
 
 pytestmark = pytest.mark.browser
 
 EVERY_PAGE_WITH_STUDY = {
     "/clusters": "#clusters-grid a",
-    "/cluster/1": "#member-table",
+    "/cluster/1": "#cluster-top-members a",
     "/component/layers.0.attn.q_proj:0": "#component-title",
     "/sample/0": "#sample-text",
     "/probe": "#probe-text",
@@ -64,6 +64,7 @@ def test_cluster_list_links_to_cluster_and_component_pages(
     first.click()
     expect(page.locator("#cluster-title")).to_have_text(cluster_name)
     assert re.search(r"/cluster/\d+$", page.url)
+    show_members(page)
     member = page.locator("#member-table a").first
     expect(member).to_be_visible()
     label = member.inner_text()
@@ -131,3 +132,20 @@ def test_invalid_study_is_reported(
     finally:
         served.process.terminate()
         served.process.wait(10)
+
+
+def test_graphs_are_drawn_by_the_lean_plotly_bundle(
+    app_with_study: ServedApp, watched: WatchedPage
+) -> None:
+    from dashboard.plotly_bundle import TRACES
+
+    open_page(watched, app_with_study.url + "/clusters", "#clusters-grid a")
+    expect(watched.page.locator("#clusters-map .main-svg").first).to_be_attached(timeout=60_000)
+    registered = watched.page.evaluate("Object.keys(window.Plotly.PlotSchema.get().traces)")
+    assert sorted(registered) == sorted(TRACES)
+    drawn = watched.page.evaluate(
+        "[...document.querySelectorAll('.js-plotly-plot')]"
+        ".flatMap(plot => plot._fullData.map(trace => trace.type))"
+    )
+    assert {"scatter3d", "bar"} <= set(drawn) <= set(registered)
+    assert watched.errors == []

@@ -1,0 +1,164 @@
+"""The first screen of a cluster's page (its makeup and activation) and its members grid: drawn
+with the page when the clusters' measures are stored, else by a callback once computed."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+import numpy as np
+import pandas as pd
+from dash import dcc, html
+
+from dashboard.analysis.measures import makeup_matrix
+from dashboard.components import figures
+from dashboard.components.tables import list_grid, markdown_link
+from dashboard.page_data import analyses_at, loaded_study
+from dashboard.study import Study
+
+LARGEST_MEMBERS_SHOWN = 6
+MEMBER_COLUMNS = [
+    {"field": "subcomponent", "cellRenderer": "markdown", "minWidth": 220},
+    {"field": "kind", "headerName": "module kind"},
+    {"field": "layer"},
+    {"field": "share", "valueFormatter": {"function": "d3.format('.1%')(params.value)"}},
+    {
+        "field": "frequency",
+        "headerName": "firing freq.",
+        "valueFormatter": {"function": "d3.format('.3~g')(params.value)"},
+    },
+]
+
+
+def sorted_members(analyses, cluster: int) -> pd.DataFrame:
+    """The cluster's rows of the members table, largest share first."""
+    members = analyses.members[analyses.members["cluster"] == cluster]
+    return members.sort_values("share", ascending=False)
+
+
+def members_grid(study: Study, analyses, cluster: int, query: str) -> dag.AgGrid:
+    """Every member with its module, layer, share and firing frequency (links end in `query`)."""
+    members = sorted_members(analyses, cluster)
+    info = study.subcomponents.iloc[members["subcomponent"].to_numpy()]
+    rows = [
+        {
+            "subcomponent": markdown_link(label, f"/component/{label}{query}"),
+            "kind": kind,
+            "layer": int(layer),
+            "share": round(float(share), 4),
+            "frequency": float(frequency),
+        }
+        for label, kind, layer, share, frequency in zip(
+            info["label"],
+            info["module_kind"],
+            info["layer"],
+            members["share"],
+            info["firing_frequency"],
+            strict=True,
+        )
+    ]
+    return list_grid("member-table", MEMBER_COLUMNS, rows, "22rem")
+
+
+def largest_members(study: Study, members: pd.DataFrame, query: str) -> html.P:
+    """Links to the members with the largest shares (all of them: the Members section)."""
+    shown = members.head(LARGEST_MEMBERS_SHOWN)
+    labels = study.subcomponents["label"].iloc[shown["subcomponent"].to_numpy()]
+    links: list = ["Largest members: "]
+    for index, (label, share) in enumerate(zip(labels, shown["share"], strict=True)):
+        links += [", " if index else "", dcc.Link(label, href=f"/component/{label}{query}")]
+        links.append(f" ({share:.0%})")
+    if len(members) > len(shown):
+        links.append(f", and {len(members) - len(shown)} more below.")
+    return html.P(links, className="small", id="cluster-top-members")
+
+
+def makeup_section(study: Study, analyses, cluster: int, query: str) -> dbc.Row:
+    """Members by layer and module kind, and the makeup measures."""
+    members = sorted_members(analyses, cluster)
+    row = analyses.clusters.iloc[analyses.row_of(cluster)]
+    facts = (
+        f"Depth {row['depth_mean']:.2f} ± {row['depth_spread']:.2f} layers · attention share "
+        f"{row['attention_share']:.0%} · {int(row['n_modules'])} modules, top "
+        f"{row['top_module']} ({row['top_module_share']:.0%}), module entropy "
+        f"{row['module_entropy']:.2f} nats · member firing Gini {row['member_gini']:.2f} · "
+        f"cohesion {row['cohesion']:.2f}"
+    )
+    return dbc.Row(
+        [
+            dbc.Col(
+                dcc.Graph(
+                    figure=figures.makeup_heatmap(
+                        makeup_matrix(study.subcomponents, members["subcomponent"].to_numpy())
+                    ),
+                    id="cluster-makeup",
+                    config=figures.SMALL_GRAPH,
+                ),
+                lg=5,
+            ),
+            dbc.Col(
+                [
+                    html.P(facts, className="small", id="cluster-facts"),
+                    largest_members(study, members, query),
+                ],
+                lg=7,
+            ),
+        ]
+    )
+
+
+def activation_section(study: Study, analyses, cluster: int) -> dbc.Row:
+    row = analyses.row_of(cluster)
+    arrays = analyses.arrays
+    bins = arrays["ci_histogram"].shape[1]
+    threshold = float((study.manifest.get("settings") or {}).get("harvest", {}).get("threshold", 0))
+    edges = np.linspace(threshold, 1, bins + 1)
+    offsets = np.arange(arrays["position_mass"].shape[1])
+    measures = analyses.clusters.iloc[row]
+    graphs = [
+        figures.histogram_bars(
+            edges,
+            {
+                "all tokens": arrays["ci_histogram"][row],
+                "window maxima": arrays["window_max_histogram"][row],
+            },
+            f"Activation (fires on {measures['firing_frequency']:.3%} of tokens)",
+            "activation",
+        ),
+        figures.steps(
+            offsets,
+            {"mass": arrays["position_mass"][row]},
+            f"Activation mass by position (entropy {measures['position_entropy']:.2f})",
+            "position in window",
+            "activation mass",
+        ),
+        figures.steps(
+            offsets,
+            {"windows": arrays["argmax_position"][row]},
+            "Position of each window's maximum",
+            "position in window",
+            "windows",
+        ),
+    ]
+    return dbc.Row(
+        [dbc.Col(dcc.Graph(figure=graph, config=figures.SMALL_GRAPH), lg=4) for graph in graphs]
+    )
+
+
+@lru_cache(maxsize=64)
+def overview_children(version: str, iteration: int, cluster: int, suffix: str) -> list:
+    """Makeup and activation of a cluster (links end in `suffix`)."""
+    study = loaded_study(version)
+    analyses = analyses_at(study, iteration)
+    return [
+        titled("Makeup", makeup_section(study, analyses, cluster, suffix)),
+        titled("Activation", activation_section(study, analyses, cluster)),
+    ]
+
+
+def titled(title: str, body) -> html.Div:
+    return html.Div(
+        [html.H4(title, className="mt-4 mb-2"), body],
+        id=f"section-{title.lower().replace(' ', '-')}",
+    )
