@@ -1,7 +1,9 @@
 """SPD training speed against a plain forward + backward of the target on the same batch.
 
 Prints one JSON line per device (CPU, and CUDA when present): steps per second of both and
-their ratio (SPD / plain).
+their ratio (SPD / plain); then, when the preset's decomposition has been built (`make run` builds
+the demo's), one line of its quality from its `report.json`: the CI-masked loss gap and KL on
+held-out text, and L0 / C (active subcomponents per token over subcomponents) per module.
 Run: python -m bench.decompose [--preset demo] [--steps 20] [--data-dir DIR] [--smoke]
 """
 
@@ -90,6 +92,27 @@ def main() -> None:
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     for device in devices:
         print(json.dumps(bench_device(args.preset, device, args.steps, args.data_dir)), flush=True)
+    report = args.data_dir / "decompositions" / args.preset / "report.json"
+    if report.is_file():
+        print(json.dumps(quality(args.preset, json.loads(report.read_text()))), flush=True)
+
+
+def quality(preset: str, report: dict) -> dict:
+    """The figures of a decomposition's evaluation that say how faithful and sparse it is."""
+    shares = {path: m["l0"] / m["C"] for path, m in report["modules"].items()}
+    worst = max(shares, key=shares.get)
+    return {
+        "benchmark": "decompose.quality",
+        "preset": preset,
+        "target_loss": round(report["target_loss"], 3),
+        "ci_masked_gap_nats": round(report["ci_masked_loss"] - report["target_loss"], 3),
+        "ci_masked_kl": round(report["ci_masked_kl"], 3),
+        "mean_l0_over_c": round(float(np.mean(list(shares.values()))), 4),
+        "worst_module": worst,
+        "worst_l0_over_c": round(shares[worst], 4),
+        "modules_over_10_percent": sorted(path for path, share in shares.items() if share > 0.1),
+        "l0_over_c": {path: round(share, 4) for path, share in shares.items()},
+    }
 
 
 if __name__ == "__main__":

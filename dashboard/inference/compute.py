@@ -4,6 +4,7 @@ JSON-ready values, so the same calls run inline or in a Celery worker."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -81,12 +82,49 @@ def module_masks(decomposition: Decomposition, values: np.ndarray) -> dict[str, 
 
 def decoded(decomposition: Decomposition, ids: torch.Tensor) -> list[str]:
     """Each id as its own text (`ids` of any shape, flattened)."""
-    flat = ids.reshape(-1).tolist()
-    unique = sorted(set(flat))
-    text = dict(
-        zip(unique, decomposition.tokenizer.batch_decode([[i] for i in unique]), strict=True)
-    )
-    return [text[i] for i in flat]
+    texts = token_texts(decomposition)
+    return [texts[i] for i in ids.reshape(-1).tolist()]
+
+
+def token_texts(decomposition: Decomposition) -> list[str]:
+    """Every id of the vocabulary as its own text, decoded once per model."""
+    key = str(decomposition.directory)
+    if key not in TOKEN_TEXTS:
+        tokenizer = decomposition.tokenizer
+        TOKEN_TEXTS.clear()  # one model's vocabulary at a time
+        TOKEN_TEXTS[key] = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    return TOKEN_TEXTS[key]
+
+
+TOKEN_TEXTS: dict[str, list[str]] = {}
+
+
+@dataclass
+class TargetOutputs:
+    """What masked inference needs of the target on a batch `[rows, seq]`; none of it depends
+    on the mask."""
+
+    probabilities: torch.Tensor  # [rows, seq, vocab]
+    negative_entropy: torch.Tensor  # [rows, seq]: Σ p log p
+    loss: torch.Tensor  # [rows, seq - 1]: of each next token
+    top: torch.Tensor  # [rows, seq, k]: ids of the k likeliest next tokens
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.element_size() * t.nelement() for t in vars(self).values())
+
+
+def target_outputs(decomposition: Decomposition, ids: torch.Tensor, top_k: int) -> TargetOutputs:
+    with torch.no_grad():
+        log_p = log_probabilities(target_logits(decomposition.target, ids))
+        following = ids[:, 1:, None].to(log_p.device)
+        probabilities = log_p.exp()
+        return TargetOutputs(
+            probabilities=probabilities,
+            negative_entropy=torch.linalg.vecdot(probabilities, log_p),
+            loss=-log_p[:, :-1].gather(-1, following)[..., 0],
+            top=log_p.topk(top_k, -1).indices,
+        )
 
 
 def compared(
@@ -94,25 +132,24 @@ def compared(
     ids: torch.Tensor,
     weights: dict,
     top_k: int,
-    target_log: torch.Tensor | None = None,
+    target: TargetOutputs | None = None,
 ) -> list[dict]:
     """Target against masked model on a batch `[rows, seq]`: per row its tokens, per-position
-    KL, both losses and top-k next tokens, and the row's means. `target_log`: the target's
-    log-probabilities on `ids`, when already known (they are read, never changed)."""
+    KL, both losses and top-k next tokens, and the row's means. `target`: the target's outputs
+    on `ids`, when already known (read, never changed)."""
+    target = target or target_outputs(decomposition, ids, top_k)
     with torch.no_grad():
-        if target_log is None:
-            target_log = target_log_probabilities(decomposition, ids)
         masked_log = log_probabilities(
             decomposition.model.forward_folded(ids.to(decomposition.device), weights)
         )
-        following = ids[:, 1:, None].to(target_log.device)
-        target_loss = -target_log[:, :-1].gather(-1, following)[..., 0]
+        following = ids[:, 1:, None].to(masked_log.device)
         masked_loss = -masked_log[:, :-1].gather(-1, following)[..., 0]
-        target_top = target_log.topk(top_k, -1).indices
         masked_top = masked_log.topk(top_k, -1).indices
-        agreement = (target_top[..., 0] == masked_top[..., 0]).float()
-        # KL(target ‖ masked), in the masked log-probabilities' memory (no longer needed)
-        kl = masked_log.sub_(target_log).neg_().mul_(target_log.exp()).sum(-1)
+        agreement = (target.top[..., 0] == masked_top[..., 0]).float()
+        # KL(target ‖ masked) = Σ p log p - Σ p log q (rounding may leave -1e-7 for a match)
+        kl = target.negative_entropy - torch.linalg.vecdot(target.probabilities, masked_log)
+        kl = kl.clamp_(min=0.0)
+    target_top, target_loss = target.top, target.loss
     rows, length = ids.shape
     tokens = decoded(decomposition, ids)
     tops = decoded(decomposition, torch.stack([target_top, masked_top]).cpu())
@@ -140,10 +177,6 @@ def compared(
             }
         )
     return results
-
-
-def target_log_probabilities(decomposition: Decomposition, ids: torch.Tensor) -> torch.Tensor:
-    return log_probabilities(target_logits(decomposition.target, ids))
 
 
 def log_probabilities(logits: torch.Tensor) -> torch.Tensor:
@@ -205,34 +238,34 @@ def heldout_windows(decomposition: Decomposition, window_length: int) -> np.ndar
 HELDOUT_WINDOWS: dict[tuple[str, int], np.ndarray] = {}
 
 
-class TensorCache:
-    """The most recently used tensors, up to `budget` bytes in all (one larger is not kept)."""
+class OutputsCache:
+    """The most recently used target outputs, up to `budget` bytes in all (one larger is not
+    kept)."""
 
     def __init__(self, budget: int):
         self.budget = budget
-        self.tensors: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+        self.outputs: OrderedDict[tuple, TargetOutputs] = OrderedDict()
 
-    def get(self, key: tuple) -> torch.Tensor | None:
-        tensor = self.tensors.get(key)
-        if tensor is not None:
-            self.tensors.move_to_end(key)
-        return tensor
+    def get(self, key: tuple) -> TargetOutputs | None:
+        outputs = self.outputs.get(key)
+        if outputs is not None:
+            self.outputs.move_to_end(key)
+        return outputs
 
-    def put(self, key: tuple, tensor: torch.Tensor) -> torch.Tensor:
-        size = tensor.element_size() * tensor.nelement()
-        if size <= self.budget:
-            self.tensors[key] = tensor
-            while sum(t.element_size() * t.nelement() for t in self.tensors.values()) > self.budget:
-                self.tensors.popitem(last=False)
-        return tensor
+    def put(self, key: tuple, outputs: TargetOutputs) -> TargetOutputs:
+        if outputs.nbytes <= self.budget:
+            self.outputs[key] = outputs
+            while sum(kept.nbytes for kept in self.outputs.values()) > self.budget:
+                self.outputs.popitem(last=False)
+        return outputs
 
     def clear(self) -> None:
-        self.tensors.clear()
+        self.outputs.clear()
 
 
-# The target's log-probabilities on held-out windows do not depend on the mask: a slice run
-# again with another mask (the usual way masks are compared) needs only the masked forward.
-TARGET_ON_WINDOWS = TensorCache(TARGET_CACHE_BYTES)
+# The target's outputs on held-out windows do not depend on the mask: a slice run again with
+# another mask (the usual way masks are compared) needs only the masked forward.
+TARGET_ON_WINDOWS = OutputsCache(TARGET_CACHE_BYTES)
 
 
 def masked_inference_slice(
@@ -253,11 +286,11 @@ def masked_inference_slice(
     results = []
     for first in range(0, len(chosen), batch_size):
         batch = chosen[first : first + batch_size].to(decomposition.device)
-        key = (str(decomposition.directory), window_length, start + first, len(batch))
-        target_log = TARGET_ON_WINDOWS.get(key)
-        if target_log is None:
-            target_log = TARGET_ON_WINDOWS.put(key, target_log_probabilities(decomposition, batch))
-        results += compared(decomposition, batch, weights, top_k, target_log)
+        key = (str(decomposition.directory), window_length, start + first, len(batch), top_k)
+        target = TARGET_ON_WINDOWS.get(key)
+        if target is None:
+            target = TARGET_ON_WINDOWS.put(key, target_outputs(decomposition, batch, top_k))
+        results += compared(decomposition, batch, weights, top_k, target)
     for offset, result in enumerate(results):
         result["window"] = start + offset
     return {"windows": results, "summary": summary(results), "available": len(windows)}

@@ -160,7 +160,7 @@ def test_another_mask_on_a_slice_reuses_the_targets_outputs_unchanged(service, s
     arguments = {"start": 0, "count": 6, "window_length": 16, "batch_size": 4}
     TARGET_ON_WINDOWS.clear()
     service.run(study, "masked_inference_slice", {**arguments, "values": first})
-    assert len(TARGET_ON_WINDOWS.tensors) == 2  # one entry per batch of the slice
+    assert len(TARGET_ON_WINDOWS.outputs) == 2  # one entry per batch of the slice
     kept = service.run(study, "masked_inference_slice", {**arguments, "values": second})
     TARGET_ON_WINDOWS.clear()
     computed = service.run(study, "masked_inference_slice", {**arguments, "values": second})
@@ -173,17 +173,20 @@ def test_another_mask_on_a_slice_reuses_the_targets_outputs_unchanged(service, s
     ]
 
 
-def test_the_tensor_cache_keeps_the_most_recent_within_its_budget() -> None:
+def test_the_outputs_cache_keeps_the_most_recent_within_its_budget() -> None:
     import torch
 
-    from dashboard.inference.compute import TensorCache
+    from dashboard.inference.compute import OutputsCache, TargetOutputs
 
-    cache = TensorCache(budget=3 * 400)  # three tensors of 100 float32
+    def outputs(values: int) -> TargetOutputs:  # 4 bytes a value
+        return TargetOutputs(*(torch.zeros(values // 4) for _ in range(4)))
+
+    cache = OutputsCache(budget=3 * 400)
     for key in "abcd":
-        cache.put((key,), torch.zeros(100))
-    assert list(cache.tensors) == [("b",), ("c",), ("d",)]
+        cache.put((key,), outputs(100))
+    assert list(cache.outputs) == [("b",), ("c",), ("d",)]
     assert cache.get(("b",)) is not None  # used: now the most recent
-    cache.put(("e",), torch.zeros(100))
-    assert list(cache.tensors) == [("d",), ("b",), ("e",)]
-    cache.put(("huge",), torch.zeros(1000))  # over the whole budget: not kept
-    assert ("huge",) not in cache.tensors and len(cache.tensors) == 3
+    cache.put(("e",), outputs(100))
+    assert list(cache.outputs) == [("d",), ("b",), ("e",)]
+    cache.put(("huge",), outputs(1000))  # over the whole budget: not kept
+    assert ("huge",) not in cache.outputs and len(cache.outputs) == 3
