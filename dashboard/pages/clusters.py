@@ -266,6 +266,14 @@ def layout(**query: str | list[str]) -> html.Div:
                                 ),
                                 computing,
                             ),
+                            html.P(
+                                "Each point is a cluster, placed by a 3D UMAP of what it fires "
+                                "on, where its members sit in the model and where in the window "
+                                "it fires (the axes have no units). Drag to turn, scroll to "
+                                "zoom, click a point to select its cluster.",
+                                className="small text-muted mb-0",
+                                id="map-caption",
+                            ),
                             html.Div(id=SUMMARY, className="mt-2"),
                         ],
                         lg=7,
