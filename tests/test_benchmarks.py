@@ -31,6 +31,11 @@ def last_json(stdout: str) -> dict:
 
 def smoke(bench: str, data_dir: Path, *args: str | Path) -> dict:
     """Run `python -m bench.<bench> --smoke ARGS` with ATLAS_DATA_DIR=`data_dir`; its last JSON."""
+    return last_json(smoke_output(bench, data_dir, *args))
+
+
+def smoke_output(bench: str, data_dir: Path, *args: str | Path) -> str:
+    """What `python -m bench.<bench> --smoke ARGS` printed, with ATLAS_DATA_DIR=`data_dir`."""
     done = subprocess.run(
         [sys.executable, "-m", f"bench.{bench}", "--smoke", *map(str, args)],
         cwd=REPO,
@@ -40,7 +45,7 @@ def smoke(bench: str, data_dir: Path, *args: str | Path) -> dict:
         timeout=TIMEOUT_S,
     )
     assert done.returncode == 0, f"bench.{bench} failed:\n{done.stderr[-4000:]}"
-    return last_json(done.stdout)
+    return done.stdout
 
 
 def test_study_io(tmp_path: Path) -> None:
@@ -71,10 +76,19 @@ def test_app(tmp_path: Path) -> None:
         assert {"p50_ms", "p95_ms"} <= figures[view].keys()
 
 
-def test_decompose(micro_data_dir: Path) -> None:
-    figures = smoke("decompose", micro_data_dir, "--data-dir", micro_data_dir)
-    assert figures["preset"] == "micro"
-    assert figures["ratio"] > 0
+def test_decompose(micro_data_dir: Path, micro_decomposition: Path) -> None:
+    output = smoke_output("decompose", micro_data_dir, "--data-dir", micro_data_dir)
+    speed, quality = (json.loads(line) for line in output.splitlines() if line.startswith("{"))
+    assert speed["preset"] == "micro"
+    assert speed["ratio"] > 0
+    # then the quality of the micro decomposition built for the tests, from its report.json
+    report = json.loads((micro_decomposition / "report.json").read_text())
+    assert quality["benchmark"] == "decompose.quality" and quality["preset"] == "micro"
+    assert quality["ci_masked_gap_nats"] == round(
+        report["ci_masked_loss"] - report["target_loss"], 3
+    )
+    assert set(quality["l0_over_c"]) == set(report["modules"])
+    assert quality["worst_l0_over_c"] == max(quality["l0_over_c"].values())
 
 
 def test_harvest(micro_data_dir: Path, micro_decomposition: Path) -> None:
