@@ -5,7 +5,8 @@ from __future__ import annotations
 MAX_TOKENS = 512  # per text; longer input is refused with this limit named
 MAX_PROMPTS = 32  # per prompt set
 MAX_SLICE_WINDOWS = 64  # held-out windows per masked-inference slice
-# the target's log-probabilities on recently used held-out windows, kept by the model's process
+# the target's outputs (next-token probabilities, entropy, losses, top-k) on recently used
+# held-out windows, kept by the model's process
 TARGET_CACHE_BYTES = 512 * 2**20
 # embedded: page jobs (processes forked from the web worker) at once, per core
 JOBS_PER_CORE = 1
