@@ -10,10 +10,12 @@ from typing import Any
 
 @dataclass(frozen=True)
 class ModulePattern:
-    """A glob over module paths (fnmatch) and the number of subcomponents per matched module."""
+    """A glob over module paths (fnmatch), the number of subcomponents per matched module, and
+    how much more (or less) the importance-minimality loss weighs on them than on the rest."""
 
     pattern: str
     C: int
+    importance_minimality_scale: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -71,9 +71,12 @@ def stochastic_recon_loss(
     return torch.stack(losses).mean()
 
 
-def importance_minimality_loss(ci_upper: dict[str, torch.Tensor], pnorm: float) -> torch.Tensor:
-    """Σ over modules and subcomponents of the mean over tokens of `(g + eps)^p`."""
+def importance_minimality_loss(
+    ci_upper: dict[str, torch.Tensor], pnorm: float, scales: dict[str, float]
+) -> torch.Tensor:
+    """Σ over modules (each times its scale) and subcomponents of the mean over tokens of
+    `(g + eps)^p`."""
     total = 0.0
-    for g in ci_upper.values():
-        total = total + (g + EPS).pow(pnorm).flatten(0, -2).mean(0).sum()
+    for path, g in ci_upper.items():
+        total = total + scales[path] * (g + EPS).pow(pnorm).flatten(0, -2).mean(0).sum()
     return total

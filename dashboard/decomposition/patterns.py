@@ -41,3 +41,15 @@ def match_modules(model: nn.Module, patterns: tuple[ModulePattern, ...]) -> dict
             chosen[path] = spec.C
             owner[path] = spec.pattern
     return {path: chosen[path] for path in candidates if path in chosen}
+
+
+def importance_minimality_scales(
+    paths: list[str], patterns: tuple[ModulePattern, ...]
+) -> dict[str, float]:
+    """Module path -> the scale of its importance-minimality coefficient (its pattern's)."""
+    return {
+        path: spec.importance_minimality_scale
+        for spec in patterns
+        for path in paths
+        if fnmatch.fnmatchcase(path, spec.pattern)
+    }

@@ -20,7 +20,7 @@ from dashboard.decomposition.losses import (
     stochastic_recon_loss,
 )
 from dashboard.decomposition.model import DecomposedModel
-from dashboard.decomposition.patterns import match_modules
+from dashboard.decomposition.patterns import importance_minimality_scales, match_modules
 from dashboard.decomposition.store import (
     CONFIG,
     MODULES,
@@ -150,7 +150,8 @@ def training_step(
         terms["ci_masked_recon"] = kl_to_target(model.forward_masked(input_ids, ci.lower), target)
     fraction = step / config.train.steps
     pnorm = loss_config.pnorm_at(fraction)
-    terms["importance_minimality"] = importance_minimality_loss(ci.upper, pnorm)
+    scales = importance_minimality_scales(model.module_paths, config.modules)
+    terms["importance_minimality"] = importance_minimality_loss(ci.upper, pnorm, scales)
     coefficients = {
         "faithfulness": loss_config.faithfulness,
         "stochastic_recon": loss_config.stochastic_recon,

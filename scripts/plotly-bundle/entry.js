@@ -9,4 +9,9 @@ Plotly.register([
   require("plotly.js/lib/scatter3d"),
 ]);
 
+// WebGL plots (the 3D map) at the screen's own resolution: plotly's default, 2, draws them at
+// twice the pixels in each direction on a screen of 1 device pixel per CSS pixel, four times the
+// work, which a browser without a GPU (software WebGL) pays in full.
+Plotly.setPlotConfig({ plotGlPixelRatio: Math.max(1, Math.min(4, window.devicePixelRatio || 1)) });
+
 window.Plotly = Plotly;

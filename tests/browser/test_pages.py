@@ -148,4 +148,10 @@ def test_graphs_are_drawn_by_the_lean_plotly_bundle(
         ".flatMap(plot => plot._fullData.map(trace => trace.type))"
     )
     assert {"scatter3d", "bar"} <= set(drawn) <= set(registered)
+    # the 3D map is drawn at the screen's resolution (plotly's default would be twice it)
+    canvas = watched.page.evaluate(
+        "(() => { const c = document.querySelector('#clusters-map .gl-container canvas');"
+        " return [c.width, c.clientWidth, window.devicePixelRatio]; })()"
+    )
+    assert canvas[0] == round(canvas[1] * canvas[2])
     assert watched.errors == []

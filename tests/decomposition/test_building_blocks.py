@@ -202,3 +202,21 @@ def test_minimality_coefficient_and_p_follow_their_schedules() -> None:
         [2.0, 2.0, 1.25, 0.5, 0.5]
     )
     assert LossConfig().importance_minimality_at(0.0) == LossConfig().importance_minimality
+
+
+def test_a_pattern_scales_the_importance_minimality_of_its_modules() -> None:
+    from dashboard.decomposition.losses import importance_minimality_loss
+    from dashboard.decomposition.patterns import importance_minimality_scales
+
+    paths = ["model.layers.0.mlp.up_proj", "model.layers.0.mlp.down_proj"]
+    patterns = (
+        ModulePattern("model.layers.*.mlp.up_proj", 4),
+        ModulePattern("model.layers.0.mlp.down_proj", 4, importance_minimality_scale=3.0),
+    )
+    scales = importance_minimality_scales(paths, patterns)
+    assert scales == {paths[0]: 1.0, paths[1]: 3.0}
+    ci = {path: torch.full((2, 5, 4), 0.5) for path in paths}
+    plain = importance_minimality_loss(ci, 1.0, dict.fromkeys(paths, 1.0))
+    scaled = importance_minimality_loss(ci, 1.0, scales)
+    # each module's term is 4 subcomponents x (0.5 + eps): the scaled one counts three times
+    assert float(scaled) == pytest.approx(float(plain) * 2.0, rel=1e-6)
