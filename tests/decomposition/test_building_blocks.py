@@ -220,3 +220,19 @@ def test_a_pattern_scales_the_importance_minimality_of_its_modules() -> None:
     scaled = importance_minimality_loss(ci, 1.0, scales)
     # each module's term is 4 subcomponents x (0.5 + eps): the scaled one counts three times
     assert float(scaled) == pytest.approx(float(plain) * 2.0, rel=1e-6)
+
+
+def test_the_demo_preset_decomposes_every_linear_module_of_the_demo_model_once() -> None:
+    from dashboard.decomposition.patterns import importance_minimality_scales, linear_module_paths
+    from dashboard.decomposition.presets import PRESETS
+    from dashboard.models.demo import PRESETS as MODEL_PRESETS
+    from dashboard.models.demo import llama_config
+
+    model = LlamaForCausalLM(llama_config(MODEL_PRESETS["demo"], eos_token_id=0))
+    modules = PRESETS["demo"].modules
+    chosen = match_modules(model, modules)
+    assert list(chosen) == [p for p in linear_module_paths(model) if p != "lm_head"]
+    scales = importance_minimality_scales(list(chosen), modules)
+    assert {path for path, scale in scales.items() if scale != 1.0} == {
+        "model.layers.0.mlp.down_proj"
+    }
