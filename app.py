@@ -15,6 +15,7 @@ from dashboard.health import health
 from dashboard.inference.resident import SERVER_PID_VARIABLE
 from dashboard.plotly_bundle import serve_plotly_bundle
 from dashboard.runtime import background_manager, cache, cache_config
+from dashboard.server_timing import add_server_timing
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
@@ -47,6 +48,7 @@ def create_app(manager: object) -> dash.Dash:
     dash_app.layout = app_shell(study_label)
 
     serve_plotly_bundle(dash_app.server, dash_app.config.routes_pathname_prefix)
+    add_server_timing(dash_app.server)
 
     @dash_app.server.before_request
     def open_cluster_list_at_root():  # the cluster list is the home page

@@ -226,7 +226,9 @@ def summarize_selection(selected, state: dict):
                 html.P(
                     f"{int(row['size'])} members · firing frequency "
                     f"{row['firing_frequency']:.3g} · depth {row['depth_mean']:.2f} · "
-                    f"attention share {row['attention_share']:.2f}",
+                    f"attention share {row['attention_share']:.2f} · cohesion above chance "
+                    f"{row['cohesion_excess']:.2f}"
+                    + (f" · {row['labels']}" if row["labels"] else ""),
                     className="mb-1 small",
                 ),
                 html.P(["Top tokens: ", html.Code(row["top_tokens"])], className="mb-2 small"),

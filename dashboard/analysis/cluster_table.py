@@ -16,7 +16,7 @@ from fnmatch import fnmatchcase
 import numpy as np
 import pandas as pd
 
-from dashboard.analysis.measures import ClusterAnalyses
+from dashboard.analysis.measures import ClusterAnalyses, reliability_labels
 
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
 COMPARISON = re.compile(r"^(>=|<=|!=|>|<|=)?\s*([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)$")
@@ -60,6 +60,7 @@ def cluster_table(
         lambda ids: " ".join(repr(tokens[i]) for i in ids)
     )
     table["top_tokens"] = table["cluster"].map(joined).fillna("")
+    table["labels"] = reliability_labels(table)
     return table
 
 

@@ -26,6 +26,8 @@ from dashboard.analysis.statistics import (
 
 TOKEN_RANKINGS = ("count", "mass")
 TOP_TOKEN_SHARE = 0.1  # token concentration: activation mass on the top 10% of distinct tokens
+ALWAYS_ON_SHARE = 0.5  # a cluster or member firing on more than this share of tokens: always on
+LUMP_EXCESS = 0.05  # chance-corrected cohesion under this (two members or more): a lump
 
 
 @dataclass(frozen=True)
@@ -232,6 +234,69 @@ def coactivation_table(
     return pd.concat(frames, ignore_index=True)
 
 
+def independent_cohesion(
+    indptr: np.ndarray, assignments: np.ndarray, clusters: np.ndarray, n_tokens: int
+) -> pd.DataFrame:
+    """Per cluster (rows follow `clusters`): the cohesion its members would have if each fired as
+    often as it does, but independently of the others, `Σf / (size · (1 - Π(1 - f)))` (the
+    expected member entries over the expected tokens where any member fires), and its members
+    that fire on more than `ALWAYS_ON_SHARE` of the tokens."""
+    alive = assignments >= 0
+    rows = np.searchsorted(clusters, assignments[alive])
+    frequency = np.diff(np.asarray(indptr))[alive] / max(n_tokens, 1)
+    k = len(clusters)
+    size = np.bincount(rows, minlength=k)
+    expected_entries = np.bincount(rows, weights=frequency, minlength=k)
+    log_all_silent = np.bincount(
+        rows, weights=np.log1p(-np.minimum(frequency, 1.0 - 1e-12)), minlength=k
+    )
+    expected_firing = -np.expm1(log_all_silent)
+    return pd.DataFrame(
+        {
+            "cohesion_null": np.divide(
+                expected_entries,
+                size * expected_firing,
+                out=np.zeros(k),
+                where=expected_firing > 0,
+            ),
+            "always_on_members": np.bincount(
+                rows, weights=frequency > ALWAYS_ON_SHARE, minlength=k
+            ).astype(np.int64),
+        }
+    )
+
+
+def with_cohesion_null(clusters: pd.DataFrame, null: pd.DataFrame) -> pd.DataFrame:
+    """`clusters` with the null's columns, `cohesion_ratio` (observed over null cohesion) and
+    `cohesion_excess`, chance-corrected cohesion `(observed - null) / (1 - null)`: 0 when the
+    members fire together no more than independent ones would, 1 when they always fire together."""
+    observed, expected = clusters["cohesion"].to_numpy(), null["cohesion_null"].to_numpy()
+    ratio = np.divide(observed, expected, out=np.zeros(len(null)), where=expected > 0)
+    excess = np.divide(
+        observed - expected, 1.0 - expected, out=np.zeros(len(null)), where=expected < 1.0
+    )
+    return clusters.assign(
+        **{name: null[name].to_numpy() for name in null},
+        cohesion_ratio=ratio,
+        cohesion_excess=excess,
+    )
+
+
+def reliability_labels(clusters: pd.DataFrame) -> pd.Series:
+    """Per cluster: "always-on" (it fires on more than `ALWAYS_ON_SHARE` of the tokens), "lump"
+    (two members or more whose chance-corrected cohesion is under `LUMP_EXCESS`: they fire
+    together hardly more than independent subcomponents would), both, or ""."""
+    always_on = clusters["firing_frequency"].to_numpy() > ALWAYS_ON_SHARE
+    lump = (clusters["size"].to_numpy() >= 2) & (
+        clusters["cohesion_excess"].to_numpy() < LUMP_EXCESS
+    )
+    labels = [
+        ", ".join(name for name, holds in (("always-on", on), ("lump", lumped)) if holds)
+        for on, lumped in zip(always_on, lump, strict=True)
+    ]
+    return pd.Series(labels, index=clusters.index, dtype=object)
+
+
 def analyse_clusters(
     inputs: MeasureInputs, assignments: np.ndarray, top_tokens: int = 10, top_related: int = 10
 ) -> ClusterAnalyses:
@@ -287,6 +352,9 @@ def analyse_clusters(
             ),
             **{name: makeup[name].to_numpy() for name in makeup.columns if name != "size"},
         }
+    )
+    clusters = with_cohesion_null(
+        clusters, independent_cohesion(inputs.indptr, assignments, activity.clusters, n_tokens)
     )
     return ClusterAnalyses(
         clusters=clusters,

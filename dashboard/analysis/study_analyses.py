@@ -9,7 +9,13 @@ import pandas as pd
 
 from dashboard.analysis.cluster_map import cluster_map
 from dashboard.analysis.lens_decode import LensMatrices, decode_clusters
-from dashboard.analysis.measures import ClusterAnalyses, MeasureInputs, analyse_clusters
+from dashboard.analysis.measures import (
+    ClusterAnalyses,
+    MeasureInputs,
+    analyse_clusters,
+    independent_cohesion,
+    with_cohesion_null,
+)
 from dashboard.analysis.sae_features import TopKSae
 from dashboard.study.reader import Study
 from dashboard.study.summary import cluster_assignments
@@ -89,6 +95,14 @@ def _cluster_analyses(study: Study, version: str, iteration: int) -> ClusterAnal
     del version  # keys the cache on the study's content
     if iteration == analysis_settings(study).get("iteration"):
         stored = stored_analyses(study)
+        if stored is not None and "cohesion_null" not in stored.clusters:  # stored before it was
+            null = independent_cohesion(
+                study.array("activations/indptr.npy"),
+                cluster_assignments(study, iteration),
+                stored.clusters["cluster"].to_numpy(),
+                int(np.prod(study.array("windows/token_ids.npy").shape)),
+            )
+            stored.clusters = with_cohesion_null(stored.clusters, null)
         if stored is not None:
             return stored
     return analyse_clusters(measure_inputs(study), cluster_assignments(study, iteration))

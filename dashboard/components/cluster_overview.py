@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from dash import dcc, html
 
-from dashboard.analysis.measures import makeup_matrix
+from dashboard.analysis.measures import ALWAYS_ON_SHARE, makeup_matrix, reliability_labels
 from dashboard.components import figures
 from dashboard.components.tables import list_grid, markdown_link
 from dashboard.page_data import analyses_at, loaded_study
@@ -74,6 +74,53 @@ def largest_members(study: Study, members: pd.DataFrame, query: str) -> html.P:
     return html.P(links, className="small", id="cluster-top-members")
 
 
+def reliability(clusters: pd.DataFrame) -> html.Div:
+    """How far to trust a cluster (a one-row `clusters` table): its cohesion against what its
+    members would show firing independently, and its labels, each said in one line."""
+    row = clusters.iloc[0]
+    labels = reliability_labels(clusters).iloc[0]
+    lines = [
+        html.Span(
+            f"Cohesion {row['cohesion']:.3g}: where the cluster fires, that share of its members "
+            f"fires. Members firing as often, but independently, would give "
+            f"{row['cohesion_null']:.3g}; observed over that, {row['cohesion_ratio']:.3g}; "
+            f"above chance, {row['cohesion_excess']:.3g} (0: no more together than chance, 1: "
+            "always together).",
+        )
+    ]
+    if "lump" in labels:
+        lines.append(
+            html.Span(
+                " Lump: its members fire together hardly more than chance; the merge grouped "
+                "them, not their firing.",
+                className="text-danger",
+            )
+        )
+    if "always-on" in labels:
+        lines.append(
+            html.Span(
+                f" Always on: it fires on {row['firing_frequency']:.0%} of tokens "
+                f"(over {ALWAYS_ON_SHARE:.0%}).",
+                className="text-warning",
+            )
+        )
+    if row["always_on_members"]:
+        lines.append(
+            f" {int(row['always_on_members'])} of its members fire on over "
+            f"{ALWAYS_ON_SHARE:.0%} of tokens."
+        )
+    return html.P(
+        [
+            dbc.Badge(label, color="secondary", className="me-1")
+            for label in labels.split(", ")
+            if label
+        ]
+        + lines,
+        className="small",
+        id="cluster-reliability",
+    )
+
+
 def makeup_section(study: Study, analyses, cluster: int, query: str) -> dbc.Row:
     """Members by layer and module kind, and the makeup measures."""
     members = sorted_members(analyses, cluster)
@@ -82,8 +129,7 @@ def makeup_section(study: Study, analyses, cluster: int, query: str) -> dbc.Row:
         f"Depth {row['depth_mean']:.2f} ± {row['depth_spread']:.2f} layers · attention share "
         f"{row['attention_share']:.0%} · {int(row['n_modules'])} modules, top "
         f"{row['top_module']} ({row['top_module_share']:.0%}), module entropy "
-        f"{row['module_entropy']:.2f} nats · member firing Gini {row['member_gini']:.2f} · "
-        f"cohesion {row['cohesion']:.2f}"
+        f"{row['module_entropy']:.2f} nats · member firing Gini {row['member_gini']:.2f}"
     )
     return dbc.Row(
         [
@@ -100,6 +146,7 @@ def makeup_section(study: Study, analyses, cluster: int, query: str) -> dbc.Row:
             dbc.Col(
                 [
                     html.P(facts, className="small", id="cluster-facts"),
+                    reliability(analyses.clusters.iloc[[analyses.row_of(cluster)]]),
                     largest_members(study, members, query),
                 ],
                 lg=7,

@@ -63,6 +63,10 @@ MEASURE_LABELS = {
     "n_modules": "modules",
     "member_gini": "member Gini",
     "cohesion": "cohesion",
+    "cohesion_null": "cohesion if independent",
+    "cohesion_ratio": "cohesion / independent",
+    "cohesion_excess": "cohesion above chance",
+    "always_on_members": "always-on members",
 }
 NUMBER_FORMAT = {"function": "params.value == null ? '' : d3.format('.3~g')(params.value)"}
 TEXT_FILTER = {
@@ -92,6 +96,7 @@ def column_defs() -> list[dict]:
         {"field": "top_tokens", "headerName": "top tokens", "width": 240, **TEXT_FILTER},
         {"field": "modules", "headerName": "modules", "width": 260, **TEXT_FILTER},
         {"field": "explanation", "headerName": "explanation", "width": 280, **TEXT_FILTER},
+        {"field": "labels", "headerName": "labels", "width": 130, **TEXT_FILTER},
         {
             "field": "ci_histogram",
             "headerName": "activation histogram",

@@ -173,3 +173,46 @@ def test_stored_examples_are_the_ones_found_on_request(analyses):
             assert narrow.in_window(window, 4).tolist() == full.in_window(window, 4).tolist()
     top = stored_examples(analyses.examples, 5)[0]
     assert (top.kind, top.window, top.offset) == ("top", 0, 3)  # CI 0.95 at flat position 3
+
+
+def test_cohesion_against_members_firing_independently(analyses):
+    five, seven = row(analyses, 5), row(analyses, 7)
+    # cluster 5: members firing on 3 and 2 of 8 tokens; independent, they would give
+    # (3/8 + 2/8) / (2 * (1 - 5/8 * 6/8)) = 10/17
+    assert five["cohesion_null"] == pytest.approx(10 / 17)
+    assert five["cohesion_ratio"] == pytest.approx((5 / 8) / (10 / 17))
+    assert five["cohesion_excess"] == pytest.approx((5 / 8 - 10 / 17) / (1 - 10 / 17))
+    assert seven["cohesion_null"] == pytest.approx(1.0) and seven["cohesion_excess"] == 0.0
+    assert five["always_on_members"] == 0
+
+
+def test_the_null_is_the_cohesion_of_members_that_fire_independently():
+    from dashboard.analysis.measures import independent_cohesion
+
+    rng = np.random.default_rng(0)
+    n_tokens, frequencies = 200_000, np.array([0.02, 0.05, 0.3, 0.6])
+    fires = rng.random((len(frequencies), n_tokens)) < frequencies[:, None]
+    indptr = np.concatenate([[0], np.cumsum(fires.sum(1))])
+    null = independent_cohesion(indptr, np.zeros(4, dtype=np.int32), np.array([0]), n_tokens)
+    observed = fires.sum() / (fires.any(0).sum() * len(frequencies))
+    assert null["cohesion_null"].iloc[0] == pytest.approx(observed, rel=0.01)
+    assert null["always_on_members"].iloc[0] == 1  # the member firing on 60% of tokens
+
+
+def test_reliability_labels():
+    from dashboard.analysis.measures import reliability_labels
+
+    clusters = pd.DataFrame(
+        {
+            "size": [124, 260, 2, 1, 5],
+            "firing_frequency": [0.013, 1.0, 0.01, 0.9, 0.2],
+            "cohesion_excess": [0.001, 0.02, 0.9, 0.0, 0.4],
+        }
+    )
+    assert reliability_labels(clusters).tolist() == [
+        "lump",
+        "always-on, lump",
+        "",
+        "always-on",  # one member: never a lump
+        "",
+    ]

@@ -247,3 +247,27 @@ def test_the_decomposition_quality_opens_onto_its_modules(
     open_first_cluster(watched, app_with_micro_study.url)
     expect(page.locator("#cluster-decomposition-quality")).to_contain_text("a token needs")
     assert watched.errors == []
+
+
+def test_lumps_are_labelled_in_the_list_and_on_their_page(
+    app_with_study: ServedApp, watched: WatchedPage, random_study_template
+) -> None:
+    from dashboard.analysis.cluster_table import cluster_table
+    from dashboard.analysis.study_analyses import cluster_analyses
+    from dashboard.study import Study
+    from dashboard.study.summary import vocab_tokens
+
+    study = Study(random_study_template)
+    table = cluster_table(
+        cluster_analyses(study, study.default_iteration), study.subcomponents, vocab_tokens(study)
+    )
+    lumps = set(table.loc[table["labels"].str.contains("lump"), "cluster"].astype(str))
+    assert lumps and len(lumps) < len(table)  # the random study has both kinds
+    page = watched.page
+    open_list(watched, app_with_study.url + "/clusters?f_labels=lump")
+    shown = grid_ids(page)
+    assert shown and set(shown) <= lumps
+    page.locator(GRID_IDS).first.click()
+    expect(page.locator("#cluster-reliability")).to_contain_text("Lump:")
+    expect(page.locator("#cluster-reliability")).to_contain_text("independently")
+    assert watched.errors == []
