@@ -122,6 +122,7 @@ def study_once_shown(shown: bool, store: dict) -> Study:
     Output(page.MEMBERS, "children"),
     Input(page.STORE, "data"),
     Input(page.MEMBERS_SHOWN, "data"),
+    prevent_initial_call=True,  # filled once scrolled to (assets/lazy_sections.js)
 )
 def fill_members(store: dict, shown: bool):
     study = study_once_shown(shown, store)
@@ -133,6 +134,7 @@ def fill_members(store: dict, shown: bool):
     Output(page.TOKENS, "children"),
     Input(page.STORE, "data"),
     Input(page.TOKENS_SHOWN, "data"),
+    prevent_initial_call=True,  # filled once scrolled to (assets/lazy_sections.js)
 )
 def fill_tokens(store: dict, shown: bool):
     study = study_once_shown(shown, store)
@@ -143,6 +145,7 @@ def fill_tokens(store: dict, shown: bool):
     Output(page.RELATIONS, "children"),
     Input(page.STORE, "data"),
     Input(page.RELATIONS_SHOWN, "data"),
+    prevent_initial_call=True,  # filled once scrolled to (assets/lazy_sections.js)
 )
 def fill_relations(store: dict, shown: bool):
     study = study_once_shown(shown, store)
@@ -155,6 +158,7 @@ def fill_relations(store: dict, shown: bool):
     Input(page.STORE, "data"),
     Input(page.EXAMPLES_SHOWN, "data"),
     State(page.THRESHOLD, "value"),
+    prevent_initial_call=True,  # filled once scrolled to (assets/lazy_sections.js)
 )
 def fill_examples(store: dict, shown: bool, threshold: float | None):
     study = study_once_shown(shown, store)
@@ -236,6 +240,7 @@ def lens_tables(study: Study, decodings: pd.DataFrame) -> dbc.Tabs:
     Output(page.LENS_CONTROLS, "children"),
     Input(page.LENSES_SHOWN, "data"),
     State(page.STORE, "data"),
+    prevent_initial_call=True,  # filled once scrolled to (assets/lazy_sections.js)
 )
 def show_lens_controls(shown: bool, store: dict):
     study = study_once_shown(shown, store)
@@ -288,6 +293,7 @@ def lens_children(version: str, iteration: int, cluster: int, member: str) -> ht
     Output(page.PLANE_CONTROLS, "children"),
     Input(page.PLANE_SHOWN, "data"),
     State(page.STORE, "data"),
+    prevent_initial_call=True,  # filled once scrolled to (assets/lazy_sections.js)
 )
 def show_plane_controls(shown: bool, store: dict):
     study = study_once_shown(shown, store)
