@@ -262,7 +262,7 @@ def callback_time(request: Request) -> tuple[float, float | None, str] | None:
         output = json.loads(request.post_data or "{}").get("output", "?")
     except json.JSONDecodeError:
         output = "?"
-    response = request.response()
+    response = request.existing_response  # set by the time the request has finished
     server_ms = server_duration_ms(response.headers.get("server-timing")) if response else None
     return timing["responseEnd"] - max(timing["requestStart"], 0.0), server_ms, output
 
@@ -297,11 +297,11 @@ def visit(
             step = "filling the lower sections"
             fill_lower_sections(page)
         if callbacks:
-            slowest_ms, _, visit.callback = max(callbacks)
+            slowest_ms, _, visit.callback = max(callbacks, key=lambda timed: timed[0])
             visit.callback_ms = round(slowest_ms, 1)
             served = [(ms, output) for _, ms, output in callbacks if ms is not None]
             if served:
-                server_ms, visit.server_callback = max(served)
+                server_ms, visit.server_callback = max(served, key=lambda timed: timed[0])
                 visit.server_callback_ms = round(server_ms, 1)
         if errors:
             visit.error = "; ".join(errors)

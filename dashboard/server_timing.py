@@ -1,20 +1,22 @@
-"""Every response says how long the application worked on it, as a `Server-Timing` header
-(`app;dur=<ms>`, from the request reaching Flask to its response): what a browser's timing of a
-request adds to it is queueing before the application and transfer."""
+"""Every callback's response says how long the application worked on it, as a `Server-Timing`
+header (`app;dur=<ms>`, from the request reaching Flask to its response): what a browser's timing
+of the request adds to it is queueing before the application and transfer."""
 
 from __future__ import annotations
 
 import time
 
-from flask import Flask, Response, g
+from flask import Flask, Response, g, request
 
 TIMING_METRIC = "app"
+TIMED_PATH_SUFFIX = "_dash-update-component"  # Dash callbacks; pages and assets are not timed
 
 
 def add_server_timing(server: Flask) -> None:
     @server.before_request
     def note_arrival() -> None:
-        g.atlas_arrived = time.perf_counter()
+        if request.path.endswith(TIMED_PATH_SUFFIX):
+            g.atlas_arrived = time.perf_counter()
 
     @server.after_request
     def stamp_duration(response: Response) -> Response:

@@ -9,18 +9,23 @@ from flask import Flask
 from dashboard.server_timing import add_server_timing, server_duration_ms
 
 
-def test_a_response_says_how_long_the_application_worked_on_it() -> None:
+def test_a_callback_response_says_how_long_the_application_worked_on_it() -> None:
     server = Flask(__name__)
     add_server_timing(server)
 
-    @server.route("/slow")
-    def slow() -> str:
+    @server.route("/_dash-update-component", methods=["POST"])
+    def slow_callback() -> str:
         time.sleep(0.05)
-        return "done"
+        return "{}"
 
-    response = server.test_client().get("/slow")
-    duration = server_duration_ms(response.headers.get("Server-Timing"))
+    @server.route("/page")
+    def page() -> str:
+        return "page"
+
+    client = server.test_client()
+    duration = server_duration_ms(client.post("/_dash-update-component").headers["Server-Timing"])
     assert duration is not None and 50 <= duration < 5000
+    assert "Server-Timing" not in client.get("/page").headers  # only callbacks are timed
 
 
 def test_reading_server_timing_headers() -> None:

@@ -272,9 +272,9 @@ def with_cohesion_null(clusters: pd.DataFrame, null: pd.DataFrame) -> pd.DataFra
     members fire together no more than independent ones would, 1 when they always fire together."""
     observed, expected = clusters["cohesion"].to_numpy(), null["cohesion_null"].to_numpy()
     ratio = np.divide(observed, expected, out=np.zeros(len(null)), where=expected > 0)
-    excess = np.divide(
-        observed - expected, 1.0 - expected, out=np.zeros(len(null)), where=expected < 1.0
-    )
+    # one member: observed and null are both 1 (up to rounding), and nothing is above chance
+    several = (clusters["size"].to_numpy() >= 2) & (expected < 1.0)
+    excess = np.divide(observed - expected, 1.0 - expected, out=np.zeros(len(null)), where=several)
     return clusters.assign(
         **{name: null[name].to_numpy() for name in null},
         cohesion_ratio=ratio,

@@ -74,7 +74,7 @@ def largest_members(study: Study, members: pd.DataFrame, query: str) -> html.P:
     return html.P(links, className="small", id="cluster-top-members")
 
 
-def reliability(clusters: pd.DataFrame) -> html.Div:
+def reliability(clusters: pd.DataFrame) -> html.P:
     """How far to trust a cluster (a one-row `clusters` table): its cohesion against what its
     members would show firing independently, and its labels, each said in one line."""
     row = clusters.iloc[0]

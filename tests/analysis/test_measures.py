@@ -216,3 +216,14 @@ def test_reliability_labels():
         "always-on",  # one member: never a lump
         "",
     ]
+
+
+def test_one_member_is_never_above_chance():
+    from dashboard.analysis.measures import independent_cohesion, with_cohesion_null
+
+    # firing on 31 of 997 tokens: its null rounds to just under 1
+    null = independent_cohesion(np.array([0, 31]), np.array([0]), np.array([0]), 997)
+    clusters = pd.DataFrame({"cluster": [0], "size": [1], "cohesion": [1.0]})
+    measured = with_cohesion_null(clusters, null)
+    assert measured["cohesion_excess"].iloc[0] == 0.0
+    assert measured["cohesion_ratio"].iloc[0] == pytest.approx(1.0)
