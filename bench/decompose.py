@@ -25,6 +25,7 @@ from dashboard.models.datasets import corpus_windows
 from dashboard.models.loading import load_target
 from dashboard.models.target import target_logits
 from dashboard.settings import Settings
+from dashboard.study.quality import quality_from_report
 
 
 def steps_per_second(step, n_steps: int, device: torch.device) -> float:
@@ -99,18 +100,21 @@ def main() -> None:
 
 def quality(preset: str, report: dict) -> dict:
     """The figures of a decomposition's evaluation that say how faithful and sparse it is."""
-    shares = {path: m["l0"] / m["C"] for path, m in report["modules"].items()}
+    measured = quality_from_report(report)
+    if measured is None:
+        raise SystemExit(f"the {preset} decomposition's report.json has no evaluation")
+    shares = {m.module: m.l0_fraction for m in measured.modules}
     worst = max(shares, key=shares.get)
     return {
         "benchmark": "decompose.quality",
         "preset": preset,
-        "target_loss": round(report["target_loss"], 3),
-        "ci_masked_gap_nats": round(report["ci_masked_loss"] - report["target_loss"], 3),
-        "ci_masked_kl": round(report["ci_masked_kl"], 3),
-        "mean_l0_over_c": round(float(np.mean(list(shares.values()))), 4),
+        "target_loss": round(measured.target_loss, 3),
+        "ci_masked_gap_nats": round(measured.loss_gap, 3),
+        "ci_masked_kl": round(measured.masked_kl, 3),
+        "mean_l0_over_c": round(measured.mean_l0_fraction, 4),
         "worst_module": worst,
         "worst_l0_over_c": round(shares[worst], 4),
-        "modules_over_10_percent": sorted(path for path, share in shares.items() if share > 0.1),
+        "modules_over_10_percent": sorted(m.module for m in measured.dense_modules),
         "l0_over_c": {path: round(share, 4) for path, share in shares.items()},
     }
 

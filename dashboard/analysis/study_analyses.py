@@ -87,6 +87,16 @@ def stored_analyses(study: Study) -> ClusterAnalyses | None:
         if has_file(study, f"analyses/{name}.npy")
     }
     examples = study.table(EXAMPLES_FILE) if has_file(study, EXAMPLES_FILE) else None
+    if "cohesion_null" not in tables["clusters"]:  # stored before the null was measured
+        null = independent_cohesion(
+            study.array("activations/indptr.npy"),
+            cluster_assignments(
+                study, analysis_settings(study).get("iteration", study.default_iteration)
+            ),
+            tables["clusters"]["cluster"].to_numpy(),
+            int(np.prod(study.array("windows/token_ids.npy").shape)),
+        )
+        tables["clusters"] = with_cohesion_null(tables["clusters"], null)
     return ClusterAnalyses(**tables, arrays=arrays, examples=examples)
 
 
@@ -95,14 +105,6 @@ def _cluster_analyses(study: Study, version: str, iteration: int) -> ClusterAnal
     del version  # keys the cache on the study's content
     if iteration == analysis_settings(study).get("iteration"):
         stored = stored_analyses(study)
-        if stored is not None and "cohesion_null" not in stored.clusters:  # stored before it was
-            null = independent_cohesion(
-                study.array("activations/indptr.npy"),
-                cluster_assignments(study, iteration),
-                stored.clusters["cluster"].to_numpy(),
-                int(np.prod(study.array("windows/token_ids.npy").shape)),
-            )
-            stored.clusters = with_cohesion_null(stored.clusters, null)
         if stored is not None:
             return stored
     return analyse_clusters(measure_inputs(study), cluster_assignments(study, iteration))

@@ -62,7 +62,13 @@ def decomposition_quality(study: Study) -> DecompositionQuality | None:
             report = json.loads((Path(settings["decomposition_dir"]) / REPORT).read_text())
         except (OSError, ValueError):
             return None
-    if not report or "ci_masked_loss" not in report:
+    return quality_from_report(report or {})
+
+
+def quality_from_report(report: dict) -> DecompositionQuality | None:
+    """A decomposition's `report.json` (or the part a study keeps) as its quality; None when it
+    has no evaluation."""
+    if "ci_masked_loss" not in report:
         return None
     return DecompositionQuality(
         target_loss=float(report["target_loss"]),

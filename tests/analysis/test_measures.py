@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -227,3 +228,27 @@ def test_one_member_is_never_above_chance():
     measured = with_cohesion_null(clusters, null)
     assert measured["cohesion_excess"].iloc[0] == 0.0
     assert measured["cohesion_ratio"].iloc[0] == pytest.approx(1.0)
+
+
+def test_a_study_stored_before_the_null_gets_it_when_read(micro_study, tmp_path) -> None:
+    import hashlib
+    import json
+    import shutil
+
+    from dashboard.analysis.study_analyses import stored_analyses
+    from dashboard.study import Study
+
+    copy = Path(shutil.copytree(micro_study, tmp_path / "micro"))
+    path = copy / "analyses" / "clusters.parquet"
+    full = pd.read_parquet(path)
+    added = ["cohesion_null", "always_on_members", "cohesion_ratio", "cohesion_excess"]
+    full.drop(columns=added).to_parquet(path)
+    manifest_path = copy / "study.json"  # as a build before the null wrote it
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"]["analyses/clusters.parquet"] = {
+        "bytes": path.stat().st_size,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    }
+    manifest_path.write_text(json.dumps(manifest))
+    read = stored_analyses(Study(copy)).clusters
+    pd.testing.assert_frame_equal(read[added], full[added], check_dtype=False)
