@@ -12,7 +12,7 @@ import pandas as pd
 from dash import dcc, html
 
 from dashboard.analysis.measures import ALWAYS_ON_SHARE, makeup_matrix, reliability_labels
-from dashboard.components import figures
+from dashboard.components import charts
 from dashboard.components.tables import list_grid, markdown_link
 from dashboard.page_data import analyses_at, loaded_study
 from dashboard.study import Study
@@ -134,12 +134,11 @@ def makeup_section(study: Study, analyses, cluster: int, query: str) -> dbc.Row:
     return dbc.Row(
         [
             dbc.Col(
-                dcc.Graph(
-                    figure=figures.makeup_heatmap(
+                charts.Chart(
+                    charts.makeup_heatmap(
                         makeup_matrix(study.subcomponents, members["subcomponent"].to_numpy())
                     ),
                     id="cluster-makeup",
-                    config=figures.SMALL_GRAPH,
                 ),
                 lg=5,
             ),
@@ -163,8 +162,8 @@ def activation_section(study: Study, analyses, cluster: int) -> dbc.Row:
     edges = np.linspace(threshold, 1, bins + 1)
     offsets = np.arange(arrays["position_mass"].shape[1])
     measures = analyses.clusters.iloc[row]
-    graphs = [
-        figures.histogram_bars(
+    charts_shown = [
+        charts.histogram(
             edges,
             {
                 "all tokens": arrays["ci_histogram"][row],
@@ -173,14 +172,14 @@ def activation_section(study: Study, analyses, cluster: int) -> dbc.Row:
             f"Activation (fires on {measures['firing_frequency']:.3%} of tokens)",
             "activation",
         ),
-        figures.steps(
+        charts.steps(
             offsets,
             {"mass": arrays["position_mass"][row]},
             f"Activation mass by position (entropy {measures['position_entropy']:.2f})",
             "position in window",
             "activation mass",
         ),
-        figures.steps(
+        charts.steps(
             offsets,
             {"windows": arrays["argmax_position"][row]},
             "Position of each window's maximum",
@@ -189,7 +188,10 @@ def activation_section(study: Study, analyses, cluster: int) -> dbc.Row:
         ),
     ]
     return dbc.Row(
-        [dbc.Col(dcc.Graph(figure=graph, config=figures.SMALL_GRAPH), lg=4) for graph in graphs]
+        [
+            dbc.Col(charts.Chart(chart, id=f"cluster-activation-{index}"), lg=4)
+            for index, chart in enumerate(charts_shown)
+        ]
     )
 
 

@@ -7,7 +7,6 @@ property validation (about 20 ms per figure, most of a cluster page's server tim
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from dashboard.analysis.plane import PlaneView
 
@@ -16,10 +15,6 @@ COLORS = ("#4c72b0", "#dd8452", "#55a868")
 AXIS = {"gridcolor": "#e5e5e5", "zerolinecolor": "#cccccc", "automargin": True}
 
 Figure = dict
-
-# the config of a page's small plots: no mode bar (about 45 DOM elements a plot, built even
-# while hidden); zoom by dragging and reset by double click still work
-SMALL_GRAPH = {"displayModeBar": False}
 
 
 def plain(values) -> list:
@@ -55,46 +50,6 @@ def bars(x, series: dict[str, np.ndarray], title: str, x_title: str, y_title: st
         for i, (name, values) in enumerate(series.items())
     ]
     return styled(data, title, x_title, y_title, barmode="group", showlegend=len(series) > 1)
-
-
-def steps(x, series: dict[str, np.ndarray], title: str, x_title: str, y_title: str) -> Figure:
-    """Bars drawn as one filled step line per series: a single SVG path however many bars
-    (a bar per position of a 128-token window would be 128 DOM elements)."""
-    data = [
-        {
-            "type": "scatter",
-            "mode": "lines",
-            "x": plain(x),
-            "y": plain(values),
-            "name": name,
-            "line": {"shape": "hvh", "color": COLORS[i % len(COLORS)], "width": 1},
-            "fill": "tozeroy",
-        }
-        for i, (name, values) in enumerate(series.items())
-    ]
-    return styled(data, title, x_title, y_title, showlegend=len(series) > 1)
-
-
-def histogram_bars(
-    edges: np.ndarray, series: dict[str, np.ndarray], title: str, x_title: str
-) -> Figure:
-    centres = (edges[:-1] + edges[1:]) / 2
-    return bars(np.round(centres, 3), series, title, x_title, "count")
-
-
-def makeup_heatmap(matrix: pd.DataFrame) -> Figure:
-    data = [
-        {
-            "type": "heatmap",
-            "z": plain(matrix.to_numpy()),
-            "x": [str(column) for column in matrix.columns],
-            "y": [f"layer {layer}" for layer in matrix.index],
-            "colorscale": "Blues",
-            "hovertemplate": "%{y}, %{x}: %{z} members<extra></extra>",
-            "colorbar": {"title": {"text": "members"}},
-        }
-    ]
-    return styled(data, "Members by layer and module kind", "module kind", "layer")
 
 
 def plane_figure(view: PlaneView, colours: np.ndarray | None, colour_label: str) -> Figure:

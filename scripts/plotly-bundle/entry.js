@@ -1,17 +1,2 @@
-// plotly.js with the trace types SPD Atlas draws (dashboard/plotly_bundle.py TRACES; scatter is
-// in the core). dcc.Graph finds it as window.Plotly.
-var Plotly = require("plotly.js/lib/core");
-
-Plotly.register([
-  require("plotly.js/lib/bar"),
-  require("plotly.js/lib/heatmap"),
-  require("plotly.js/lib/scattergl"),
-  require("plotly.js/lib/scatter3d"),
-]);
-
-// WebGL plots (the 3D map) at the screen's own resolution: plotly's default, 2, draws them at
-// twice the pixels in each direction on a screen of 1 device pixel per CSS pixel, four times the
-// work, which a browser without a GPU (software WebGL) pays in full.
-Plotly.setPlotConfig({ plotGlPixelRatio: Math.max(1, Math.min(4, window.devicePixelRatio || 1)) });
-
-window.Plotly = Plotly;
+// The bundle dcc.Graph loads on every page but the cluster list (see base.js).
+window.Plotly = require("./base.js");

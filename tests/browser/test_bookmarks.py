@@ -211,7 +211,7 @@ def test_the_largest_cluster_page_is_drawn_within_the_limit(
     study = Study(micro_study)
     largest = int(cluster_sizes(study, study.default_iteration).index[0])
     page.goto(f"{app_with_micro_study.url}/cluster/{largest}")
-    for drawn in ("#cluster-makeup .main-svg", "#cluster-top-members a", "#cluster-facts"):
+    for drawn in ("#cluster-makeup svg", "#cluster-top-members a", "#cluster-facts"):
         expect(page.locator(drawn).first).to_be_visible(timeout=30_000)
     page.wait_for_load_state("networkidle")
     assert page.evaluate("document.getElementsByTagName('*').length") <= 1_500

@@ -271,3 +271,45 @@ def test_lumps_are_labelled_in_the_list_and_on_their_page(
     expect(page.locator("#cluster-reliability")).to_contain_text("Lump:")
     expect(page.locator("#cluster-reliability")).to_contain_text("independently")
     assert watched.errors == []
+
+
+def test_a_cluster_s_charts_show_exact_values_on_hover(
+    app_with_study: ServedApp, watched: WatchedPage, random_study_template
+) -> None:
+    """The first screen's SVG charts (no plotly.js): hovering a histogram bin reads out the
+    stored counts of that bin, and hovering a makeup cell its member count."""
+    import numpy as np
+
+    from dashboard.analysis.measures import makeup_matrix
+    from dashboard.analysis.study_analyses import cluster_analyses
+    from dashboard.study import Study
+
+    study = Study(random_study_template)
+    analyses = cluster_analyses(study, study.default_iteration)
+    cluster = int(analyses.clusters["cluster"].iloc[0])
+    row = analyses.row_of(cluster)
+    counts = analyses.arrays["ci_histogram"][row]
+    maxima = analyses.arrays["window_max_histogram"][row]
+    page = watched.page
+    page.goto(f"{app_with_study.url}/cluster/{cluster}")
+    catcher = page.locator("#cluster-activation-0 rect[fill=transparent]")
+    expect(catcher).to_be_visible(timeout=30_000)
+    assert page.evaluate("window.Plotly === undefined")  # nothing on this screen needs plotly
+    box = catcher.bounding_box()
+    for bin_index in (0, len(counts) // 2, len(counts) - 1):
+        x = (bin_index + 0.5) / len(counts) * box["width"]
+        catcher.hover(position={"x": x, "y": box["height"] / 2})
+        readout = page.locator("#cluster-activation-0 .atlas-chart-readout")
+        expect(readout).to_contain_text(
+            f"all tokens {counts[bin_index]:g}, window maxima {maxima[bin_index]:g}"
+        )
+    members = analyses.members.loc[analyses.members["cluster"] == cluster, "subcomponent"]
+    matrix = makeup_matrix(study.subcomponents, members.to_numpy())
+    layer, kind = np.unravel_index(np.argmax(matrix.to_numpy()), matrix.shape)
+    cells = page.locator("#cluster-makeup svg > g:has(rect)")
+    cells.nth(layer * matrix.shape[1] + kind).hover()
+    expect(page.locator("#cluster-makeup .atlas-chart-readout")).to_have_text(
+        f"layer {matrix.index[layer]}, {matrix.columns[kind]}: "
+        f"{matrix.to_numpy()[layer, kind]} members"
+    )
+    assert watched.errors == []

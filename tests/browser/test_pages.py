@@ -134,22 +134,30 @@ def test_invalid_study_is_reported(
         served.process.wait(10)
 
 
-def test_graphs_are_drawn_by_the_lean_plotly_bundle(
+def test_graphs_are_drawn_by_the_lean_plotly_bundles(
     app_with_study: ServedApp, watched: WatchedPage
 ) -> None:
-    from dashboard.plotly_bundle import TRACES
+    from dashboard.plotly_bundle import MAP_TRACES, TRACES
 
-    open_page(watched, app_with_study.url + "/clusters", "#clusters-grid a")
-    expect(watched.page.locator("#clusters-map .main-svg").first).to_be_attached(timeout=60_000)
-    registered = watched.page.evaluate("Object.keys(window.Plotly.PlotSchema.get().traces)")
-    assert sorted(registered) == sorted(TRACES)
-    drawn = watched.page.evaluate(
+    page = watched.page
+    registered = "Object.keys(window.Plotly.PlotSchema.get().traces).sort()"
+    open_page(watched, app_with_study.url + "/cluster/1", "#cluster-top-members a")
+    assert page.evaluate("window.Plotly === undefined")  # its first screen draws no plotly
+    page.locator("#section-tokens").scroll_into_view_if_needed()
+    expect(page.locator("#cluster-top-tokens .main-svg").first).to_be_attached(timeout=60_000)
+    assert page.evaluate(registered) == sorted(TRACES)  # no 3D scene code on a cluster's page
+    # to the list by a link inside the app: it loads again, with the map's bundle
+    page.get_by_role("link", name="Back to the list").click()
+    expect(page.locator("#clusters-grid a").first).to_be_visible(timeout=60_000)
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate(registered) == sorted(MAP_TRACES)
+    drawn = page.evaluate(
         "[...document.querySelectorAll('.js-plotly-plot')]"
         ".flatMap(plot => plot._fullData.map(trace => trace.type))"
     )
-    assert {"scatter3d", "bar"} <= set(drawn) <= set(registered)
+    assert {"scatter3d", "bar"} <= set(drawn)
     # the 3D map is drawn at the screen's resolution (plotly's default would be twice it)
-    canvas = watched.page.evaluate(
+    canvas = page.evaluate(
         "(() => { const c = document.querySelector('#clusters-map .gl-container canvas');"
         " return [c.width, c.clientWidth, window.devicePixelRatio]; })()"
     )
