@@ -1,9 +1,11 @@
-/* SPD Atlas's own Dash components (dashboard/components/charts.py): small charts that React
- * draws as SVG from their data, one Dash component each, without plotly.js.
+/* SPD Atlas's own Dash components (dashboard/components/atlas_components.py), drawn by React
+ * from their data, one Dash component each.
  *
- * A cluster's first screen draws its makeup and activation with these: plotly.js's evaluation
- * and first draw were most of that page's time in the browser. Hovering a bar, a step or a cell
- * shows its exact values. Titles and labels are text children, never HTML.
+ * Chart: a small chart drawn as SVG, without plotly.js. A cluster's first screen draws its
+ * makeup and activation with these: plotly.js's evaluation and first draw were most of that
+ * page's time in the browser. Hovering a bar, a step or a cell shows its exact values. Titles
+ * and labels are text children, never HTML.
+ * TokenText: one text window's tokens, shaded, without AG Grid (a sample's page).
  *
  * `chart`: {kind: "bars" | "steps" | "heatmap", title, xTitle, yTitle, ...}
  *   bars, steps: x (a label or number per position), series [{name, values}]
@@ -246,5 +248,18 @@
     );
   }
 
-  window.atlas_components = { Chart };
+  /** One text window's tokens, drawn by the grids' TokenText cell renderer
+   * (assets/dashAgGridComponentFunctions.js) without a grid; a click on a token sets `clicked`
+   * as a grid's `cellRendererData` is set. */
+  function TokenText(props) {
+    const draw = window.dashAgGridComponentFunctions.TokenText;
+    const setData = (value) => props.setProps({ clicked: { value, timestamp: Date.now() } });
+    return h(
+      "div",
+      { id: props.id, className: "atlas-token-text" },
+      draw({ data: props.row, colourBy: props.colourBy, clickable: props.clickable, setData })
+    );
+  }
+
+  window.atlas_components = { Chart, TokenText };
 })();

@@ -67,7 +67,7 @@ READY = {
     "cluster_largest": "#cluster-overview > *",
     "cluster": "#cluster-overview > *",
     "component": "#component-tokens > *",
-    "sample": "#sample-text",
+    "sample": "#sample-text .token",
     "probe_result": "#probe-result > *",
     "infer_result": "#infer-result > *",
 }

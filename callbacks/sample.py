@@ -49,13 +49,12 @@ def strongest_clusters(activity: pd.DataFrame) -> pd.DataFrame:
 
 
 @callback(
-    Output(page.TEXT, "rowData"),
+    Output(page.TEXT, "row"),
     Output(page.CLUSTERS, "children"),
     Input(page.STORE, "data"),
 )
 def fill_text(store: dict):
-    """The window as one grid row, each token with its strongest cluster; the selected token
-    marked."""
+    """The window's tokens, each with its strongest cluster; the selected token marked."""
     study = loaded_study(store["version"])
     window, iteration = store["window"], store["iteration"]
     activity = window_activity(study, window, iteration)
@@ -81,12 +80,12 @@ def fill_text(store: dict):
         )
         for cluster, count in shown.items()
     ]
-    return [row], html.Div(links or html.Small("No cluster fires here.", className="text-muted"))
+    return row, html.Div(links or html.Small("No cluster fires here.", className="text-muted"))
 
 
 @callback(
     Output(page.STORE, "data"),
-    Input(page.TEXT, "cellRendererData"),
+    Input(page.TEXT, "clicked"),
     State(page.STORE, "data"),
     prevent_initial_call=True,
 )

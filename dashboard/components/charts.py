@@ -1,5 +1,5 @@
-"""Small charts drawn in the browser as SVG by `assets/atlas_components.js`, one Dash component
-each and no plotly.js: a cluster's first screen (its makeup and activation).
+"""The data of small charts that `atlas_components.Chart` draws in the browser as SVG, one Dash
+component each and no plotly.js: a cluster's first screen (its makeup and activation).
 
 plotly.js's evaluation and the first draw of four small plots were most of a cluster page's
 time in the browser; these draw with the page's own React render. Hover shows exact values;
@@ -8,31 +8,10 @@ zooming is left to the plotly figures further down.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import numpy as np
 import pandas as pd
-from dash.development.base_component import Component
 
 from dashboard.components.figures import plain
-
-
-class Chart(Component):
-    """A bar, step or heatmap chart of `chart` (see `bars`, `steps` and `heatmap`)."""
-
-    _namespace = "atlas_components"
-    _type = "Chart"
-    # what Dash reads of a component class (as in the ones it generates)
-    _children_props: ClassVar[list[str]] = []
-    _base_nodes: ClassVar[list[str]] = []
-    _prop_names: ClassVar[list[str]] = ["id", "chart", "className"]
-    _valid_wildcard_attributes: ClassVar[list[str]] = []
-    available_properties: ClassVar[list[str]] = _prop_names
-    available_wildcard_properties: ClassVar[list[str]] = []
-
-    def __init__(self, chart: dict, id: str | None = None, className: str | None = None):
-        props = {"chart": chart, "id": id, "className": className}
-        super().__init__(**{name: value for name, value in props.items() if value is not None})
 
 
 def bars(x, series: dict[str, np.ndarray], title: str, x_title: str, y_title: str) -> dict:

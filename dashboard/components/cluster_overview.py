@@ -13,6 +13,7 @@ from dash import dcc, html
 
 from dashboard.analysis.measures import ALWAYS_ON_SHARE, makeup_matrix, reliability_labels
 from dashboard.components import charts
+from dashboard.components.atlas_components import Chart
 from dashboard.components.tables import list_grid, markdown_link
 from dashboard.page_data import analyses_at, loaded_study
 from dashboard.study import Study
@@ -134,7 +135,7 @@ def makeup_section(study: Study, analyses, cluster: int, query: str) -> dbc.Row:
     return dbc.Row(
         [
             dbc.Col(
-                charts.Chart(
+                Chart(
                     charts.makeup_heatmap(
                         makeup_matrix(study.subcomponents, members["subcomponent"].to_numpy())
                     ),
@@ -189,7 +190,7 @@ def activation_section(study: Study, analyses, cluster: int) -> dbc.Row:
     ]
     return dbc.Row(
         [
-            dbc.Col(charts.Chart(chart, id=f"cluster-activation-{index}"), lg=4)
+            dbc.Col(Chart(chart, id=f"cluster-activation-{index}"), lg=4)
             for index, chart in enumerate(charts_shown)
         ]
     )

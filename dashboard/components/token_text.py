@@ -115,8 +115,8 @@ def example_records(
 
 
 def clicked_token(data: dict | None, window_shape: tuple[int, int]) -> tuple[int, int] | None:
-    """`(window, offset)` of a TokenText click (a grid's `cellRendererData`), or None when the
-    click names no token of the study."""
+    """`(window, offset)` of a TokenText click (a grid's `cellRendererData`, or the `clicked` of
+    an `atlas_components.TokenText`), or None when the click names no token of the study."""
     token = (data or {}).get("value")
     windows, length = window_shape
     if not isinstance(token, dict):

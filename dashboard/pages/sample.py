@@ -11,8 +11,8 @@ import dash
 from dash import dcc, html
 
 from dashboard.app_state import study_status
+from dashboard.components.atlas_components import TokenText
 from dashboard.components.notices import no_study_notice, not_found_notice
-from dashboard.components.token_text import token_grid, tokens_column
 from dashboard.page_data import parse_iteration
 from dashboard.urls import parse_index, single
 
@@ -63,16 +63,7 @@ def layout(sample_id: str | None = None, **query: str | list[str]) -> html.Div:
                 "click a token to see everything active there.",
                 className="text-muted",
             ),
-            html.Div(
-                token_grid(
-                    TEXT,
-                    [tokens_column("tokens", colour_by="cluster", clickable=True)],
-                    height="auto",
-                    domLayout="autoHeight",
-                    headerHeight=0,
-                ),
-                className="mb-3",
-            ),
+            html.Div(TokenText(TEXT, colourBy="cluster", clickable=True), className="mb-3"),
             html.Div(id=DETAIL),
             html.H5("Clusters in this window", className="mt-3"),
             html.Div(id=CLUSTERS),

@@ -15,7 +15,7 @@ EVERY_PAGE_WITH_STUDY = {
     "/clusters": "#clusters-grid a",
     "/cluster/1": "#cluster-top-members a",
     "/component/layers.0.attn.q_proj:0": "#component-title",
-    "/sample/0": "#sample-text",
+    "/sample/0": "#sample-text .token",
     "/probe": "#probe-text",
     "/masks": "#masks-clusters",
     "/masks/abc123": "#not-found",

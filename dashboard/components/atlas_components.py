@@ -1,0 +1,54 @@
+"""SPD Atlas's own Dash components, drawn by React in the browser from their data
+(`assets/atlas_components.js`): one Dash component each, where plotly.js or AG Grid would cost a
+page most of its time in the browser."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from dash.development.base_component import Component
+
+
+class AtlasComponent(Component):
+    """What Dash reads of a component class, as in the classes it generates; subclasses name
+    their `_type` and `_prop_names`, and take only the props they are given."""
+
+    _namespace = "atlas_components"
+    _children_props: ClassVar[list[str]] = []
+    _base_nodes: ClassVar[list[str]] = []
+    _valid_wildcard_attributes: ClassVar[list[str]] = []
+    available_wildcard_properties: ClassVar[list[str]] = []
+
+    def __init__(self, **props: object):
+        super().__init__(**{name: value for name, value in props.items() if value is not None})
+
+
+class Chart(AtlasComponent):
+    """A bar, step or heatmap chart of `chart` (`dashboard/components/charts.py`)."""
+
+    _type = "Chart"
+    _prop_names: ClassVar[list[str]] = ["id", "chart"]
+    available_properties: ClassVar[list[str]] = _prop_names
+
+    def __init__(self, chart: dict, id: str | None = None):
+        super().__init__(chart=chart, id=id)
+
+
+class TokenText(AtlasComponent):
+    """One text window, its tokens shaded as the grids' TokenText cell renderer shades them
+    (`row`: tokens, values, start, window, focus, clusters; `colourBy`: activation or cluster).
+    With `clickable`, a click on a token sets `clicked` to `{"value": {window, offset}}`, as a
+    grid's `cellRendererData` (`token_text.clicked_token` reads either)."""
+
+    _type = "TokenText"
+    _prop_names: ClassVar[list[str]] = ["id", "row", "colourBy", "clickable", "clicked"]
+    available_properties: ClassVar[list[str]] = _prop_names
+
+    def __init__(
+        self,
+        id: str,
+        row: dict | None = None,
+        colourBy: str = "activation",
+        clickable: bool = False,
+    ):
+        super().__init__(id=id, row=row, colourBy=colourBy, clickable=clickable)
