@@ -1,5 +1,5 @@
-/* Links drawn inside AG Grid cells (the `markdown` renderer writes plain `<a>` tags) navigate
- * the way `dcc.Link` does: within the app, without reloading the page. A click with a modifier
+/* Links drawn inside AG Grid cells (the `markdown` renderer writes plain `<a>` tags) and in
+ * TokenRows (assets/atlas_components.js) navigate the way `dcc.Link` does: within the app, without reloading the page. A click with a modifier
  * key, or on a link to another site, is left to the browser.
  */
 (function () {
@@ -7,7 +7,8 @@
   document.addEventListener("click", (event) => {
     if (event.defaultPrevented || event.button !== 0) return;
     if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
-    const link = event.target.closest && event.target.closest(".ag-root a[href]");
+    const within = ".ag-root a[href], .atlas-token-rows a[href]";
+    const link = event.target.closest && event.target.closest(within);
     if (!link || link.target === "_blank") return;
     const address = new URL(link.href, window.location.href);
     if (address.origin !== window.location.origin) return;

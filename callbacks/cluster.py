@@ -24,7 +24,7 @@ from dashboard.analysis.study_analyses import (
 from dashboard.components import figures
 from dashboard.components.cluster_overview import members_grid, overview_children
 from dashboard.components.tables import small_table
-from dashboard.components.token_text import THRESHOLD_TO_COLUMNS, example_records
+from dashboard.components.token_text import example_records, threshold_to_rows
 from dashboard.page_data import (
     analyses_at,
     examples_of,
@@ -165,14 +165,14 @@ def fill_examples(store: dict, shown: bool, threshold: float | None):
     top, quantile = example_rows(
         store["version"], store["iteration"], store["cluster"], link_query(study, store)
     )
-    return page.example_grids(threshold or 0.0, top, quantile)
+    return page.example_lists(threshold or 0.0, top, quantile)
 
 
 @lru_cache(maxsize=64)
 def example_rows(
     version: str, iteration: int, cluster: int, suffix: str
 ) -> tuple[list[dict], list[dict]]:
-    """Grid rows of the top and the quantile examples (links end in `suffix`)."""
+    """Rows of the top and the quantile examples (links end in `suffix`)."""
     study = loaded_study(version)
     examples, activation = examples_of(study, iteration, cluster)
     records = example_records(study, activation, examples, suffix)
@@ -184,11 +184,9 @@ def example_rows(
 
 # the threshold re-shades the examples in the browser, without a request
 clientside_callback(
-    THRESHOLD_TO_COLUMNS,
-    [Output(page.TOP_EXAMPLES, "columnDefs"), Output(page.QUANTILE_EXAMPLES, "columnDefs")],
+    threshold_to_rows(2),
+    [Output(page.TOP_EXAMPLES, "threshold"), Output(page.QUANTILE_EXAMPLES, "threshold")],
     Input(page.THRESHOLD, "value"),
-    State(page.TOP_EXAMPLES, "columnDefs"),
-    State(page.QUANTILE_EXAMPLES, "columnDefs"),
     prevent_initial_call=True,
 )
 

@@ -8,7 +8,7 @@ import pandas as pd
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from dashboard.analysis.cluster_examples import ClusterActivation, cluster_examples
-from dashboard.components.token_text import THRESHOLD_TO_COLUMNS, clicked_token, example_records
+from dashboard.components.token_text import clicked_token, example_records, threshold_to_rows
 from dashboard.page_data import link_query, loaded_study
 from dashboard.pages import component as page
 from dashboard.study import Study
@@ -90,32 +90,31 @@ def download_tokens(_clicks, store: dict):
     return dcc.send_data_frame(table.to_csv, f"{label.replace(':', '_')}-tokens.csv", index=False)
 
 
-@callback(Output(page.CONTEXTS, "rowData"), Input(page.STORE, "data"))
+@callback(Output(page.CONTEXTS, "rows"), Input(page.STORE, "data"))
 def fill_contexts(store: dict):
-    """One grid row per example: the strongest first, then from every CI band (weakest first)."""
+    """One row per example: the strongest first, then from every CI band (weakest first)."""
     study = loaded_study(store["version"])
     _, length = study.window_shape
     activation = ClusterActivation(*column(study, store["subcomponent"]))
     examples = cluster_examples(activation, length, top=10, bands=10, per_band=2)
     return [
-        record | {"kind": "strongest" if record["kind"] == "top" else f"CI band {record['band']}"}
+        record | {"label": "strongest" if record["kind"] == "top" else f"CI band {record['band']}"}
         for record in example_records(study, activation, examples, link_query(study, store))
     ]
 
 
 # the threshold re-shades the examples in the browser, without a request
 clientside_callback(
-    THRESHOLD_TO_COLUMNS,
-    [Output(page.CONTEXTS, "columnDefs")],
+    threshold_to_rows(1),
+    [Output(page.CONTEXTS, "threshold")],
     Input(page.THRESHOLD, "value"),
-    State(page.CONTEXTS, "columnDefs"),
     prevent_initial_call=True,
 )
 
 
 @callback(
     Output(page.INSPECTOR, "children"),
-    Input(page.CONTEXTS, "cellRendererData"),
+    Input(page.CONTEXTS, "clicked"),
     State(page.STORE, "data"),
     prevent_initial_call=True,
 )

@@ -35,10 +35,9 @@ class Chart(AtlasComponent):
 
 
 class TokenText(AtlasComponent):
-    """One text window, its tokens shaded as the grids' TokenText cell renderer shades them
-    (`row`: tokens, values, start, window, focus, clusters; `colourBy`: activation or cluster).
-    With `clickable`, a click on a token sets `clicked` to `{"value": {window, offset}}`, as a
-    grid's `cellRendererData` (`token_text.clicked_token` reads either)."""
+    """One text window, its tokens shaded (`row`: tokens, values, start, window, focus,
+    clusters; `colourBy`: activation or cluster). With `clickable`, a click on a token sets
+    `clicked` to `{"value": {window, offset}}` (`token_text.clicked_token` reads it)."""
 
     _type = "TokenText"
     _prop_names: ClassVar[list[str]] = ["id", "row", "colourBy", "clickable", "clicked"]
@@ -52,3 +51,23 @@ class TokenText(AtlasComponent):
         clickable: bool = False,
     ):
         super().__init__(id=id, row=row, colourBy=colourBy, clickable=clickable)
+
+
+class TokenRows(AtlasComponent):
+    """Windows one under the other (`rows`: `token_text.example_records`, each with an `href`
+    to its sample and an optional `label`), shaded above `threshold`, in a list `height` tall
+    that draws a few rows at a time as they are scrolled to; `clickable` as in TokenText."""
+
+    _type = "TokenRows"
+    _prop_names: ClassVar[list[str]] = ["id", "rows", "threshold", "clickable", "clicked", "height"]
+    available_properties: ClassVar[list[str]] = _prop_names
+
+    def __init__(
+        self,
+        id: str,
+        rows: list[dict] | None = None,
+        threshold: float = 0.0,
+        clickable: bool = False,
+        height: str = "24rem",
+    ):
+        super().__init__(id=id, rows=rows, threshold=threshold, clickable=clickable, height=height)

@@ -15,18 +15,14 @@ from dash import dcc, html
 from flask import request
 
 from dashboard.app_state import settings, study_status
+from dashboard.components.atlas_components import TokenRows
 from dashboard.components.cluster_overview import overview_children, titled
 from dashboard.components.computing import computing_loading, computing_message
 from dashboard.components.discussion import discuss_link, explanation_form
 from dashboard.components.lazy import lazy_section
 from dashboard.components.notices import no_study_notice, not_found_notice
 from dashboard.components.quality import quality_details
-from dashboard.components.token_text import (
-    link_column,
-    threshold_slider,
-    token_grid,
-    tokens_column,
-)
+from dashboard.components.token_text import threshold_slider
 from dashboard.page_data import is_stored, link_query, members_of, parse_iteration
 from dashboard.stores import explanation_store
 from dashboard.stores.database import StoreError
@@ -71,20 +67,21 @@ DISCUSS_REFRESH = "cluster-discuss-refresh"
 DISCUSS_MESSAGE = "cluster-discuss-message"
 
 
-def example_grids(threshold: float, top: list[dict], quantile: list[dict]) -> dbc.Row:
-    """The top and the quantile examples, one grid row per example, shaded above `threshold`."""
-    columns = [link_column("sample"), tokens_column("tokens around it, shaded by activation")]
-    columns[1]["cellRendererParams"]["threshold"] = threshold
+def example_lists(threshold: float, top: list[dict], quantile: list[dict]) -> dbc.Row:
+    """The top and the quantile examples, the tokens around each shaded above `threshold`."""
     return dbc.Row(
         [
             dbc.Col(
-                [html.H6("Strongest activations"), token_grid(TOP_EXAMPLES, columns, rows=top)],
+                [
+                    html.H6("Strongest activations"),
+                    TokenRows(TOP_EXAMPLES, rows=top, threshold=threshold),
+                ],
                 lg=6,
             ),
             dbc.Col(
                 [
                     html.H6("From every activation band (weakest first)"),
-                    token_grid(QUANTILE_EXAMPLES, columns, rows=quantile),
+                    TokenRows(QUANTILE_EXAMPLES, rows=quantile, threshold=threshold),
                 ],
                 lg=6,
             ),

@@ -11,14 +11,10 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard.app_state import study_status
+from dashboard.components.atlas_components import TokenRows
 from dashboard.components.discussion import explanation_form
 from dashboard.components.notices import no_study_notice, not_found_notice
-from dashboard.components.token_text import (
-    link_column,
-    threshold_slider,
-    token_grid,
-    tokens_column,
-)
+from dashboard.components.token_text import threshold_slider
 from dashboard.page_data import link_query, parse_iteration
 from dashboard.study.summary import cluster_assignments
 from dashboard.urls import single
@@ -123,19 +119,7 @@ def layout(label: str | None = None, **query: str | list[str]) -> html.Div:
                                 className="text-muted",
                             ),
                             html.Div(id=INSPECTOR, className="my-2"),
-                            dcc.Loading(
-                                token_grid(
-                                    CONTEXTS,
-                                    [
-                                        {"field": "kind", "headerName": "kind", "width": 100},
-                                        link_column("sample"),
-                                        tokens_column(
-                                            "tokens around it, shaded by CI", clickable=True
-                                        ),
-                                    ],
-                                    height="28rem",
-                                )
-                            ),
+                            dcc.Loading(TokenRows(CONTEXTS, clickable=True, height="28rem")),
                         ],
                         lg=7,
                     ),

@@ -1,24 +1,38 @@
-"""Token-shaded text drawn by AG Grid rows and the TokenText cell renderer, in real headless
-Chromium: threshold re-shading in the browser, exact values on hover, clickable tokens, and rows
-drawn only when in view."""
+"""Token-shaded text drawn by the app's TokenText and TokenRows components, in real headless
+Chromium: threshold re-shading in the browser, exact values on hover, clickable tokens, and
+example rows drawn a few at a time as they are scrolled to."""
 
 from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 from playwright.sync_api import Page, Request, expect
 
+from dashboard.analysis.cluster_examples import activation_of
+from dashboard.study import Study
+from dashboard.study.summary import cluster_assignments
 from tests.browser.conftest import ServedApp, WatchedPage
 
 pytestmark = pytest.mark.browser
 
 SHADED = ".token[style*='background']"
 TITLE = re.compile(r"^offset (\d+) · activation (\d\.\d{3})$")
-FIRST_EXAMPLE = """(grid) => {
-    const row = dash_ag_grid.getApi(grid).getDisplayedRowAtIndex(0).data;
-    return {offset: row.start + row.focus, value: row.values[row.focus]};
-}"""
+ROWS_AT_ONCE = 8  # assets/atlas_components.js
+
+
+def stored_activation(study_dir, cluster: int, window: int) -> np.ndarray:
+    """A cluster's activation on every token of a window, read from the study's store."""
+    study = Study(study_dir)
+    members = np.flatnonzero(cluster_assignments(study, study.default_iteration) == cluster)
+    activation = activation_of(
+        study.array("activations/indptr.npy"),
+        study.array("activations/token_index.npy"),
+        study.array("activations/ci.npy"),
+        members,
+    )
+    return activation.in_window(window, study.window_shape[1])
 
 
 def open_examples(page: Page, url: str) -> None:
@@ -34,11 +48,7 @@ def test_threshold_reshades_examples_without_a_request(
 ) -> None:
     page = watched.page
     open_examples(page, app_with_study.url + "/cluster/1")
-    # the first two rows: always drawn (a virtualized grid draws more or fewer rows below them
-    # as it measures their heights)
-    shaded = page.locator(
-        ", ".join(f"#top-examples .ag-row[row-index='{row}'] {SHADED}" for row in (0, 1))
-    )
+    shaded = page.locator(f"#top-examples .atlas-token-row:nth-child(-n+2) {SHADED}")
     before = shaded.count()
     assert before > 0
     requests: list[str] = []
@@ -67,16 +77,17 @@ def test_threshold_reshades_examples_without_a_request(
 
 
 def test_hovering_a_token_shows_its_exact_value(
-    app_with_study: ServedApp, watched: WatchedPage
+    app_with_study: ServedApp, watched: WatchedPage, random_study_template
 ) -> None:
     page = watched.page
     open_examples(page, app_with_study.url + "/cluster/1")
-    page.locator("#top-examples .ag-row[row-index='0'] .token-focus").hover()
+    first = page.locator("#top-examples .atlas-token-row").first
+    first.locator(".token-focus").hover()
     hovered = page.locator("#top-examples .token:hover")  # the element under the mouse
-    expected = page.evaluate(FIRST_EXAMPLE, "top-examples")
-    expect(hovered).to_have_attribute(
-        "title", f"offset {expected['offset']} · activation {expected['value']:.3f}"
-    )
+    offset, value = TITLE.match(hovered.get_attribute("title")).groups()
+    window = int(first.locator("a").inner_text()[1:])
+    exact = stored_activation(random_study_template, 1, window)[int(offset)]
+    assert value == f"{exact:.3f}" and exact > 0
     page.goto(app_with_study.url + "/sample/1")
     page.locator("#sample-text .token").nth(3).hover()
     expect(page.locator("#sample-text .token:hover")).to_have_attribute(
@@ -109,9 +120,10 @@ def test_clicking_a_component_token_fills_the_inspector(
 ) -> None:
     page = watched.page
     page.goto(app_with_study.url + "/component/layers.0.attn.q_proj:1")
-    focus = page.locator("#component-examples .ag-row[row-index='0'] .token-focus")
+    first = page.locator("#component-examples .atlas-token-row").first
+    focus = first.locator(".token-focus")
     offset = TITLE.match(focus.get_attribute("title")).group(1)
-    window = page.locator("#component-examples .ag-row[row-index='0'] a").inner_text()[1:]
+    window = first.locator("a").inner_text()[1:]
     focus.click()
     expect(page.locator("#component-inspector")).to_contain_text(
         f"at offset {offset} of sample {window}"
@@ -120,12 +132,31 @@ def test_clicking_a_component_token_fills_the_inspector(
     assert watched.errors == [], watched.errors
 
 
-def test_grids_draw_only_the_rows_in_view(app_with_study: ServedApp, watched: WatchedPage) -> None:
+def test_example_rows_are_drawn_a_few_at_a_time_as_they_are_scrolled_to(
+    app_with_study: ServedApp, watched: WatchedPage
+) -> None:
     page = watched.page
     open_examples(page, app_with_study.url + "/cluster/1")
-    rows = page.locator("#quantile-examples .ag-center-cols-container .ag-row")
-    expect(rows.first).to_be_visible()
-    total = page.evaluate("dash_ag_grid.getApi('quantile-examples').getDisplayedRowCount()")
-    assert rows.count() < total
+    rows = page.locator("#quantile-examples .atlas-token-row")
+    more = page.locator("#quantile-examples .atlas-token-rows-more")
+    expect(more).to_have_text(re.compile(r"^\d+ of \d+ shown: scroll for more$"))
+    page.wait_for_timeout(300)  # rows near the list's end are drawn ahead of the reader
+    drawn, total = (int(n) for n in more.inner_text().split(" shown")[0].split(" of "))
+    assert rows.count() == drawn and drawn % ROWS_AT_ONCE == 0
+    assert total > drawn  # the random study's cluster has more than a screenful of them
     assert page.locator("#section-examples *").count() < 1_000
+    for _ in range(total):  # scroll the list to its end until every row is drawn
+        if rows.count() == total:
+            break
+        page.locator("#quantile-examples").evaluate(
+            "list => { list.scrollTop = list.scrollHeight; }"
+        )
+        page.wait_for_timeout(100)
+    expect(rows).to_have_count(total)
+    expect(more).to_have_count(0)
+    link = rows.first.locator("a")  # links to the sample, inside the app
+    window = link.inner_text()[1:]
+    link.click()
+    expect(page.locator("#sample-text .token").first).to_be_visible(timeout=30_000)
+    assert page.url.endswith(f"/sample/{window}")
     assert watched.errors == [], watched.errors
