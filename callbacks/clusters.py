@@ -228,6 +228,7 @@ def summarize_selection(selected, state: dict):
                     f"{row['firing_frequency']:.3g} · depth {row['depth_mean']:.2f} · "
                     f"attention share {row['attention_share']:.2f} · cohesion above chance "
                     f"{row['cohesion_excess']:.2f}"
+                    + ("" if pd.isna(row["stability"]) else f" · stability {row['stability']:.2f}")
                     + (f" · {row['labels']}" if row["labels"] else ""),
                     className="mb-1 small",
                 ),

@@ -15,6 +15,7 @@ from scipy import sparse
 
 from dashboard.analysis.activity import ClusterActivity, cluster_activity, entry_owners
 from dashboard.analysis.cluster_examples import example_table
+from dashboard.analysis.stability import STABLE, co_clustering, with_stability
 from dashboard.analysis.statistics import (
     entropy_rows,
     gini,
@@ -28,6 +29,7 @@ TOKEN_RANKINGS = ("count", "mass")
 TOP_TOKEN_SHARE = 0.1  # token concentration: activation mass on the top 10% of distinct tokens
 ALWAYS_ON_SHARE = 0.5  # a cluster or member firing on more than this share of tokens: always on
 LUMP_EXCESS = 0.05  # chance-corrected cohesion under this (two members or more): a lump
+LABELS = ("always-on", "lump", "stable")  # reliability_labels, in this order
 
 
 @dataclass(frozen=True)
@@ -283,24 +285,32 @@ def with_cohesion_null(clusters: pd.DataFrame, null: pd.DataFrame) -> pd.DataFra
 
 
 def reliability_labels(clusters: pd.DataFrame) -> pd.Series:
-    """Per cluster: "always-on" (it fires on more than `ALWAYS_ON_SHARE` of the tokens), "lump"
-    (two members or more whose chance-corrected cohesion is under `LUMP_EXCESS`: they fire
-    together hardly more than independent subcomponents would), both, or ""."""
+    """Per cluster, those that hold of: "always-on" (it fires on more than `ALWAYS_ON_SHARE` of
+    the tokens), "lump" (two members or more whose chance-corrected cohesion is under
+    `LUMP_EXCESS`: they fire together hardly more than independent subcomponents would) and
+    "stable" (an ensemble of clusterings keeps at least `STABLE` of its member pairs together),
+    joined by ", "; or ""."""
     always_on = clusters["firing_frequency"].to_numpy() > ALWAYS_ON_SHARE
     lump = (clusters["size"].to_numpy() >= 2) & (
         clusters["cohesion_excess"].to_numpy() < LUMP_EXCESS
     )
+    stable = clusters["stability"].to_numpy() >= STABLE  # NaN (not measured): not stable
     labels = [
-        ", ".join(name for name, holds in (("always-on", on), ("lump", lumped)) if holds)
-        for on, lumped in zip(always_on, lump, strict=True)
+        ", ".join(name for name, holds in zip(LABELS, flags, strict=True) if holds)
+        for flags in zip(always_on, lump, stable, strict=True)
     ]
     return pd.Series(labels, index=clusters.index, dtype=object)
 
 
 def analyse_clusters(
-    inputs: MeasureInputs, assignments: np.ndarray, top_tokens: int = 10, top_related: int = 10
+    inputs: MeasureInputs,
+    assignments: np.ndarray,
+    top_tokens: int = 10,
+    top_related: int = 10,
+    ensemble: np.ndarray | None = None,
 ) -> ClusterAnalyses:
-    """All measures of every cluster of one assignment (cluster id per subcomponent, -1 dead)."""
+    """All measures of every cluster of one assignment (cluster id per subcomponent, -1 dead);
+    with an `ensemble` of clusterings ([runs, subcomponents]), their stability across it."""
     activity = cluster_activity(inputs.indptr, inputs.token_index, inputs.ci, assignments)
     k = activity.n_clusters
     n_windows, length = inputs.token_ids.shape
@@ -356,6 +366,8 @@ def analyse_clusters(
     clusters = with_cohesion_null(
         clusters, independent_cohesion(inputs.indptr, assignments, activity.clusters, n_tokens)
     )
+    stability = None if ensemble is None else co_clustering(assignments, ensemble)
+    clusters, members = with_stability(clusters, members, stability)
     return ClusterAnalyses(
         clusters=clusters,
         tokens=tokens,

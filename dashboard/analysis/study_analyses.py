@@ -17,6 +17,7 @@ from dashboard.analysis.measures import (
     with_cohesion_null,
 )
 from dashboard.analysis.sae_features import TopKSae
+from dashboard.analysis.stability import with_stability
 from dashboard.study.reader import Study
 from dashboard.study.summary import cluster_assignments
 
@@ -97,6 +98,10 @@ def stored_analyses(study: Study) -> ClusterAnalyses | None:
             int(np.prod(study.array("windows/token_ids.npy").shape)),
         )
         tables["clusters"] = with_cohesion_null(tables["clusters"], null)
+    if "stability" not in tables["clusters"]:  # stored before stability was measured
+        tables["clusters"], tables["members"] = with_stability(
+            tables["clusters"], tables["members"], None
+        )
     return ClusterAnalyses(**tables, arrays=arrays, examples=examples)
 
 

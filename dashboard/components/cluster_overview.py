@@ -12,6 +12,7 @@ import pandas as pd
 from dash import dcc, html
 
 from dashboard.analysis.measures import ALWAYS_ON_SHARE, makeup_matrix, reliability_labels
+from dashboard.analysis.stability import STABLE
 from dashboard.components import charts
 from dashboard.components.atlas_components import Chart
 from dashboard.components.tables import list_grid, markdown_link
@@ -28,6 +29,15 @@ MEMBER_COLUMNS = [
         "field": "frequency",
         "headerName": "firing freq.",
         "valueFormatter": {"function": "d3.format('.3~g')(params.value)"},
+    },
+    {
+        "field": "stability",
+        "headerName": "stays with the rest",
+        "headerTooltip": "share of the other members it shares a cluster with, over the runs "
+        "of the stability ensemble",
+        "valueFormatter": {
+            "function": "params.value == null ? 'not measured' : d3.format('.0%')(params.value)"
+        },
     },
 ]
 
@@ -49,13 +59,15 @@ def members_grid(study: Study, analyses, cluster: int, query: str) -> dag.AgGrid
             "layer": int(layer),
             "share": round(float(share), 4),
             "frequency": float(frequency),
+            "stability": None if np.isnan(stability) else round(float(stability), 4),
         }
-        for label, kind, layer, share, frequency in zip(
+        for label, kind, layer, share, frequency, stability in zip(
             info["label"],
             info["module_kind"],
             info["layer"],
             members["share"],
             info["firing_frequency"],
+            members["stability"],
             strict=True,
         )
     ]
@@ -75,9 +87,29 @@ def largest_members(study: Study, members: pd.DataFrame, query: str) -> html.P:
     return html.P(links, className="small", id="cluster-top-members")
 
 
-def reliability(clusters: pd.DataFrame) -> html.P:
+def stability_line(stability: float, ensemble: dict) -> str:
+    """What `stability` says, and of which ensemble (the study's `settings.stability`)."""
+    if np.isnan(stability):
+        return (
+            " Stability: not measured (one member, or no stability ensemble for this study or "
+            "iteration)."
+        )
+    runs = ensemble.get("runs", 0)
+    where = (
+        f"in the spd ensemble's {runs} other runs"
+        if ensemble.get("kind") == "spd ensemble"
+        else f"clustered again on {runs} disjoint subsets of the windows"
+    )
+    return (
+        f" Stability {stability:.2f}: {where}, {stability:.0%} of its member pairs stayed in one "
+        f"cluster (stable from {STABLE:.0%})."
+    )
+
+
+def reliability(clusters: pd.DataFrame, ensemble: dict) -> html.P:
     """How far to trust a cluster (a one-row `clusters` table): its cohesion against what its
-    members would show firing independently, and its labels, each said in one line."""
+    members would show firing independently, its stability across the study's `ensemble` of
+    clusterings, and its labels, each said in one line."""
     row = clusters.iloc[0]
     labels = reliability_labels(clusters).iloc[0]
     lines = [
@@ -87,7 +119,8 @@ def reliability(clusters: pd.DataFrame) -> html.P:
             f"{row['cohesion_null']:.3g}; observed over that, {row['cohesion_ratio']:.3g}; "
             f"above chance, {row['cohesion_excess']:.3g} (0: no more together than chance, 1: "
             "always together).",
-        )
+        ),
+        stability_line(row["stability"], ensemble),
     ]
     if "lump" in labels:
         lines.append(
@@ -146,7 +179,10 @@ def makeup_section(study: Study, analyses, cluster: int, query: str) -> dbc.Row:
             dbc.Col(
                 [
                     html.P(facts, className="small", id="cluster-facts"),
-                    reliability(analyses.clusters.iloc[[analyses.row_of(cluster)]]),
+                    reliability(
+                        analyses.clusters.iloc[[analyses.row_of(cluster)]],
+                        (study.manifest.get("settings") or {}).get("stability", {}),
+                    ),
                     largest_members(study, members, query),
                 ],
                 lg=7,

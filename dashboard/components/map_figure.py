@@ -28,8 +28,12 @@ def hover_text(size: int, top_tokens: str) -> str:
 
 
 def quantized(values: np.ndarray, levels: int, dtype) -> tuple[np.ndarray, float, float]:
-    values = np.nan_to_num(np.asarray(values, dtype=np.float64))
-    low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
+    """`values` as integers 0..levels over their finite range (NaN, not measured: the lowest),
+    with the range's low end and span."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+    values = np.where(np.isfinite(values), values, low)
     span = high - low or 1.0
     return np.round((values - low) / span * levels).astype(dtype), low, span
 

@@ -67,6 +67,7 @@ MEASURE_LABELS = {
     "cohesion_ratio": "cohesion / independent",
     "cohesion_excess": "cohesion above chance",
     "always_on_members": "always-on members",
+    "stability": "stability (pairs kept together)",
 }
 NUMBER_FORMAT = {"function": "params.value == null ? '' : d3.format('.3~g')(params.value)"}
 TEXT_FILTER = {

@@ -149,8 +149,10 @@ def analyse_study(
     inputs: MeasureInputs,
     assignments: np.ndarray,
     config: AnalysisConfig,
+    ensemble: np.ndarray | None = None,
 ) -> ClusterAnalyses:
-    """Compute every analysis of the clustering `assignments` and write it into the study."""
+    """Compute every analysis of the clustering `assignments` (and its stability across
+    `ensemble`, if given) and write it into the study."""
     timings: dict[str, float] = {}
     anatomy = anatomy_of(decomposition.target)
     vocab = [decomposition.tokenizer.decode([i]) for i in range(len(inputs.base_count))]
@@ -168,7 +170,9 @@ def analyse_study(
     timings["token_groups_s"] = time.perf_counter() - started
 
     started = stage("per-cluster measures")
-    analyses = analyse_clusters(inputs, assignments, config.top_tokens, config.top_related)
+    analyses = analyse_clusters(
+        inputs, assignments, config.top_tokens, config.top_related, ensemble
+    )
     write_cluster_analyses(writer.write_table, writer.write_array, analyses)
     timings["measures_s"] = time.perf_counter() - started
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -24,12 +25,13 @@ from dashboard.decomposition.presets import PRESETS as DECOMPOSITION_PRESETS
 from dashboard.decomposition.store import TARGET, content_id, is_complete
 from dashboard.decomposition.train import decompose
 from dashboard.models.corpus import wiki_summaries_path
-from dashboard.pipeline.analyse import analyse_study
+from dashboard.pipeline.analyse import analyse_study, stage
 from dashboard.pipeline.clustering import MergeResult, merge_to_the_end
 from dashboard.pipeline.examples import subcomponent_examples
 from dashboard.pipeline.harvest import harvest_windows, run_harvest
 from dashboard.pipeline.presets import BuildPreset
 from dashboard.pipeline.sparse_store import ColumnStore, assemble, subcomponent_stats
+from dashboard.pipeline.stability import ENSEMBLE_FILE, ensemble_assignments
 from dashboard.study import Study, StudyExistsError, StudyWriter
 from dashboard.study.clusters import assignments_at
 from dashboard.study.provenance import sha256_directory, sha256_file, sha256_json
@@ -65,7 +67,11 @@ def provenance_of(decomposition_dir: Path, preset: BuildPreset) -> dict[str, str
             {"corpus": sha256_file(wiki_summaries_path()), "harvest": asdict(preset.harvest)}
         ),
         "clustering_config": sha256_json(
-            {"clustering": asdict(preset.clustering), "analyses": asdict(preset.analyses)}
+            {
+                "clustering": asdict(preset.clustering),
+                "analyses": asdict(preset.analyses),
+                "stability": asdict(preset.stability),
+            }
         ),
     }
 
@@ -192,6 +198,7 @@ def build_study(
             "harvest": asdict(preset.harvest),
             "clustering": asdict(preset.clustering),
             "examples": asdict(examples),
+            "stability": asdict(preset.stability) | {"kind": "window subsets"},
             "decomposition_dir": str(decomposition_dir.resolve()),
             **recorded_quality(decomposition_dir),
         }
@@ -206,5 +213,21 @@ def build_study(
             bins=examples.histogram_bins,
         )
         assignments = assignments_at(result.initial_groups, result.merges, result.default_iteration)
-        analyse_study(writer, decomposition, inputs, assignments, preset.analyses)
+        ensemble = None
+        if preset.stability.runs > 1:
+            started = stage(
+                f"stability: clustering {preset.stability.runs} disjoint window subsets"
+            )
+            clustered = int((result.initial_groups >= 0).sum())
+            ensemble = ensemble_assignments(
+                store,
+                n_tokens,
+                windows.shape[1],
+                preset.clustering,
+                preset.stability.runs,
+                len(np.unique(assignments[assignments >= 0])) / max(clustered, 1),
+            )
+            writer.write_array(ENSEMBLE_FILE, ensemble)
+            print(f"analyse: stability took {time.perf_counter() - started:.0f} s", flush=True)
+        analyse_study(writer, decomposition, inputs, assignments, preset.analyses, ensemble)
     return out

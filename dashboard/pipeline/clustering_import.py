@@ -30,6 +30,7 @@ from dashboard.analysis.study_analyses import (
     residual_directions,
     write_cluster_analyses,
 )
+from dashboard.pipeline.stability import ENSEMBLE_FILE
 from dashboard.study import Study, StudyWriter
 from dashboard.study.clusters import assignments_at
 from dashboard.study.provenance import sha256_directory, sha256_file
@@ -132,23 +133,46 @@ def import_history(path: Path, study_labels: list[str]) -> tuple[np.ndarray, pd.
     return history_from_partitions(len(study_labels), members, filled)
 
 
-def import_ensemble(
-    directory: Path, study_labels: list[str], run: int
-) -> tuple[np.ndarray, pd.DataFrame]:
-    """An ensemble's `ensemble_merge_array.npz` (`[runs, iterations, labels]`) for one run."""
+def read_ensemble(directory: Path, study_labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """An ensemble's merge array (`[runs, iterations, labels]`: each run's group ids after each
+    merge, rows of -1 after an early stop) and the study subcomponent of each label."""
     try:
         meta = json.loads((directory / "ensemble_meta.json").read_text())
         with np.load(directory / "ensemble_merge_array.npz") as saved:
             merge_array = saved["merge_array"]
     except (OSError, KeyError, json.JSONDecodeError, ValueError) as error:
         raise ClusteringImportError(f"{directory}: not an spd ensemble ({error})") from error
+    return merge_array, label_positions(study_labels, meta["component_labels"], str(directory))
+
+
+def import_ensemble(
+    directory: Path, study_labels: list[str], run: int
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """One run of an ensemble's `ensemble_merge_array.npz`."""
+    merge_array, members = read_ensemble(directory, study_labels)
     if not 0 <= run < merge_array.shape[0]:
         raise ClusteringImportError(
             f"{directory}: run {run} is not among its {merge_array.shape[0]}"
         )
-    members = label_positions(study_labels, meta["component_labels"], str(directory))
     rows = merge_array[run]
     return history_from_partitions(len(study_labels), members, rows[(rows >= 0).all(axis=1)])
+
+
+def ensemble_at(directory: Path, study_labels: list[str], run: int, iteration: int) -> np.ndarray:
+    """The ensemble's other runs after `iteration` merges, as the stability ensemble of the
+    imported run (`[runs, subcomponents]`; -1 for subcomponents it does not list); runs that
+    stopped before `iteration` are left out."""
+    merge_array, members = read_ensemble(directory, study_labels)
+    others = [r for r in range(merge_array.shape[0]) if r != run]
+    rows = [
+        np.arange(len(members)) if iteration == 0 else merge_array[r, iteration - 1]
+        for r in others
+        if iteration == 0 or (merge_array[r, iteration - 1] >= 0).all()
+    ]
+    ensemble = np.full((len(rows), len(study_labels)), -1, dtype=np.int32)
+    for index, row in enumerate(rows):
+        ensemble[index, members] = row
+    return ensemble
 
 
 @contextmanager
@@ -162,11 +186,16 @@ def stage(name: str, timings: dict[str, float], key: str) -> Iterator[None]:
 
 
 def write_iteration_analyses(
-    writer: StudyWriter, study: Study, assignments: np.ndarray, iteration: int
+    writer: StudyWriter,
+    study: Study,
+    assignments: np.ndarray,
+    iteration: int,
+    ensemble: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Write what `build` stores for its default iteration (measures, cluster lens decodings, map)
-    for `assignments`, computed from the study's harvest and lenses with its recorded analysis
-    settings; return the stages' seconds."""
+    """Write what `build` stores for its default iteration (measures, with stability across
+    `ensemble` if given; cluster lens decodings, map) for `assignments`, computed from the
+    study's harvest and lenses with its recorded analysis settings; return the stages'
+    seconds."""
     config = analysis_settings(study).get("config") or {}
     measure_options = {
         name: config[name] for name in ("top_tokens", "top_related") if name in config
@@ -175,7 +204,9 @@ def write_iteration_analyses(
     clusters = f"{len(np.unique(assignments[assignments >= 0]))} clusters"
     timings: dict[str, float] = {}
     with stage(f"measures of {clusters} at iteration {iteration}", timings, "measures_s"):
-        analyses = analyse_clusters(measure_inputs(study), assignments, **measure_options)
+        analyses = analyse_clusters(
+            measure_inputs(study), assignments, ensemble=ensemble, **measure_options
+        )
         write_cluster_analyses(writer.write_table, writer.write_array, analyses)
     matrices = lens_matrices(study)
     if matrices is not None:
@@ -224,19 +255,32 @@ def replace_clustering(
     provenance["clustering_config"] = (
         sha256_directory(source) if source.is_dir() else sha256_file(source)
     )
-    replaced = {"clustering/initial_groups.npy", "clustering/merges.parquet", *ITERATION_FILES}
+    # an ensemble directory's other runs are the stability ensemble; else there is none
+    ensemble = ensemble_at(source, labels, run, default) if source.is_dir() else None
+    replaced = {
+        "clustering/initial_groups.npy",
+        "clustering/merges.parquet",
+        ENSEMBLE_FILE,
+        *ITERATION_FILES,
+    }
     with StudyWriter(study.path, study.name, provenance, default, overwrite=True) as writer:
         for relative in study.manifest["files"]:
             if relative not in replaced:
                 writer.link_file(relative, study.path / relative)
         writer.write_array("clustering/initial_groups.npy", initial)
         writer.write_table("clustering/merges.parquet", merges)
+        if ensemble is not None:
+            writer.write_array(ENSEMBLE_FILE, ensemble)
         timings = write_iteration_analyses(
-            writer, study, assignments_at(initial, merges, default), default
+            writer, study, assignments_at(initial, merges, default), default, ensemble
         )
         recorded = analysis_settings(study)
         writer.settings = dict(study.manifest.get("settings", {})) | {
             "clustering": {"imported_from": str(source), "run": run},
+            "stability": {
+                "runs": 0 if ensemble is None else len(ensemble),
+                "kind": "spd ensemble",
+            },
             "analyses": recorded
             | {"iteration": default, "timings": recorded.get("timings", {}) | timings},
         }

@@ -8,6 +8,7 @@ from dashboard.pipeline.analyse import AnalysisConfig
 from dashboard.pipeline.clustering import ClusteringConfig
 from dashboard.pipeline.harvest import HarvestConfig
 from dashboard.pipeline.sae import SaeConfig
+from dashboard.pipeline.stability import StabilityConfig
 from dashboard.pipeline.tuned_lens import TunedLensConfig
 
 
@@ -26,6 +27,7 @@ class BuildPreset:
     clustering: ClusteringConfig
     examples: ExampleConfig = ExampleConfig()
     analyses: AnalysisConfig = field(default_factory=AnalysisConfig)
+    stability: StabilityConfig = field(default_factory=StabilityConfig)
 
 
 BUILD_PRESETS: dict[str, BuildPreset] = {

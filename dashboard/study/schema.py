@@ -140,6 +140,13 @@ FILE_SPECS: tuple[FileSpec, ...] = (
         },
         description="one row per merge, in order: groups a and b become a; k_groups after it",
     ),
+    ArraySpec(
+        "clustering/ensemble.npy",
+        "int32",
+        2,
+        required=False,
+        description="[runs, n_subcomponents] the stability ensemble's clusterings; -1 = unseen",
+    ),
 )
 
 

@@ -208,14 +208,15 @@ def test_reliability_labels():
             "size": [124, 260, 2, 1, 5],
             "firing_frequency": [0.013, 1.0, 0.01, 0.9, 0.2],
             "cohesion_excess": [0.001, 0.02, 0.9, 0.0, 0.4],
+            "stability": [np.nan, 0.5, 0.9, np.nan, 0.8],  # NaN: not measured
         }
     )
     assert reliability_labels(clusters).tolist() == [
         "lump",
         "always-on, lump",
-        "",
+        "stable",
         "always-on",  # one member: never a lump
-        "",
+        "stable",
     ]
 
 
@@ -252,3 +253,26 @@ def test_a_study_stored_before_the_null_gets_it_when_read(micro_study, tmp_path)
     manifest_path.write_text(json.dumps(manifest))
     read = stored_analyses(Study(copy)).clusters
     pd.testing.assert_frame_equal(read[added], full[added], check_dtype=False)
+
+
+def test_a_study_stored_before_stability_reads_as_not_measured(micro_study, tmp_path) -> None:
+    import hashlib
+    import json
+    import shutil
+
+    from dashboard.analysis.study_analyses import stored_analyses
+    from dashboard.study import Study
+
+    copy = Path(shutil.copytree(micro_study, tmp_path / "micro"))
+    manifest_path = copy / "study.json"  # as a build before the ensemble wrote them
+    manifest = json.loads(manifest_path.read_text())
+    for name in ("clusters", "members"):
+        path = copy / "analyses" / f"{name}.parquet"
+        pd.read_parquet(path).drop(columns=["stability"]).to_parquet(path)
+        manifest["files"][f"analyses/{name}.parquet"] = {
+            "bytes": path.stat().st_size,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        }
+    manifest_path.write_text(json.dumps(manifest))
+    read = stored_analyses(Study(copy))
+    assert read.clusters["stability"].isna().all() and read.members["stability"].isna().all()

@@ -313,3 +313,26 @@ def test_a_cluster_s_charts_show_exact_values_on_hover(
         f"{matrix.to_numpy()[layer, kind]} members"
     )
     assert watched.errors == []
+
+
+def test_stability_is_said_on_a_cluster_page_and_filters_the_list(
+    app_with_micro_study: ServedApp, watched: WatchedPage, micro_study
+) -> None:
+    """The micro study's build ran the stability ensemble: a cluster's page says its
+    stability, and the list filtered on it shows only clusters in the range."""
+    from dashboard.study import Study
+
+    clusters = Study(micro_study).table("analyses/clusters.parquet")
+    measured = clusters[clusters["size"] >= 2].sort_values("size", ascending=False)
+    page = watched.page
+    row = measured.iloc[0]
+    page.goto(f"{app_with_micro_study.url}/cluster/{int(row['cluster'])}")
+    expect(page.locator("#cluster-reliability")).to_contain_text(
+        f"Stability {row['stability']:.2f}: clustered again on 4 disjoint subsets"
+    )
+    low = float(measured["stability"].median())
+    open_list(watched, f"{app_with_micro_study.url}/clusters?f_stability={low:.4f}..1")
+    shown = grid_ids(page)
+    kept = clusters.loc[clusters["stability"] >= round(low, 4), "cluster"].astype(str)
+    assert shown and set(shown) <= set(kept)
+    assert watched.errors == []

@@ -30,6 +30,7 @@ def test_the_study_is_valid_and_complete(micro_study: Path) -> None:
         "harvest",
         "clustering",
         "examples",
+        "stability",
         "analyses",
         "decomposition_dir",
         "decomposition_quality",
@@ -89,6 +90,19 @@ def test_default_iteration_and_clusters(micro_study: Path) -> None:
     )
     assignments = cluster_assignments(study, study.n_merges)
     assert len(set(assignments[assignments >= 0].tolist())) == 1
+
+
+def test_stability_across_the_ensemble_of_window_subsets(micro_study: Path) -> None:
+    study = Study(micro_study)
+    ensemble = np.asarray(study.array("clustering/ensemble.npy"))
+    runs = study.manifest["settings"]["stability"]["runs"]
+    assert ensemble.shape == (runs, len(study.subcomponents)) and runs > 1
+    clusters = study.table("analyses/clusters.parquet")
+    measured = clusters.loc[clusters["size"] >= 2, "stability"]
+    assert measured.notna().all() and measured.between(0, 1).all()
+    assert clusters.loc[clusters["size"] == 1, "stability"].isna().all()
+    members = study.table("analyses/members.parquet")
+    assert members["stability"].dropna().between(0, 1).all()
 
 
 def test_a_current_study_is_skipped_and_other_inputs_need_force(

@@ -93,6 +93,11 @@ def test_cluster_mapping(study_copy: Path) -> None:
     unlisted = set(labels) - set(chosen)
     dead = imported.subcomponents["label"][imported.array("clustering/initial_groups.npy") < 0]
     assert set(dead) == unlisted
+    # the build's stability ensemble described the old clustering: a mapping has none
+    assert "clustering/ensemble.npy" in study.manifest["files"]
+    assert "clustering/ensemble.npy" not in imported.manifest["files"]
+    assert imported.manifest["settings"]["stability"]["runs"] == 0
+    assert stored_analyses(imported).clusters["stability"].isna().all()
     assert imported.provenance["decomposition"] == study.provenance["decomposition"]
     assert (study_copy / "activations/ci.npy").read_bytes() == (
         study.path / "activations/ci.npy"
@@ -240,7 +245,18 @@ def test_ensemble_run(study_copy: Path) -> None:
         json.dumps({"component_labels": labels, "n_ensemble": 2, "n_iters_min": 12})
     )
     replace_clustering(study_copy, ensemble, 1, None)
-    assert partition(Study(study_copy), 12) == groups_of(labels, runs[1][-1])
+    imported = Study(study_copy)
+    assert partition(imported, 12) == groups_of(labels, runs[1][-1])
+    # the other run is the stability ensemble: its groups after 12 merges, by label
+    stored = np.asarray(imported.array("clustering/ensemble.npy"))
+    position = {label: i for i, label in enumerate(imported.subcomponents["label"])}
+    listed = [position[label] for label in labels]
+    assert stored.shape == (1, len(imported.subcomponents))
+    assert groups_of(labels, stored[0, listed]) == groups_of(labels, runs[0][-1])
+    assert (np.delete(stored[0], listed) == -1).all()  # not in the ensemble
+    assert imported.manifest["settings"]["stability"] == {"runs": 1, "kind": "spd ensemble"}
+    clusters = stored_analyses(imported).clusters
+    assert clusters.loc[clusters["size"] >= 2, "stability"].between(0, 1).all()
     with pytest.raises(ClusteringImportError, match="run 2 is not among its 2"):
         replace_clustering(study_copy, ensemble, 2, None)
 

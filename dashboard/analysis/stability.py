@@ -1,0 +1,71 @@
+"""How stable a cluster is across an ensemble of clusterings (runs on disjoint token subsets,
+or spd's ensemble members): the share of its member pairs that one run puts in one cluster, and
+per member, the share of the other members it stays with.
+
+Each ensemble run gives a cluster id per subcomponent (`-1` where the run did not see it fire);
+a pair counts in a run only where both members were seen. A cluster of one member has no pairs:
+its stability is NaN, as is everything measured where no run saw the pair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+STABLE = 0.8  # a cluster whose pairs stay together in at least this share of the runs
+
+
+@dataclass
+class Stability:
+    clusters: pd.Series  # per cluster id: share of member pairs co-clustered over the runs
+    members: pd.Series  # per subcomponent (of the clustered ones): share of its cluster's
+    # other members that share its run's cluster, over the runs
+
+
+def co_clustering(assignments: np.ndarray, ensemble: np.ndarray) -> Stability:
+    """Stability of every cluster of `assignments` [n] across `ensemble` [runs, n]."""
+    clustered = np.flatnonzero(assignments >= 0)
+    runs = np.asarray(ensemble)[:, clustered]
+    seen = pd.DataFrame(
+        {
+            "cluster": np.tile(assignments[clustered], len(runs)),
+            "subcomponent": np.tile(clustered, len(runs)),
+            "run": np.repeat(np.arange(len(runs)), len(clustered)),
+            "label": runs.reshape(-1),
+        }
+    )
+    seen = seen[seen["label"] >= 0]
+    together = seen.groupby(["cluster", "run", "label"]).size().rename("together")
+    seen = seen.join(together, on=["cluster", "run", "label"])
+    seen_in_run = seen.groupby(["cluster", "run"]).size().rename("seen")
+    seen = seen.join(seen_in_run, on=["cluster", "run"])
+    pairs = (together * (together - 1) // 2).groupby(level=["cluster", "run"]).sum()
+    possible = seen_in_run * (seen_in_run - 1) // 2
+    per_cluster = pd.DataFrame({"pairs": pairs, "possible": possible}).groupby("cluster").sum()
+    cluster_ids = np.unique(assignments[clustered])
+    clusters = per_cluster["pairs"] / per_cluster["possible"].where(per_cluster["possible"] > 0)
+    member_sums = (
+        seen.assign(stayed=seen["together"] - 1, others=seen["seen"] - 1)
+        .groupby("subcomponent")[["stayed", "others"]]
+        .sum()
+    )
+    members = member_sums["stayed"] / member_sums["others"].where(member_sums["others"] > 0)
+    return Stability(
+        clusters=clusters.reindex(cluster_ids).astype(np.float64),
+        members=members.reindex(clustered).astype(np.float64),
+    )
+
+
+def with_stability(
+    clusters: pd.DataFrame, members: pd.DataFrame, stability: Stability | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The clusters and members tables with their `stability` column (NaN: not measured, as
+    for a clustering without an ensemble)."""
+    if stability is None:
+        return clusters.assign(stability=np.nan), members.assign(stability=np.nan)
+    return (
+        clusters.assign(stability=stability.clusters.reindex(clusters["cluster"]).to_numpy()),
+        members.assign(stability=stability.members.reindex(members["subcomponent"]).to_numpy()),
+    )
