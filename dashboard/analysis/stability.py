@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 STABLE = 0.8  # a cluster whose pairs stay together in at least this share of the runs
+ENSEMBLE_FILE = "clustering/ensemble.npy"  # in a study: `[runs, subcomponents]` cluster ids
 
 
 @dataclass

@@ -17,7 +17,7 @@ from dashboard.analysis.measures import (
     with_cohesion_null,
 )
 from dashboard.analysis.sae_features import TopKSae
-from dashboard.analysis.stability import with_stability
+from dashboard.analysis.stability import ENSEMBLE_FILE, with_stability
 from dashboard.study.reader import Study
 from dashboard.study.summary import cluster_assignments
 
@@ -105,6 +105,14 @@ def stored_analyses(study: Study) -> ClusterAnalyses | None:
     return ClusterAnalyses(**tables, arrays=arrays, examples=examples)
 
 
+def stability_ensemble(study: Study, iteration: int) -> np.ndarray | None:
+    """The study's stability ensemble, if it has one and it was cut for `iteration` (the
+    analysed iteration): no other iteration's clusters are measured against it."""
+    if iteration != analysis_settings(study).get("iteration") or not has_file(study, ENSEMBLE_FILE):
+        return None
+    return np.asarray(study.array(ENSEMBLE_FILE))
+
+
 @lru_cache(maxsize=8)
 def _cluster_analyses(study: Study, version: str, iteration: int) -> ClusterAnalyses:
     del version  # keys the cache on the study's content
@@ -112,7 +120,11 @@ def _cluster_analyses(study: Study, version: str, iteration: int) -> ClusterAnal
         stored = stored_analyses(study)
         if stored is not None:
             return stored
-    return analyse_clusters(measure_inputs(study), cluster_assignments(study, iteration))
+    return analyse_clusters(
+        measure_inputs(study),
+        cluster_assignments(study, iteration),
+        ensemble=stability_ensemble(study, iteration),
+    )
 
 
 def cluster_analyses(study: Study, iteration: int) -> ClusterAnalyses:

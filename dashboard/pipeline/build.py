@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import torch
 
 from dashboard.analysis.measures import MeasureInputs
+from dashboard.analysis.stability import ENSEMBLE_FILE
 from dashboard.decomposition.api import Decomposition, load_decomposition
 from dashboard.decomposition.presets import PRESETS as DECOMPOSITION_PRESETS
 from dashboard.decomposition.store import TARGET, content_id, is_complete
@@ -31,7 +32,7 @@ from dashboard.pipeline.examples import subcomponent_examples
 from dashboard.pipeline.harvest import harvest_windows, run_harvest
 from dashboard.pipeline.presets import BuildPreset
 from dashboard.pipeline.sparse_store import ColumnStore, assemble, subcomponent_stats
-from dashboard.pipeline.stability import ENSEMBLE_FILE, ensemble_assignments
+from dashboard.pipeline.stability import ensemble_assignments
 from dashboard.study import Study, StudyExistsError, StudyWriter
 from dashboard.study.clusters import assignments_at
 from dashboard.study.provenance import sha256_directory, sha256_file, sha256_json

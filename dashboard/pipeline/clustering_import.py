@@ -21,6 +21,7 @@ import pandas as pd
 from dashboard.analysis.cluster_map import cluster_map
 from dashboard.analysis.lens_decode import decode_clusters
 from dashboard.analysis.measures import analyse_clusters
+from dashboard.analysis.stability import ENSEMBLE_FILE
 from dashboard.analysis.study_analyses import (
     DECODING_ITEMS,
     ITERATION_FILES,
@@ -30,7 +31,6 @@ from dashboard.analysis.study_analyses import (
     residual_directions,
     write_cluster_analyses,
 )
-from dashboard.pipeline.stability import ENSEMBLE_FILE
 from dashboard.study import Study, StudyWriter
 from dashboard.study.clusters import assignments_at
 from dashboard.study.provenance import sha256_directory, sha256_file

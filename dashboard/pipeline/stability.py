@@ -18,8 +18,6 @@ from dashboard.pipeline.clustering import ClusteringConfig, binarised_columns, m
 from dashboard.pipeline.sparse_store import ColumnStore
 from dashboard.study.clusters import assignments_at
 
-ENSEMBLE_FILE = "clustering/ensemble.npy"  # in the study: `[runs, subcomponents]` cluster ids
-
 
 @dataclass(frozen=True)
 class StabilityConfig:

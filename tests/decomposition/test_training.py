@@ -152,10 +152,13 @@ def test_training_closes_the_masked_loss_gap_and_sparsifies(
 ) -> None:
     """What the micro preset's 60 steps must achieve against one step: the CI-masked model's
     loss gap to the target at least halves (measured: 0.57 to 0.16 nats), and a token needs
-    under 40% of a module's subcomponents on average (measured: 44% to 33%)."""
+    under 40% of a module's subcomponents on average, at least 5 points fewer than after one
+    step (measured: 44% to 33%; on a later fresh install, with no change to the code, 40% to
+    29%: where one step lands moved, the drop did not)."""
     trained = json.loads((micro_decomposition / "report.json").read_text())
     one_step = decompose(short_micro(steps=1), tmp_path / "one-step", micro_data_dir, CPU)
     gap = trained["ci_masked_loss"] - trained["target_loss"]
     first_gap = one_step["ci_masked_loss"] - one_step["target_loss"]
     assert gap < first_gap / 2
-    assert mean_l0_fraction(trained) < 0.4 < mean_l0_fraction(one_step)
+    assert mean_l0_fraction(trained) < 0.4
+    assert mean_l0_fraction(trained) < mean_l0_fraction(one_step) - 0.05

@@ -26,6 +26,7 @@ from dashboard.analysis.study_analyses import (
     measure_inputs,
     residual_directions,
     sampled_token_groups,
+    stability_ensemble,
     stored_analyses,
     stored_sae,
 )
@@ -49,8 +50,14 @@ def test_stored_analyses_equal_a_fresh_computation(study: Study) -> None:
     iteration = study.default_iteration
     assert analysis_settings(study)["iteration"] == iteration
     stored = stored_analyses(study)
-    fresh = analyse_clusters(measure_inputs(study), cluster_assignments(study, iteration))
+    fresh = analyse_clusters(
+        measure_inputs(study),
+        cluster_assignments(study, iteration),
+        ensemble=stability_ensemble(study, iteration),
+    )
+    assert stored.clusters["stability"].notna().any()  # the build ran the ensemble
     pd.testing.assert_frame_equal(stored.clusters, fresh.clusters, check_dtype=False)
+    pd.testing.assert_frame_equal(stored.members, fresh.members, check_dtype=False)
     pd.testing.assert_frame_equal(stored.tokens, fresh.tokens, check_dtype=False)
     assert stored.arrays.keys() == fresh.arrays.keys()
     for name, array in stored.arrays.items():
