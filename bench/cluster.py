@@ -1,12 +1,16 @@
 """Merging to the end at 2k, 5k, 10k and 20k alive subcomponents over 2M tokens of sparse,
-structured activations; and, at 600, 2,000 and 5,000 alive subcomponents, the speed-up over the
+structured activations; the stability ensemble (`pipeline/stability.py`: 4 runs on disjoint
+window subsets) at 5,000 subcomponents over 500k tokens against the one clustering of all of them
+that a build runs anyway; and, at 600, 2,000 and 5,000 alive subcomponents, the speed-up over the
 merge loop as goodfire-ai/spd runs it (bool mask, float32 torch), both for the same merges,
 checking that both merge the same pairs (and, where float32 picks another pair among near-equal
 costs, that spd's loop in float64 agrees with ours).
 
 Each size runs in its own process so its peak memory (ru_maxrss) is its own. Prints one JSON line
-per size: n_components, n_tokens, seconds, peak_gb; then one line per compared size.
+per size: n_components, n_tokens, seconds, peak_gb; one for the ensemble; then one line per
+compared size.
 Run: python -m bench.cluster [--sizes 2000 5000 10000 20000] [--tokens 2000000]
+     [--stability-size 5000] [--stability-tokens 500000]
      [--reference-sizes 600 2000 5000] [--reference-merges 300] [--smoke]
 """
 
@@ -24,10 +28,14 @@ import numpy as np
 import torch
 
 from bench.smoke import parse_arguments
+from dashboard.analysis.stability import co_clustering
 from dashboard.pipeline.clustering import ClusteringConfig, binarised_columns, merge_to_the_end
 from dashboard.pipeline.sparse_store import ColumnStore
+from dashboard.pipeline.stability import ensemble_assignments
+from dashboard.study.clusters import assignments_at
 
 ACTIVE_PER_TOKEN = 24  # mean number of subcomponents above threshold per token
+WINDOW = 128  # tokens per window, for the ensemble's window subsets
 
 
 def structured_store(n_components: int, n_tokens: int, seed: int = 0) -> ColumnStore:
@@ -132,6 +140,41 @@ def run_size(n_components: int, n_tokens: int) -> dict:
     }
 
 
+def stability_ensemble(n_components: int, n_tokens: int, runs: int = 4) -> dict:
+    """The build's stability ensemble against its one clustering of every token (to the end;
+    the ensemble's runs stop at the clustering's clusters per subcomponent, at its lowest MDL)."""
+    store = structured_store(n_components, n_tokens)
+    config = ClusteringConfig(activation_threshold=0.1)
+    start = time.perf_counter()
+    full = merge_to_the_end(store, n_tokens, config)
+    full_seconds = time.perf_counter() - start
+    alive = int((full.initial_groups >= 0).sum())
+    share = (alive - full.default_iteration) / max(alive, 1)
+    start = time.perf_counter()
+    ensemble = ensemble_assignments(store, n_tokens, WINDOW, config, runs, share)
+    ensemble_seconds = time.perf_counter() - start
+    return {
+        "benchmark": "cluster.stability_ensemble",
+        "n_components": alive,
+        "n_tokens": n_tokens,
+        "runs": runs,
+        "seconds": round(ensemble_seconds, 2),
+        "baseline_full_clustering_seconds": round(full_seconds, 2),
+        "ratio": round(ensemble_seconds / full_seconds, 2),
+        "median_stability": round(
+            float(
+                np.nanmedian(
+                    co_clustering(
+                        assignments_at(full.initial_groups, full.merges, full.default_iteration),
+                        ensemble,
+                    ).clusters
+                )
+            ),
+            3,
+        ),
+    }
+
+
 def compare(n_components: int, n_tokens: int, merges: int) -> dict:
     """Both loops over the same store, for the same number of merges: seconds, and whether they
     merge the same pairs in the same order."""
@@ -167,6 +210,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 5000, 10000, 20000])
     parser.add_argument("--tokens", type=int, default=2_000_000)
+    parser.add_argument("--stability-size", type=int, default=5000)
+    parser.add_argument("--stability-tokens", type=int, default=500_000)
     parser.add_argument("--reference-sizes", type=int, nargs="+", default=[600, 2000, 5000])
     parser.add_argument("--reference-tokens", type=int, default=50_000)
     parser.add_argument(
@@ -178,6 +223,8 @@ def main() -> None:
         {
             "sizes": [200],
             "tokens": 20_000,
+            "stability_size": 200,
+            "stability_tokens": 20_000,
             "reference_sizes": [100],
             "reference_tokens": 5000,
             "reference_merges": 60,
@@ -199,6 +246,7 @@ def main() -> None:
             ],
             check=True,
         )
+    print(json.dumps(stability_ensemble(args.stability_size, args.stability_tokens)), flush=True)
     for size in args.reference_sizes:
         figures = compare(size, args.reference_tokens, args.reference_merges)
         print(json.dumps(figures), flush=True)

@@ -197,6 +197,13 @@ def cluster_table(figures: list[dict]) -> str:
                 f"| {f['n_components']:,} | {f['n_tokens']:,} | {f['merges']:,} (to the end) | "
                 f"{f['seconds']} s, peak {f['peak_gb']} GB | | | |"
             )
+        elif f["benchmark"] == "cluster.stability_ensemble":
+            lines.append(
+                f"| {f['n_components']:,} | {f['n_tokens']:,} | stability ensemble of "
+                f"{f['runs']} window subsets | {f['seconds']} s, {f['ratio']}x the one "
+                f"clustering to the end ({f['baseline_full_clustering_seconds']} s); median "
+                f"stability {f['median_stability']} | | | |"
+            )
         else:
             same = (
                 "yes"

@@ -56,7 +56,13 @@ def test_study_io(tmp_path: Path) -> None:
 
 
 def test_cluster(tmp_path: Path) -> None:
-    figures = smoke("cluster", tmp_path)
+    output = smoke_output("cluster", tmp_path)
+    ensemble = json.loads(
+        next(line for line in output.splitlines() if "stability_ensemble" in line)
+    )
+    assert ensemble["runs"] == 4 and ensemble["ratio"] > 0
+    assert 0 <= ensemble["median_stability"] <= 1
+    figures = last_json(output)
     assert figures["benchmark"] == "cluster.versus_spd_loop"
     assert figures["ratio"] > 0
     assert figures["float64_spd_loop_agrees"], figures  # spd's loop merges the same pairs
