@@ -1,6 +1,7 @@
 /* Links drawn inside AG Grid cells (the `markdown` renderer writes plain `<a>` tags) and in
- * TokenRows (assets/atlas_components.js) navigate the way `dcc.Link` does: within the app, without reloading the page. A click with a modifier
- * key, or on a link to another site, is left to the browser.
+ * TokenRows (assets/atlas_components.js) navigate the way `dcc.Link` does: within the app,
+ * without reloading the page. A click with a modifier key, or on a link to another site, is left
+ * to the browser.
  */
 (function () {
   "use strict";

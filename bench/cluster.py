@@ -31,7 +31,7 @@ from bench.smoke import parse_arguments
 from dashboard.analysis.stability import co_clustering
 from dashboard.pipeline.clustering import ClusteringConfig, binarised_columns, merge_to_the_end
 from dashboard.pipeline.sparse_store import ColumnStore
-from dashboard.pipeline.stability import ensemble_assignments
+from dashboard.pipeline.stability import cluster_share, ensemble_assignments
 from dashboard.study.clusters import assignments_at
 
 ACTIVE_PER_TOKEN = 24  # mean number of subcomponents above threshold per token
@@ -148,30 +148,20 @@ def stability_ensemble(n_components: int, n_tokens: int, runs: int = 4) -> dict:
     start = time.perf_counter()
     full = merge_to_the_end(store, n_tokens, config)
     full_seconds = time.perf_counter() - start
-    alive = int((full.initial_groups >= 0).sum())
-    share = (alive - full.default_iteration) / max(alive, 1)
     start = time.perf_counter()
-    ensemble = ensemble_assignments(store, n_tokens, WINDOW, config, runs, share)
+    ensemble = ensemble_assignments(store, n_tokens, WINDOW, config, runs, cluster_share(full))
     ensemble_seconds = time.perf_counter() - start
+    assignments = assignments_at(full.initial_groups, full.merges, full.default_iteration)
+    stability = co_clustering(assignments, ensemble).clusters
     return {
         "benchmark": "cluster.stability_ensemble",
-        "n_components": alive,
+        "n_components": int((full.initial_groups >= 0).sum()),
         "n_tokens": n_tokens,
         "runs": runs,
         "seconds": round(ensemble_seconds, 2),
         "baseline_full_clustering_seconds": round(full_seconds, 2),
         "ratio": round(ensemble_seconds / full_seconds, 2),
-        "median_stability": round(
-            float(
-                np.nanmedian(
-                    co_clustering(
-                        assignments_at(full.initial_groups, full.merges, full.default_iteration),
-                        ensemble,
-                    ).clusters
-                )
-            ),
-            3,
-        ),
+        "median_stability": round(float(np.nanmedian(stability)), 3),
     }
 
 

@@ -21,8 +21,8 @@ ENSEMBLE_FILE = "clustering/ensemble.npy"  # in a study: `[runs, subcomponents]`
 @dataclass
 class Stability:
     clusters: pd.Series  # per cluster id: share of member pairs co-clustered over the runs
-    members: pd.Series  # per subcomponent (of the clustered ones): share of its cluster's
-    # other members that share its run's cluster, over the runs
+    # per clustered subcomponent: share of its cluster's other members in its run's cluster
+    members: pd.Series
 
 
 def co_clustering(assignments: np.ndarray, ensemble: np.ndarray) -> Stability:

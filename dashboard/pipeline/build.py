@@ -32,7 +32,7 @@ from dashboard.pipeline.examples import subcomponent_examples
 from dashboard.pipeline.harvest import harvest_windows, run_harvest
 from dashboard.pipeline.presets import BuildPreset
 from dashboard.pipeline.sparse_store import ColumnStore, assemble, subcomponent_stats
-from dashboard.pipeline.stability import ensemble_assignments
+from dashboard.pipeline.stability import cluster_share, ensemble_assignments
 from dashboard.study import Study, StudyExistsError, StudyWriter
 from dashboard.study.clusters import assignments_at
 from dashboard.study.provenance import sha256_directory, sha256_file, sha256_json
@@ -219,14 +219,13 @@ def build_study(
             started = stage(
                 f"stability: clustering {preset.stability.runs} disjoint window subsets"
             )
-            clustered = int((result.initial_groups >= 0).sum())
             ensemble = ensemble_assignments(
                 store,
                 n_tokens,
                 windows.shape[1],
                 preset.clustering,
                 preset.stability.runs,
-                len(np.unique(assignments[assignments >= 0])) / max(clustered, 1),
+                cluster_share(result),
             )
             writer.write_array(ENSEMBLE_FILE, ensemble)
             print(f"analyse: stability took {time.perf_counter() - started:.0f} s", flush=True)

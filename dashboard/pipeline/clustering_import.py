@@ -164,11 +164,11 @@ def ensemble_at(directory: Path, study_labels: list[str], run: int, iteration: i
     stopped before `iteration` are left out."""
     merge_array, members = read_ensemble(directory, study_labels)
     others = [r for r in range(merge_array.shape[0]) if r != run]
-    rows = [
-        np.arange(len(members)) if iteration == 0 else merge_array[r, iteration - 1]
-        for r in others
-        if iteration == 0 or (merge_array[r, iteration - 1] >= 0).all()
-    ]
+    if iteration == 0:  # before any merge: every run is all singletons
+        rows = [np.arange(len(members))] * len(others)
+    else:
+        after = merge_array[others, iteration - 1]
+        rows = [row for row in after if (row >= 0).all()]
     ensemble = np.full((len(rows), len(study_labels)), -1, dtype=np.int32)
     for index, row in enumerate(rows):
         ensemble[index, members] = row

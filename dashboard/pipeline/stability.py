@@ -14,7 +14,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from dashboard.pipeline.clustering import ClusteringConfig, binarised_columns, merge_to_the_end
+from dashboard.pipeline.clustering import (
+    ClusteringConfig,
+    MergeResult,
+    binarised_columns,
+    merge_to_the_end,
+)
 from dashboard.pipeline.sparse_store import ColumnStore
 from dashboard.study.clusters import assignments_at
 
@@ -35,10 +40,16 @@ def window_subset(
     kept_before = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
     indptr = kept_before[store.indptr]
     renumbered = (window[keep] // runs) * length + token_index[keep] % length
-    windows = -(-(n_tokens // length - part) // runs)  # ceiling division
-    return ColumnStore(indptr, renumbered.astype(np.int32), np.asarray(store.ci)[keep]), max(
-        windows, 0
-    ) * length
+    windows = max(-(-(n_tokens // length - part) // runs), 0)  # ceiling division
+    subset = ColumnStore(indptr, renumbered.astype(np.int32), np.asarray(store.ci)[keep])
+    return subset, windows * length
+
+
+def cluster_share(result: MergeResult) -> float:
+    """Clusters per alive subcomponent at the clustering's default iteration: where each
+    ensemble run is cut."""
+    alive = int((result.initial_groups >= 0).sum())
+    return (alive - result.default_iteration) / max(alive, 1)
 
 
 def ensemble_assignments(
