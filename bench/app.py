@@ -179,12 +179,13 @@ def percentiles(seconds: list[float]) -> dict:
 
 
 def map_payload_bytes(n_points: int) -> tuple[int, int]:
-    """The map figure at `n_points` as the app sends it, and as a plain figure of Python lists
-    (float coordinates and colour, `[id, size, top tokens]` customdata) would be sent."""
+    """The map's points at `n_points` as the app sends them, and as a plain plotly figure of
+    Python lists (float coordinates and colour, `[id, size, top tokens]` customdata) would be
+    sent."""
     import plotly.graph_objects as go
     from plotly.io.json import to_json_plotly
 
-    from dashboard.components.map_figure import map_figure
+    from dashboard.components.map_points import map_colorbar, map_points
 
     rng = np.random.default_rng(0)
     coordinates = pd.DataFrame(rng.normal(size=(n_points, 3)), columns=["x", "y", "z"])
@@ -196,7 +197,9 @@ def map_payload_bytes(n_points: int) -> tuple[int, int]:
             "firing_frequency": rng.random(n_points),
         }
     )
-    sent = len(to_json_plotly(map_figure(coordinates, table, "firing_frequency", "frequency")))
+    sent = len(to_json_plotly(map_points(coordinates, table, "firing_frequency"))) + len(
+        to_json_plotly(map_colorbar(table, "firing_frequency", "frequency"))
+    )
     plain = go.Figure(
         go.Scatter3d(
             x=coordinates["x"].tolist(),
@@ -260,7 +263,7 @@ def main() -> None:
     chosen = rng.choice(clusters, size=args.repeats, replace=False)
     callback_map = atlas.app.callback_map
     rows = f"{list_page.GRID}.getRowsResponse"
-    figures = writing(f"{list_page.MAP_GRAPH}.figure", f"{list_page.DISTRIBUTION}.figure")
+    figures = writing(f"{list_page.MAP}.points", f"{list_page.DISTRIBUTION}.figure")
 
     def list_view(request: dict, with_figures: bool) -> None:
         layout = list_page.layout()

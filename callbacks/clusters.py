@@ -8,10 +8,10 @@ import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from dash import Input, Output, Patch, State, callback, dcc, html, no_update
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from dashboard.analysis.cluster_table import FilterError, filter_text, query_table
-from dashboard.components.map_figure import highlight_position, map_figure
+from dashboard.components.map_points import map_colorbar, map_points
 from dashboard.page_data import link_query, list_table, loaded_study, map_at
 from dashboard.pages import clusters as page
 from dashboard.stores import explanation_store
@@ -156,55 +156,45 @@ def show_iteration(clicks, iteration, search, state: dict):
 
 
 @callback(
-    Output(page.MAP_GRAPH, "figure"),
-    Output(page.MAP_SHOWN, "data"),
+    Output(page.MAP, "points"),
+    Output(page.MAP, "colorbar"),
     Input(page.COLOR, "value"),
-    Input(page.SELECTED, "data"),
     State(page.STATE, "data"),
-    State(page.MAP_SHOWN, "data"),
 )
-def draw_map(color: str, selected, state: dict, shown: str | None):
-    """The whole map, unless the browser already shows this map (`shown`, written with the
-    figure): then a new selection only moves the marker, as a Patch. One callback writes the
-    figure, so a Patch never reaches the browser before the figure it patches (a bookmark
-    opened on a cold server), whichever order the page's callbacks fire in."""
+def draw_map(color: str, state: dict):
+    """The map's points, coloured by `color`. The selection is the map's own prop (set from
+    the selection store in the browser), so it never waits for, nor races, the points."""
     study = loaded_study(state["version"])
     coordinates = map_at(study, state["iteration"])
-    known = selected is not None and selected in set(coordinates["cluster"])
-    wanted = f"{state['version']}:{state['iteration']}:{color}"
-    if shown == wanted:
-        if not known:
-            return no_update, no_update
-        patch = Patch()
-        for axis, value in highlight_position(coordinates, selected).items():
-            patch["data"][1][axis] = value
-        return patch, no_update
     table = table_now(state).set_index("cluster").loc[coordinates["cluster"]].reset_index()
-    figure = map_figure(coordinates, table, color, page.MEASURE_LABELS.get(color, color))
-    if known:
-        figure.data[1].update(**highlight_position(coordinates, selected))
-    return figure, wanted
+    label = page.MEASURE_LABELS.get(color, color)
+    return map_points(coordinates, table, color), map_colorbar(table, color, label)
+
+
+clientside_callback(
+    "(selected) => selected",
+    Output(page.MAP, "selected"),
+    Input(page.SELECTED, "data"),
+    prevent_initial_call=True,
+)
 
 
 def clicked_cluster(click: dict | None, clusters: pd.Series) -> int | None:
-    """The cluster of a map click's first point on the clusters trace; None for anything else
-    (a click on the marker, or a point without a valid index)."""
-    points = (click or {}).get("points") or []
-    point = points[0] if isinstance(points, list) and points and isinstance(points[0], dict) else {}
-    number = point.get("pointNumber")
-    if point.get("curveNumber", 0) != 0 or not isinstance(number, int) or isinstance(number, bool):
+    """The cluster a map click names, if it is one of this map's; None for anything else."""
+    cluster = (click or {}).get("cluster") if isinstance(click, dict) else None
+    if not isinstance(cluster, int) or isinstance(cluster, bool):
         return None
-    return int(clusters.iloc[number]) if 0 <= number < len(clusters) else None
+    return cluster if cluster in set(clusters.tolist()) else None
 
 
 @callback(
     Output(page.SELECTED, "data"),
-    Input(page.MAP_GRAPH, "clickData"),
+    Input(page.MAP, "clicked"),
     State(page.STATE, "data"),
     prevent_initial_call=True,
 )
 def select_clicked(click: dict | None, state: dict):
-    """A click picks a cluster (3D clicks fire on mouse-down: opening it is a separate step)."""
+    """A click picks a cluster (opening it is a separate step: its card's "Open" link)."""
     coordinates = map_at(loaded_study(state["version"]), state["iteration"])
     cluster = clicked_cluster(click, coordinates["cluster"])
     return no_update if cluster is None else cluster

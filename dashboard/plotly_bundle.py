@@ -1,13 +1,12 @@
-"""plotly.js with only the trace types the dashboard draws, in two bundles: the one `dcc.Graph`
-loads on every page, served where it loads plotly.js from, and the cluster list's, which adds
-the 3D map.
+"""plotly.js with only the trace types the dashboard draws, served where `dcc.Graph` loads
+plotly.js from.
 
-Every page with a graph evaluates plotly.js before drawing it. The full bundle (about 50 trace
-types) was most of a cluster page's main-thread time in the browser, and of what is left, the
-3D scene code (scatter3d) is more than half the evaluation time; only the list page draws it.
-Both are built by `scripts/plotly-bundle/build.sh` from the plotly.js version the installed plotly
-package ships; `tests/test_plotly_bundle.py` checks the version and that every trace type the code
-draws is in the bundle of the pages that draw it. `assets/plotly_early.js` picks the bundle.
+Every page with a graph evaluates plotly.js before drawing it, and the full bundle (about 50
+trace types) was most of a cluster page's main-thread time in the browser. The 3D map of
+clusters is not plotly's: `atlas_components.ClusterMap` draws it on a canvas. The bundle is built
+by `scripts/plotly-bundle/build.sh` from the plotly.js version the installed plotly package
+ships; `tests/test_plotly_bundle.py` checks the version and that every trace type the code draws
+is in it. `assets/plotly_early.js` starts loading it with the cluster list.
 """
 
 from __future__ import annotations
@@ -16,27 +15,19 @@ from pathlib import Path
 
 from flask import Flask, Response, request, send_file
 
-STATIC = Path(__file__).resolve().parent / "static"
-BUNDLE = STATIC / "plotly-atlas.min.js"
-MAP_BUNDLE = STATIC / "plotly-atlas-map.min.js"
+BUNDLE = Path(__file__).resolve().parent / "static" / "plotly-atlas.min.js"
 TRACES = ("bar", "heatmap", "scatter", "scattergl")
-MAP_TRACES = (*TRACES, "scatter3d")
 # where dash-renderer points dcc.Graph when serving locally (window._dashPlotlyJSURL)
 DASH_PLOTLY_PATH = "_dash-component-suites/plotly/package_data/plotly.min.js"
-MAP_PLOTLY_PATH = "_atlas/plotly-map.min.js"  # assets/plotly_early.js asks for it
 
 
 def serve_plotly_bundle(server: Flask, routes_prefix: str) -> None:
-    """Answer Dash's plotly.js address with the bundle, and the map bundle's address with it
-    (revalidated by their ETags, as Dash does)."""
-    bundles = {
-        f"{routes_prefix}{DASH_PLOTLY_PATH}": BUNDLE,
-        f"{routes_prefix}{MAP_PLOTLY_PATH}": MAP_BUNDLE,
-    }
+    """Answer Dash's plotly.js address with the bundle (revalidated by its ETag, as Dash
+    does)."""
+    address = f"{routes_prefix}{DASH_PLOTLY_PATH}"
 
     @server.before_request
     def plotly_bundle() -> Response | None:
-        bundle = bundles.get(request.path)
-        if bundle is None:
+        if request.path != address:
             return None
-        return send_file(bundle, mimetype="text/javascript", conditional=True, etag=True)
+        return send_file(BUNDLE, mimetype="text/javascript", conditional=True, etag=True)

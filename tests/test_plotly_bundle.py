@@ -1,5 +1,4 @@
-"""The lean plotly.js bundles: plotly's own version, and every trace type the code draws in the
-bundle of the pages that draw it (the 3D map only on the cluster list)."""
+"""The lean plotly.js bundle: plotly's own version, with every trace type the code draws."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.basedatatypes import BaseTraceType
 from plotly.offline import get_plotlyjs_version
 
-from dashboard.plotly_bundle import BUNDLE, MAP_BUNDLE, MAP_TRACES, TRACES
+from dashboard.plotly_bundle import BUNDLE, TRACES
 
 REPO = Path(__file__).resolve().parents[1]
 EVERY_TRACE_TYPE = {
@@ -19,9 +18,6 @@ EVERY_TRACE_TYPE = {
     for name in go.__all__
     if isinstance(getattr(go, name), type) and issubclass(getattr(go, name), BaseTraceType)
 }
-
-
-MAP_FIGURE = REPO / "dashboard/components/map_figure.py"  # the list's 3D map
 
 
 def drawn_trace_types(paths: list[Path]) -> set[str]:
@@ -35,24 +31,19 @@ def drawn_trace_types(paths: list[Path]) -> set[str]:
     return found
 
 
-def test_the_bundles_are_the_plotly_js_that_plotly_ships() -> None:
+def test_the_bundle_is_the_plotly_js_that_plotly_ships() -> None:
     version = get_plotlyjs_version()
-    for bundle in (BUNDLE, MAP_BUNDLE):
-        assert bundle.read_text().startswith(f"/* plotly.js {version} ")
+    assert BUNDLE.read_text().startswith(f"/* plotly.js {version} ")
     pinned = json.loads((REPO / "scripts/plotly-bundle/package.json").read_text())
     assert pinned["dependencies"]["plotly.js"] == version
 
 
-def test_every_trace_type_the_code_draws_is_in_the_bundle_of_its_page() -> None:
-    code = [*REPO.glob("dashboard/**/*.py"), *REPO.glob("callbacks/*.py")]
-    drawn = drawn_trace_types([path for path in code if path != MAP_FIGURE])
+def test_every_trace_type_the_code_draws_is_in_the_bundle() -> None:
+    drawn = drawn_trace_types([*REPO.glob("dashboard/**/*.py"), *REPO.glob("callbacks/*.py")])
     assert {"bar", "heatmap", "scattergl"} <= drawn  # the scan finds what it looks for
     assert drawn <= set(TRACES)
-    assert "scatter3d" in drawn_trace_types([MAP_FIGURE])
-    assert drawn_trace_types([MAP_FIGURE]) <= set(MAP_TRACES)
 
 
-def test_the_bundles_list_their_trace_types() -> None:
-    for bundle, traces in ((BUNDLE, TRACES), (MAP_BUNDLE, MAP_TRACES)):
-        banner = bundle.read_text().splitlines()[0]
-        assert sorted(banner.split("traces: ")[1].split(";")[0].split()) == sorted(traces)
+def test_the_bundle_lists_its_trace_types() -> None:
+    banner = BUNDLE.read_text().splitlines()[0]
+    assert sorted(banner.split("traces: ")[1].split(";")[0].split()) == sorted(TRACES)

@@ -71,3 +71,16 @@ class TokenRows(AtlasComponent):
         height: str = "24rem",
     ):
         super().__init__(id=id, rows=rows, threshold=threshold, clickable=clickable, height=height)
+
+
+class ClusterMap(AtlasComponent):
+    """The clusters' 3D map on a canvas (`points` and `colorbar`: `map_points.map_points` and
+    `map_colorbar`), `selected` (a cluster id) marked; a click on a point sets `clicked` to
+    `{"cluster": id, "timestamp": ms}`."""
+
+    _type = "ClusterMap"
+    _prop_names: ClassVar[list[str]] = ["id", "points", "colorbar", "selected", "clicked", "height"]
+    available_properties: ClassVar[list[str]] = _prop_names
+
+    def __init__(self, id: str, selected: int | None = None, height: str = "30rem"):
+        super().__init__(id=id, selected=selected, height=height)

@@ -15,6 +15,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard.app_state import study_status
+from dashboard.components.atlas_components import ClusterMap
 from dashboard.components.computing import computing_loading, computing_message
 from dashboard.components.notices import no_study_notice
 from dashboard.components.quality import quality_details
@@ -26,7 +27,7 @@ from dashboard.urls import single
 
 dash.register_page(__name__, path="/clusters", title="Clusters · SPD Atlas")
 
-MAP_GRAPH = "clusters-map"
+MAP = "clusters-map"
 GRID = "clusters-grid"
 DISTRIBUTION = "clusters-distribution"
 DIST_MEASURE = "clusters-dist-measure"
@@ -34,7 +35,6 @@ COLOR = "clusters-color"
 ITERATION = "clusters-iteration"
 ITERATION_APPLY = "clusters-iteration-apply"
 SELECTED = "clusters-selected"
-MAP_SHOWN = "clusters-map-shown"  # which map the browser holds: version, iteration, colour
 SUMMARY = "clusters-summary"
 STATE = "clusters-state"
 URL_SYNC = "clusters-url"
@@ -248,7 +248,6 @@ def layout(**query: str | list[str]) -> html.Div:
             dcc.Location(id=URL_SYNC, refresh=False),
             dcc.Store(id=STATE, data={k: v for k, v in state.items() if k != "message"}),
             dcc.Store(id=SELECTED, data=state["selected"]),
-            dcc.Store(id=MAP_SHOWN),
             html.H2("Clusters"),
             study_line(study, state["iteration"]),
             quality_details(decomposition_quality(study), "decomposition-quality"),
@@ -265,18 +264,15 @@ def layout(**query: str | list[str]) -> html.Div:
                     dbc.Col(
                         [
                             computing_loading(
-                                dcc.Graph(
-                                    id=MAP_GRAPH,
-                                    style={"height": "30rem"},
-                                    config={"displaylogo": False},
-                                ),
+                                ClusterMap(id=MAP, selected=state["selected"]),
                                 computing,
                             ),
                             html.P(
                                 "Each point is a cluster, placed by a 3D UMAP of what it fires "
                                 "on, where its members sit in the model and where in the window "
-                                "it fires (the axes have no units). Drag to turn, scroll to "
-                                "zoom, click a point to select its cluster.",
+                                "it fires (the axes have no units). Drag to turn, scroll to fly "
+                                "in and out, double-click to reset, click a point to select its "
+                                "cluster.",
                                 className="small text-muted mb-0",
                                 id="map-caption",
                             ),

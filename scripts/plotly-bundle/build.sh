@@ -1,7 +1,5 @@
 #!/usr/bin/env bash
-# Rebuild dashboard/static/plotly-atlas.min.js (every page but the cluster list) and
-# plotly-atlas-map.min.js (the cluster list, with the 3D map) from the pinned plotly.js
-# (package.json); run after changing the trace types the dashboard draws or plotly's version (it
+# Rebuild dashboard/static/plotly-atlas.min.js from the pinned plotly.js (package.json); run after changing the trace types the dashboard draws or plotly's version (it
 # must be the plotly.js that the installed plotly package ships: tests/test_plotly_bundle.py
 # checks both).
 set -euo pipefail
@@ -16,4 +14,3 @@ build() {  # entry, output, trace types (for the banner)
     --outfile="../../dashboard/static/$2"
 }
 build entry.js plotly-atlas.min.js "bar heatmap scatter scattergl"
-build entry-map.js plotly-atlas-map.min.js "bar heatmap scatter scattergl scatter3d"

@@ -17,16 +17,16 @@ from dashboard.stores.database import Database
 from dashboard.study import Study
 from dashboard.study.summary import cluster_sizes
 from tests.browser.conftest import ServedApp, WatchedPage, serving, show_members
-from tests.browser.test_dashboard import GRID_IDS, MAP_DRAWN, floating_filter, grid_ids
+from tests.browser.test_dashboard import (
+    GRID_IDS,
+    MAP_CANVAS,
+    MAP_DRAWN,
+    floating_filter,
+    grid_ids,
+)
 from tests.study_factory import write_random_study
 
 pytestmark = pytest.mark.browser
-
-HIGHLIGHTED = """() => {
-    const graph = document.querySelector('#clusters-map .js-plotly-plot');
-    return Boolean(graph && graph._fullData && graph._fullData.length === 2
-        && graph._fullData[1].x && graph._fullData[1].x.length === 1);
-}"""
 
 
 @pytest.fixture
@@ -73,7 +73,9 @@ def test_a_selection_bookmark_opens_on_a_cold_server(
     expect(page.locator("#open-cluster")).to_have_attribute(
         "href", f"/cluster/{cluster}?iteration=5"
     )
-    page.wait_for_function(HIGHLIGHTED, timeout=90_000)
+    expect(page.locator(MAP_CANVAS)).to_have_attribute(
+        "data-selected", str(cluster), timeout=90_000
+    )
     expect(page.locator("#study-name")).to_contain_text("shown at iteration 5")
     page.locator("#open-cluster").click()
     expect(page.locator("#cluster-title")).to_have_text(f"Cluster {cluster}")
@@ -92,11 +94,7 @@ def test_filter_sort_and_measures_bookmark_opens_on_a_cold_server(
     expect(page.locator("#clusters-color")).to_have_value("size")
     expect(page.locator("#clusters-dist-measure")).to_have_value("cohesion")
     page.wait_for_function(MAP_DRAWN, timeout=90_000)
-    colour_title = page.evaluate(
-        "document.querySelector('#clusters-map .js-plotly-plot')"
-        "._fullData[0].marker.colorbar.title.text"
-    )
-    assert colour_title == "members"
+    expect(page.locator("#clusters-map .atlas-map-colourbar-title")).to_have_text("members")
     assert "cluster=" not in page.url  # no selection invented
     assert watched.errors == [] and failed_responses == []
 
@@ -173,11 +171,9 @@ def test_malformed_callback_inputs_get_no_500(
     page = watched.page
     page.goto(app_with_study.url + "/clusters")
     page.wait_for_function(MAP_DRAWN, timeout=90_000)
-    # a point without an index, a point past the end, a marker click: ignored
-    for points in ("[{curveNumber: 0}]", "[{curveNumber: 0, pointNumber: 10000}]", "[]"):
-        page.evaluate(
-            f"dash_clientside.set_props('clusters-map', {{clickData: {{points: {points}}}}})"
-        )
+    # a click without a cluster, on an unknown one, on one that is not a number: ignored
+    for clicked in ("{}", "{cluster: 987654}", "{cluster: 'x'}", "null", "[1]"):
+        page.evaluate(f"dash_clientside.set_props('clusters-map', {{clicked: {clicked}}})")
     page.wait_for_load_state("networkidle")
     expect(page.locator("#clusters-summary")).to_contain_text("Click a point")
     # an unknown cluster id: a message

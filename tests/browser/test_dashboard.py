@@ -17,9 +17,10 @@ GRID_IDS = "#clusters-grid .ag-pinned-left-cols-container a"
 
 
 MAP_DRAWN = """() => {
-    const graph = document.querySelector('#clusters-map .js-plotly-plot');
-    return Boolean(graph && graph.data && graph.data.length === 2 && graph.data[0].x);
+    const canvas = document.querySelector('#clusters-map canvas');
+    return Boolean(canvas && Number(canvas.dataset.drawn) > 0);
 }"""
+MAP_CANVAS = "#clusters-map canvas"
 
 
 def open_list(watched: WatchedPage, url: str) -> None:
@@ -39,16 +40,28 @@ def floating_filter(page, column: str):
     return page.locator(f'#clusters-grid .ag-floating-filter[col-id="{column}"] input')
 
 
+def hover_on_the_map(page, cluster: str) -> str:
+    """Move the mouse onto `cluster`'s point, as drawn, and return the cluster the hover label
+    names (the point drawn in front there)."""
+    where = page.evaluate(
+        f"document.querySelector('{MAP_CANVAS}').atlasScreenPosition({int(cluster)})"
+    )
+    assert where is not None, f"cluster {cluster} is not on the map"
+    page.mouse.move(where["x"], where["y"])
+    label = page.locator("#clusters-map .atlas-map-hover")
+    expect(label).to_have_text(re.compile(r"cluster \d+ · \d+ members"))
+    return label.inner_text().split()[1]
+
+
 def test_select_on_the_map_then_open(app_with_study: ServedApp, watched: WatchedPage) -> None:
     page = watched.page
     open_list(watched, app_with_study.url + "/clusters")
-    page.evaluate(
-        "dash_clientside.set_props('clusters-map', "
-        "{clickData: {points: [{curveNumber: 0, pointNumber: 1}]}})"
-    )
+    cluster = hover_on_the_map(page, grid_ids(page)[0])
+    page.mouse.down()
+    page.mouse.up()
     title = page.locator("#selected-title")
-    expect(title).to_have_text(re.compile(r"Cluster \d+"))
-    cluster = title.inner_text().split()[-1]
+    expect(title).to_have_text(f"Cluster {cluster}")
+    expect(page.locator(MAP_CANVAS)).to_have_attribute("data-selected", cluster)
     expect(page).to_have_url(re.compile(rf"[?&]cluster={cluster}\b"))
     page.locator("#open-cluster").click()
     expect(page.locator("#cluster-title")).to_have_text(f"Cluster {cluster}")

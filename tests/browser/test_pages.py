@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import ServedApp, WatchedPage, show_members
+from tests.browser.test_dashboard import MAP_DRAWN
 
 pytestmark = pytest.mark.browser
 
@@ -134,10 +135,10 @@ def test_invalid_study_is_reported(
         served.process.wait(10)
 
 
-def test_graphs_are_drawn_by_the_lean_plotly_bundles(
+def test_graphs_are_drawn_by_the_lean_plotly_bundle_and_the_map_by_a_canvas(
     app_with_study: ServedApp, watched: WatchedPage
 ) -> None:
-    from dashboard.plotly_bundle import MAP_TRACES, TRACES
+    from dashboard.plotly_bundle import TRACES
 
     page = watched.page
     registered = "Object.keys(window.Plotly.PlotSchema.get().traces).sort()"
@@ -145,20 +146,22 @@ def test_graphs_are_drawn_by_the_lean_plotly_bundles(
     assert page.evaluate("window.Plotly === undefined")  # its first screen draws no plotly
     page.locator("#section-tokens").scroll_into_view_if_needed()
     expect(page.locator("#cluster-top-tokens .main-svg").first).to_be_attached(timeout=60_000)
-    assert page.evaluate(registered) == sorted(TRACES)  # no 3D scene code on a cluster's page
-    # to the list by a link inside the app: it loads again, with the map's bundle
+    assert page.evaluate(registered) == sorted(TRACES)
+    # to the list by a link inside the app: the map is a 2D canvas, no plotly 3D scene
     page.get_by_role("link", name="Back to the list").click()
     expect(page.locator("#clusters-grid a").first).to_be_visible(timeout=60_000)
-    page.wait_for_load_state("networkidle")
-    assert page.evaluate(registered) == sorted(MAP_TRACES)
+    page.wait_for_function(MAP_DRAWN, timeout=60_000)
+    n_clusters = page.evaluate("document.querySelector('#clusters-map canvas').dataset.drawn")
+    assert int(n_clusters) > 1
+    assert page.locator("#clusters-map .gl-container").count() == 0
     drawn = page.evaluate(
         "[...document.querySelectorAll('.js-plotly-plot')]"
         ".flatMap(plot => plot._fullData.map(trace => trace.type))"
     )
-    assert {"scatter3d", "bar"} <= set(drawn)
-    # the 3D map is drawn at the screen's resolution (plotly's default would be twice it)
+    assert drawn == ["bar"]  # the distribution
+    # the map is drawn at the screen's resolution
     canvas = page.evaluate(
-        "(() => { const c = document.querySelector('#clusters-map .gl-container canvas');"
+        "(() => { const c = document.querySelector('#clusters-map canvas');"
         " return [c.width, c.clientWidth, window.devicePixelRatio]; })()"
     )
     assert canvas[0] == round(canvas[1] * canvas[2])
