@@ -279,7 +279,8 @@ def parse_cluster_ids(text: str) -> list[int]:
 
 
 def command_explain(args: argparse.Namespace) -> int:
-    """Explain clusters with a language model and score each explanation by detection."""
+    """Explain clusters with a language model and score each explanation (detection, fuzzing,
+    intruder), each beside its baseline."""
     from dashboard.models.loading import resolve_device
     from dashboard.pipeline.autointerp import ExplainerError, explain_study, explainer_from_env
     from dashboard.stores.database import Database, StoreError
@@ -305,14 +306,16 @@ def command_explain(args: argparse.Namespace) -> int:
     except (ExplainerError, StoreError) as error:
         print(f"spd-atlas explain: {error}", file=sys.stderr)
         return 1
-    mean = "n/a" if report.mean_score is None else f"{report.mean_score:.3f}"
     per_cluster = report.seconds / max(len(report.explained), 1)
     print(
         f"{study.name} at iteration {iteration}, by {report.author}: explained "
         f"{len(report.explained)} cluster(s), skipped {len(report.skipped)} explained before; "
-        f"mean detection score {mean} (0.5 = chance); {report.seconds:.1f} s "
-        f"({per_cluster:.1f} s per cluster)"
+        f"{report.seconds:.1f} s ({per_cluster:.1f} s per cluster)"
     )
+    for measure, (mean, baseline) in report.means().items():
+        against = "chance" if measure == "intruder" else "a random other cluster's explanation"
+        beside = "n/a" if baseline is None else f"{baseline:.3f}"
+        print(f"  mean {measure} score {mean:.3f}, {against} {beside}")
     if report.weak_contrast:
         print(
             f"  {len(report.weak_contrast)} cluster(s) fire in some of their non-activating "

@@ -1,5 +1,5 @@
 """Offline autointerp: a language model proposes a one-line explanation of each cluster from its
-example windows, and a detection test scores it.
+example windows, and three tests score it, each beside its baseline.
 
 Evidence (kept to a few hundred tokens for a 135M-parameter model): the cluster's strongest
 example windows and a few from its activation bands, `context` tokens either side of the example
@@ -7,23 +7,34 @@ token with the runs of tokens where the cluster fires marked `<<like this>>`; it
 activation mass; and, when the study has lenses, the tokens its write directions promote under
 the logit lens.
 
-Detection score: the explaining model judges `n` activating texts (spans around examples of the
-cluster that the explanation prompt did not show, spread over its activation bands) and `n`
-non-activating texts (of `CANDIDATES_PER_TEXT * n` random spans of the corpus, drawn with a seed
-per cluster, the `n` on which the cluster's activation mass is least: spans where it does not
-fire at all, unless it fires nearly everywhere; such clusters are listed as `weak_contrast`).
-Each text is shown unmarked with "Does the following text contain <explanation>? Answer Yes or
-No." The local model's judgment is P(Yes) from its next-token logits, the softmax over "Yes",
-" Yes", "No" and " No" summed over the two Yes tokens; an API's answer text counts 1 for yes, 0
-for no and 0.5 for anything else. The score is the AUROC of the judgments, activating against
-non-activating (rank-based, ties counting half): 1 = the explanation separates them perfectly,
-0.5 = chance. An explanation that the model left empty is stored as a note, without a score.
+The judge is the explaining model. Its yes/no judgment is P(Yes) from its next-token logits, the
+softmax over "Yes", " Yes", "No" and " No" summed over the two Yes tokens; an API's answer text
+counts 1 for yes, 0 for no and 0.5 for anything else.
+- Detection: the judge reads `n` activating texts (spans around examples of the cluster that
+  the explanation prompt did not show, spread over its activation bands) and `n` non-activating
+  texts (of `CANDIDATES_PER_TEXT * n` random spans of the corpus, drawn with a seed per cluster,
+  the `n` on which the cluster's activation mass is least: spans where it does not fire at all,
+  unless it fires nearly everywhere; such clusters are listed as `weak_contrast`), each unmarked,
+  with "Does the following text contain <explanation>?". The score is the AUROC of the
+  judgments, activating against non-activating (rank-based, ties counting half): 1 = the
+  explanation separates them perfectly, 0.5 = chance.
+- Fuzzing: the activating texts twice, once with the tokens where the cluster fires marked and
+  once with as many other tokens marked at random; the judge is asked whether the marked tokens
+  are what the explanation describes. The score is the AUROC, right marks against wrong ones.
+- Intruder (no explanation): `INTRUDER_CHOICES - 1` example texts of the cluster and one
+  non-activating text, in a random order; the judge names the odd one out by its number. The
+  score is the mean probability it gives the right number (an API's answer: 1 if right), over
+  `intruder_trials` trials; its baseline, chance, is 1 / INTRUDER_CHOICES.
+The baseline of detection and fuzzing is the same test, for the same cluster and texts, of a
+random other cluster's explanation (Paulo et al. 2024, arXiv 2410.13928): a judge that reads the
+explanation does better than it; one that answers from the texts alone does not. By construction
+it averages 0.5 over clusters. An explanation that the model left empty is stored as a note,
+without scores.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import time
@@ -46,7 +57,7 @@ from dashboard.analysis.cluster_examples import (
 )
 from dashboard.analysis.study_analyses import cluster_analyses, cluster_decodings
 from dashboard.models.loading import load_target
-from dashboard.stores.explanations import Explanation, ExplanationStore
+from dashboard.stores.explanations import MEASURES, Explanation, ExplanationStore, Score
 from dashboard.study.reader import Study
 from dashboard.study.summary import vocab_tokens
 
@@ -59,6 +70,7 @@ CANDIDATES_PER_TEXT = 20  # random spans drawn per non-activating text wanted
 UNCLEAR_ANSWER = 0.5  # an API answer that is neither yes nor no
 SPECIAL_TOKEN = re.compile(r"<\|([^|<>]*)\|>")
 YES_TOKENS, NO_TOKENS = ("Yes", " Yes"), ("No", " No")
+INTRUDER_CHOICES = 5  # texts in an intruder trial: all but one from the cluster
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,7 @@ class EvidenceConfig:
     top_tokens: int = 8
     lens_tokens: int = 8
     detection_texts: int = 5  # activating texts, and as many non-activating ones, judged
+    intruder_trials: int = 4
     seed: int = 0
 
 
@@ -82,6 +95,9 @@ class ClusterEvidence:
     activating: tuple[str, ...]  # unmarked, for the detection test
     non_activating: tuple[str, ...]  # unmarked, for the detection test
     weak_contrast: bool  # the cluster fires in some of its non-activating texts
+    rightly_marked: tuple[str, ...] = ()  # the activating texts, firing tokens marked (fuzzing)
+    wrongly_marked: tuple[str, ...] = ()  # the same texts, as many other tokens marked
+    intruder_trials: tuple[tuple[tuple[str, ...], int], ...] = ()  # texts, the intruder's index
 
 
 def span_bounds(offset: int, length: int, context: int) -> tuple[int, int]:
@@ -149,6 +165,35 @@ def example_text(
     token_ids = np.asarray(windows[example.window, start:stop])
     firing = activation.in_window(example.window, length)[start:stop] > 0 if mark else None
     return span_text(tokens, token_ids, firing)
+
+
+def wrong_marks(firing: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """As many tokens as fire in `firing` (at least one), chosen at random among those that do
+    not (among all of them when too few do not)."""
+    count = max(int(firing.sum()), 1)
+    pool = np.flatnonzero(~firing)
+    if len(pool) < count:
+        pool = np.arange(len(firing))
+    marks = np.zeros(len(firing), dtype=bool)
+    marks[rng.choice(pool, size=min(count, len(pool)), replace=False)] = True
+    return marks
+
+
+def intruder_trials(
+    examples: Sequence[str], intruders: Sequence[str], trials: int, rng: np.random.Generator
+) -> tuple[tuple[tuple[str, ...], int], ...]:
+    """`trials` sets of INTRUDER_CHOICES - 1 of `examples` and one of `intruders`, shuffled,
+    with the intruder's index; none when there are too few examples or no intruder."""
+    wanted = INTRUDER_CHOICES - 1
+    if len(examples) < wanted or not intruders:
+        return ()
+    found = []
+    for trial in range(trials):
+        chosen = [examples[i] for i in rng.choice(len(examples), size=wanted, replace=False)]
+        at = int(rng.integers(0, INTRUDER_CHOICES))
+        chosen.insert(at, intruders[trial % len(intruders)])
+        found.append((tuple(chosen), at))
+    return tuple(found)
 
 
 def quiet_spans(
@@ -221,6 +266,17 @@ def cluster_evidence(
         & (decodings["side"] == "write")
         & (decodings["end"] == "top")
     ].sort_values("rank")["item"]
+    fuzz_rng = np.random.default_rng([config.seed, cluster, 1])
+    rightly, wrongly = [], []
+    for example in scored:
+        start, stop = span_bounds(example.offset, length, config.context)
+        token_ids = np.asarray(windows[example.window, start:stop])
+        firing = activation.in_window(example.window, length)[start:stop] > 0
+        rightly.append(span_text(tokens, token_ids, firing))
+        wrongly.append(span_text(tokens, token_ids, wrong_marks(firing, fuzz_rng)))
+    non_activating = tuple(
+        span_text(tokens, np.asarray(windows[w, s : s + width]), None) for w, s in spans
+    )
     return ClusterEvidence(
         cluster=cluster,
         top_examples=texts(shown_top, mark=True),
@@ -228,10 +284,16 @@ def cluster_evidence(
         top_tokens=tuple(token_label(tokens[t]) for t in top_token_ids.iloc[: config.top_tokens]),
         lens_tokens=tuple(token_label(tokens[t]) for t in promoted_ids.iloc[: config.lens_tokens]),
         activating=texts(scored, mark=False),
-        non_activating=tuple(
-            span_text(tokens, np.asarray(windows[w, s : s + width]), None) for w, s in spans
-        ),
+        non_activating=non_activating,
         weak_contrast=weak_contrast,
+        rightly_marked=tuple(rightly),
+        wrongly_marked=tuple(wrongly),
+        intruder_trials=intruder_trials(
+            texts(examples, mark=False),
+            non_activating,
+            config.intruder_trials,
+            np.random.default_rng([config.seed, cluster, 2]),
+        ),
     )
 
 
@@ -255,6 +317,25 @@ def detection_prompt(explanation: str, text: str) -> str:
     return (
         f"Does the following text contain {explanation.rstrip('.')}? Answer Yes or No.\n\n"
         f"Text: {text}"
+    )
+
+
+def fuzzing_prompt(explanation: str, text: str) -> str:
+    return (
+        f"A feature of a language model is active on {explanation.rstrip('.')}. In the text "
+        f"below, some tokens are marked {MARK_OPEN}like this{MARK_CLOSE}. Are the marked tokens "
+        f"ones where this feature is active? Answer Yes or No.\n\nText: {text}"
+    )
+
+
+def intruder_prompt(texts: Sequence[str]) -> str:
+    return "\n".join(
+        [
+            "All but one of these text excerpts share something that one feature of a language "
+            "model is active on; one does not. Which excerpt is the odd one out? Answer with "
+            "its number only.",
+            *(f"{i}. {text}" for i, text in enumerate(texts, start=1)),
+        ]
     )
 
 
@@ -303,8 +384,13 @@ class Explainer(Protocol):
         """One explanation per cluster: one line, never empty."""
         ...
 
-    def judge(self, explanation: str, texts: Sequence[str]) -> np.ndarray:
-        """How likely each text contains what the explanation describes, in [0, 1]."""
+    def judge(self, prompts: Sequence[str]) -> np.ndarray:
+        """How likely the answer to each yes-or-no question is yes, in [0, 1]."""
+        ...
+
+    def pick(self, prompts: Sequence[str], choices: int) -> np.ndarray:
+        """For each question answered by a number 1..`choices`, how likely each answer is:
+        `[len(prompts), choices]`, rows summing to 1."""
         ...
 
 
@@ -327,6 +413,9 @@ class LocalExplainer:
         self.stop_id = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
         self.yes_ids = single_token_ids(self.tokenizer, YES_TOKENS)
         self.no_ids = single_token_ids(self.tokenizer, NO_TOKENS)
+        self.number_ids = [
+            single_token_ids(self.tokenizer, [str(n)])[0] for n in range(1, INTRUDER_CHOICES + 1)
+        ]
 
     @property
     def name(self) -> str:
@@ -360,15 +449,25 @@ class LocalExplainer:
         return [one_line(answer) for answer in answers]
 
     @torch.inference_mode()
-    def judge(self, explanation: str, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros(0)
-        batch = self.encode([self.chat(detection_prompt(explanation, text)) for text in texts])
+    def next_token_logits(self, prompts: Sequence[str]) -> torch.Tensor:
+        """The logits of the token that would answer each prompt, `[len(prompts), vocab]`."""
+        batch = self.encode([self.chat(prompt) for prompt in prompts])
         positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-        logits = self.model(**batch, position_ids=positions).logits[:, -1].float()
+        return self.model(**batch, position_ids=positions).logits[:, -1].float()
+
+    def judge(self, prompts: Sequence[str]) -> np.ndarray:
+        if not prompts:
+            return np.zeros(0)
+        logits = self.next_token_logits(prompts)
         yes = torch.logsumexp(logits[:, self.yes_ids], dim=-1)
         no = torch.logsumexp(logits[:, self.no_ids], dim=-1)
         return torch.sigmoid(yes - no).cpu().numpy().astype(np.float64)
+
+    def pick(self, prompts: Sequence[str], choices: int) -> np.ndarray:
+        if not prompts:
+            return np.zeros((0, choices))
+        logits = self.next_token_logits(prompts)[:, self.number_ids[:choices]]
+        return torch.softmax(logits, dim=-1).cpu().numpy().astype(np.float64)
 
 
 def single_token_ids(tokenizer, words: Sequence[str]) -> list[int]:
@@ -425,9 +524,14 @@ class OpenAICompatibleExplainer:
     def explain(self, evidence: Sequence[ClusterEvidence]) -> list[str]:
         return [one_line(self.complete(explanation_prompt(e), self.max_tokens)) for e in evidence]
 
-    def judge(self, explanation: str, texts: Sequence[str]) -> np.ndarray:
-        answers = [self.complete(detection_prompt(explanation, text), 3) for text in texts]
+    def judge(self, prompts: Sequence[str]) -> np.ndarray:
+        answers = [self.complete(prompt, 3) for prompt in prompts]
         return np.array([answer_value(answer) for answer in answers], dtype=np.float64)
+
+    def pick(self, prompts: Sequence[str], choices: int) -> np.ndarray:
+        return np.array([answer_choice(self.complete(p, 3), choices) for p in prompts]).reshape(
+            len(prompts), choices
+        )
 
 
 def answer_value(answer: str) -> float:
@@ -438,6 +542,16 @@ def answer_value(answer: str) -> float:
     if word.startswith("no"):
         return 0.0
     return UNCLEAR_ANSWER
+
+
+def answer_choice(answer: str, choices: int) -> np.ndarray:
+    """A one-hot row for the first number 1..`choices` in an answer, uniform without one."""
+    found = re.search(r"\d+", answer)
+    row = np.full(choices, 1.0 / choices)
+    if found and 1 <= int(found.group()) <= choices:
+        row = np.zeros(choices)
+        row[int(found.group()) - 1] = 1.0
+    return row
 
 
 def explainer_from_env(
@@ -460,18 +574,73 @@ def explainer_from_env(
 def detection_score(
     explainer: Explainer, explanation: str, activating: Sequence[str], non_activating: Sequence[str]
 ) -> float | None:
-    """AUROC of the explainer's judgments, activating against non-activating; None when either
-    side has no text."""
+    """AUROC of the judge's answers, activating texts against non-activating ones; None when
+    either side has no text."""
     if not activating or not non_activating:
         return None
-    judged = explainer.judge(explanation, [*activating, *non_activating])
+    texts = (*activating, *non_activating)
+    judged = explainer.judge([detection_prompt(explanation, text) for text in texts])
     return auroc(judged[: len(activating)], judged[len(activating) :])
+
+
+def fuzzing_score(
+    explainer: Explainer, explanation: str, rightly: Sequence[str], wrongly: Sequence[str]
+) -> float | None:
+    """AUROC of the judge's answers, rightly marked texts against wrongly marked ones."""
+    if not rightly or not wrongly:
+        return None
+    judged = explainer.judge([fuzzing_prompt(explanation, t) for t in (*rightly, *wrongly)])
+    return auroc(judged[: len(rightly)], judged[len(rightly) :])
+
+
+def intruder_score(
+    explainer: Explainer, trials: Sequence[tuple[Sequence[str], int]]
+) -> float | None:
+    """The mean probability the judge gives the intruder's number; None without trials."""
+    if not trials:
+        return None
+    picked = explainer.pick([intruder_prompt(texts) for texts, _ in trials], INTRUDER_CHOICES)
+    return float(np.mean([picked[i, at] for i, (_, at) in enumerate(trials)]))
+
+
+def explanation_scores(
+    explainer: Explainer, evidence: ClusterEvidence, explanation: str, decoy: str | None
+) -> tuple[Score, ...]:
+    """Detection and fuzzing of `explanation`, each beside the same test of `decoy` (a random
+    other cluster's explanation), and the intruder score beside chance."""
+    scores = []
+    for measure, score_of, texts in (
+        ("detection", detection_score, (evidence.activating, evidence.non_activating)),
+        ("fuzzing", fuzzing_score, (evidence.rightly_marked, evidence.wrongly_marked)),
+    ):
+        value = score_of(explainer, explanation, *texts)
+        if value is not None:
+            baseline = None if decoy is None else score_of(explainer, decoy, *texts)
+            scores.append(Score(measure, value, baseline))
+    intruder = intruder_score(explainer, evidence.intruder_trials)
+    if intruder is not None:
+        scores.append(Score("intruder", intruder, 1.0 / INTRUDER_CHOICES))
+    return tuple(scores)
+
+
+def decoys(
+    explanations: Mapping[int, str], others: Sequence[str], seed: int
+) -> dict[int, str | None]:
+    """For each cluster, a random explanation of another: from `explanations` (this batch's)
+    when it holds more than one, else from `others` (explanations stored before)."""
+    chosen: dict[int, str | None] = {}
+    for cluster, text in explanations.items():
+        pool = [t for c, t in explanations.items() if c != cluster and t != text]
+        pool = pool or [t for t in others if t != text]
+        rng = np.random.default_rng([seed, cluster, 3])
+        chosen[cluster] = pool[int(rng.integers(0, len(pool)))] if pool else None
+    return chosen
 
 
 @dataclass
 class ExplainReport:
     author: str
-    scores: dict[int, float | None] = field(default_factory=dict)  # cluster -> detection score
+    scores: dict[int, tuple[Score, ...]] = field(default_factory=dict)  # cluster -> its scores
     skipped: list[int] = field(default_factory=list)  # explained by this author before
     weak_contrast: list[int] = field(default_factory=list)  # fire in their non-activating texts
     seconds: float = 0.0
@@ -480,10 +649,19 @@ class ExplainReport:
     def explained(self) -> list[int]:
         return list(self.scores)
 
-    @property
-    def mean_score(self) -> float | None:
-        found = [s for s in self.scores.values() if s is not None and math.isfinite(s)]
-        return float(np.mean(found)) if found else None
+    def means(self) -> dict[str, tuple[float, float | None]]:
+        """Per measure, the mean score over the clusters that have one, and the mean of their
+        baselines (None where no baseline was measured)."""
+        means = {}
+        for measure in MEASURES:
+            found = [s for scores in self.scores.values() for s in scores if s.measure == measure]
+            if found:
+                baselines = [s.baseline for s in found if s.baseline is not None]
+                means[measure] = (
+                    float(np.mean([s.value for s in found])),
+                    float(np.mean(baselines)) if baselines else None,
+                )
+        return means
 
 
 def clusters_to_explain(
@@ -530,14 +708,24 @@ def explain_study(
             report.skipped.append(cluster)
         else:
             todo.append(cluster)
+    others = [
+        e.text
+        for e in store.of_study(study.name, iteration)
+        if e.author == explainer.name and e.text != NO_EXPLANATION
+    ]
     with tqdm(total=len(todo), desc="explain", unit=" clusters", disable=not progress) as bar:
         for first in range(0, len(todo), batch_size):
             batch = todo[first : first + batch_size]
             evidence = [cluster_evidence(study, iteration, c, config) for c in batch]
-            for found, text in zip(evidence, explainer.explain(evidence), strict=True):
-                score = None
+            texts = dict(zip(batch, explainer.explain(evidence), strict=True))
+            explained = {c: t for c, t in texts.items() if t != NO_EXPLANATION}
+            decoy_of = decoys(explained, others, config.seed)
+            for found in evidence:
+                text = texts[found.cluster]
+                scores: tuple[Score, ...] = ()
                 if text != NO_EXPLANATION:
-                    score = detection_score(explainer, text, found.activating, found.non_activating)
+                    scores = explanation_scores(explainer, found, text, decoy_of[found.cluster])
+                detection = next((s.value for s in scores if s.measure == "detection"), None)
                 store.put(
                     Explanation(
                         study=study.name,
@@ -547,12 +735,14 @@ def explain_study(
                         source="model",
                         author=explainer.name,
                         text=text,
-                        score=score,
+                        score=detection,
+                        scores=scores,
                     )
                 )
-                report.scores[found.cluster] = score
+                report.scores[found.cluster] = scores
                 if found.weak_contrast:
                     report.weak_contrast.append(found.cluster)
                 bar.update(1)
+            others.extend(explained.values())
     report.seconds = time.perf_counter() - started
     return report

@@ -32,6 +32,18 @@ SCHEMA = (
         updated_at TEXT NOT NULL,
         PRIMARY KEY (study, iteration, kind, target, source, author)
     )""",
+    """CREATE TABLE IF NOT EXISTS explanation_scores (
+        study TEXT NOT NULL,
+        iteration INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        target TEXT NOT NULL,
+        source TEXT NOT NULL,
+        author TEXT NOT NULL,
+        measure TEXT NOT NULL,
+        value DOUBLE PRECISION NOT NULL,
+        baseline DOUBLE PRECISION,
+        PRIMARY KEY (study, iteration, kind, target, source, author, measure)
+    )""",
     """CREATE TABLE IF NOT EXISTS github_issues (
         repo TEXT NOT NULL,
         number INTEGER NOT NULL,

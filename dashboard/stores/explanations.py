@@ -1,11 +1,14 @@
 """Explanations per cluster (study, iteration, id) and per subcomponent (by label): who or what
-wrote them, a score when one was measured, and when. Export and import as JSON."""
+wrote them, the scores measured of them, each beside its baseline, and when. Export and import
+as JSON."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
+
+import pandas as pd
 
 from dashboard.stores.database import Database
 
@@ -14,10 +17,30 @@ SOURCES = ("person", "github", "model")
 NO_ITERATION = -1  # subcomponents are not tied to a clustering iteration
 MAX_EXPLANATION_CHARS = 4000
 MAX_AUTHOR_CHARS = 200
+# detection and fuzzing: AUROC, the baseline a random other cluster's explanation; intruder: the
+# chance of picking the odd text out, the baseline 1 / the texts shown (no explanation needed)
+MEASURES = ("detection", "fuzzing", "intruder")
 
 
 class ExplanationError(ValueError):
     """An explanation (or a record to import) that cannot be stored, with what is wrong."""
+
+
+@dataclass(frozen=True)
+class Score:
+    """One measure of an explanation (`dashboard.pipeline.autointerp`), beside its baseline."""
+
+    measure: str  # one of MEASURES
+    value: float
+    baseline: float | None = None
+
+    def checked(self) -> Score:
+        if self.measure not in MEASURES:
+            raise ExplanationError(f"score {self.measure!r}: expected one of {MEASURES}")
+        for name, number in (("value", self.value), ("baseline", self.baseline)):
+            if number is not None and not (math.isfinite(number) and 0.0 <= number <= 1.0):
+                raise ExplanationError(f"score {self.measure} {name} {number!r}: not in [0, 1]")
+        return self
 
 
 @dataclass(frozen=True)
@@ -32,6 +55,7 @@ class Explanation:
     score: float | None = None  # the detection score of a model's explanation
     created_at: str = ""
     updated_at: str = ""
+    scores: tuple[Score, ...] = ()  # a model's explanation: each measure beside its baseline
 
     def checked(self) -> Explanation:
         """This explanation, or ExplanationError naming the first field that is wrong."""
@@ -63,6 +87,10 @@ class Explanation:
         for wrong, message in problems:
             if wrong:
                 raise ExplanationError(message)
+        for score in self.scores:
+            score.checked()
+        if len({score.measure for score in self.scores}) < len(self.scores):
+            raise ExplanationError("scores: a measure given twice")
         return self
 
 
@@ -92,16 +120,35 @@ def explanation_from_record(record: object, position: int = 0) -> Explanation:
             score=None if record.get("score") is None else float(record["score"]),
             created_at=str(record.get("created_at") or ""),
             updated_at=str(record.get("updated_at") or ""),
+            scores=tuple(score_from_record(one) for one in record.get("scores") or ()),
         )
         return explanation.checked()
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, KeyError) as error:
         raise ExplanationError(f"record {position}: {error}") from None
 
 
+def score_from_record(record: object) -> Score:
+    if not isinstance(record, dict) or set(record) - {"measure", "value", "baseline"}:
+        raise ExplanationError(f"scores: expected {{measure, value, baseline}}, got {record!r}")
+    baseline = None if record.get("baseline") is None else float(record["baseline"])
+    return Score(str(record["measure"]), float(record["value"]), baseline)
+
+
+KEY = "study, iteration, kind, target, source, author"
+KEY_MATCH = "study = ? AND iteration = ? AND kind = ? AND target = ? AND source = ? AND author = ?"
 COLUMNS = "study, iteration, kind, target, source, author, body, score, created_at, updated_at"
 UPSERT = f"""INSERT INTO explanations ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (study, iteration, kind, target, source, author)
     DO UPDATE SET body = excluded.body, score = excluded.score, updated_at = excluded.updated_at"""
+
+
+def score_columns(scores: tuple[Score, ...]) -> dict[str, float]:
+    columns: dict[str, float] = {}
+    for score in scores:
+        columns[score.measure] = score.value
+        baseline = score.baseline
+        columns[f"{score.measure}_baseline"] = math.nan if baseline is None else baseline
+    return columns
 
 
 def now() -> str:
@@ -131,15 +178,42 @@ class ExplanationStore:
             explanation.updated_at or stamp,
         )
 
+    @staticmethod
+    def steps(explanation: Explanation) -> list[tuple[str, tuple]]:
+        """The statements that store `explanation` and replace its scores."""
+        row = ExplanationStore.row(explanation)
+        key = row[:6]
+        return [
+            (UPSERT, row),
+            (f"DELETE FROM explanation_scores WHERE {KEY_MATCH}", key),
+            *(
+                (
+                    f"INSERT INTO explanation_scores ({KEY}, measure, value, baseline) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*key, score.measure, score.value, score.baseline),
+                )
+                for score in explanation.scores
+            ),
+        ]
+
     def put(self, explanation: Explanation) -> None:
-        self.database.execute(UPSERT, self.row(explanation.checked()))
+        self.database.execute_all(self.steps(explanation.checked()))
 
     def select(self, where: str, parameters: tuple) -> list[Explanation]:
         rows = self.database.execute(
             f"SELECT {COLUMNS} FROM explanations WHERE {where} ORDER BY updated_at DESC, author",
             parameters,
         )
-        return [Explanation(*row) for row in rows]  # COLUMNS in the order of its fields
+        scores: dict[tuple, list[Score]] = {}
+        for *key, measure, value, baseline in self.database.execute(
+            f"SELECT {KEY}, measure, value, baseline FROM explanation_scores WHERE {where} "
+            "ORDER BY measure",
+            parameters,
+        ):
+            scores.setdefault(tuple(key), []).append(Score(measure, value, baseline))
+        return [  # COLUMNS in the order of its fields
+            Explanation(*row, scores=tuple(scores.get(tuple(row[:6]), ()))) for row in rows
+        ]
 
     def of_target(self, study: str, iteration: int, kind: str, target: str) -> list[Explanation]:
         """A cluster's (or subcomponent's) explanations, newest first."""
@@ -159,6 +233,17 @@ class ExplanationStore:
             if explanation.target.isdigit():
                 newest.setdefault(int(explanation.target), explanation.text)
         return newest
+
+    def newest_scores(self, study: str, iteration: int) -> pd.DataFrame:
+        """Per cluster, the scores of its newest scored explanation: `cluster`, then each
+        measure and `<measure>_baseline` (a column per measure, NaN where not measured)."""
+        rows: dict[int, dict[str, float]] = {}
+        for explanation in self.of_study(study, iteration):  # newest first
+            if explanation.scores and explanation.target.isdigit():
+                rows.setdefault(int(explanation.target), score_columns(explanation.scores))
+        columns = [name for measure in MEASURES for name in (measure, f"{measure}_baseline")]
+        table = pd.DataFrame.from_dict(rows, orient="index", columns=columns, dtype=float)
+        return table.rename_axis("cluster").reset_index()
 
     def exists(self, study: str, iteration: int, kind: str, target: str, author: str) -> bool:
         """Whether `author` already explained this target (how batch runs resume)."""
@@ -181,5 +266,5 @@ class ExplanationStore:
         if not isinstance(records, list):
             raise ExplanationError("expected a JSON list of explanation records")
         explanations = [explanation_from_record(r, i) for i, r in enumerate(records)]
-        self.database.execute_many(UPSERT, [self.row(e) for e in explanations])
+        self.database.execute_all([step for e in explanations for step in self.steps(e)])
         return len(explanations)

@@ -1,11 +1,13 @@
-"""Autointerp: the AUROC rule, the evidence read from the micro study, and explain-and-score end
-to end with the local SmolLM2 and with an OpenAI-compatible endpoint served here."""
+"""Autointerp: the AUROC rule, the evidence read from the micro study, the baselines, and
+explain-and-score end to end with the local SmolLM2 and with an OpenAI-compatible endpoint
+served here."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import math
+import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -19,26 +21,33 @@ import pytest
 from dashboard.analysis.cluster_examples import ClusterActivation
 from dashboard.cli import main
 from dashboard.pipeline.autointerp import (
+    INTRUDER_CHOICES,
     LOCAL_MODEL_NAME,
     NO_EXPLANATION,
     EvidenceConfig,
     ExplainerError,
     LocalExplainer,
     OpenAICompatibleExplainer,
+    answer_choice,
     answer_value,
     auroc,
     average_ranks,
     cluster_evidence,
     clusters_to_explain,
+    decoys,
+    detection_prompt,
     explain_study,
     explainer_from_env,
     explanation_prompt,
+    explanation_scores,
+    intruder_trials,
     one_line,
     quiet_spans,
     span_text,
+    wrong_marks,
 )
 from dashboard.stores.database import Database
-from dashboard.stores.explanations import ExplanationStore
+from dashboard.stores.explanations import MEASURES, ExplanationStore
 from dashboard.study import Study
 
 API_MODEL = "fake-chat-model"
@@ -83,6 +92,68 @@ def test_answers_become_one_line_and_judgments() -> None:
     )
     assert one_line(" \n\n") == NO_EXPLANATION
     assert [answer_value(a) for a in ("Yes.", " no", "**Yes**", "Maybe")] == [1.0, 0.0, 1.0, 0.5]
+    assert answer_choice("3", 5).tolist() == [0, 0, 1, 0, 0]
+    assert answer_choice("Excerpt 2.", 5).tolist() == [0, 1, 0, 0, 0]
+    assert answer_choice("none of them", 4).tolist() == [0.25] * 4
+    assert answer_choice("7", 5).tolist() == [0.2] * 5
+
+
+def test_wrong_marks_mark_as_many_other_tokens() -> None:
+    rng = np.random.default_rng(0)
+    firing = np.array([False, True, True, False, False, False])
+    marks = wrong_marks(firing, rng)
+    assert marks.sum() == 2 and not (marks & firing).any()
+    assert wrong_marks(np.zeros(4, dtype=bool), rng).sum() == 1  # nothing fires: one mark
+    assert wrong_marks(np.ones(3, dtype=bool), rng).sum() == 3  # everything fires
+
+
+def test_intruder_trials_hide_one_intruder_among_examples() -> None:
+    examples = [f"example {i}" for i in range(6)]
+    trials = intruder_trials(examples, ["quiet a", "quiet b"], 8, np.random.default_rng(0))
+    assert len(trials) == 8
+    for texts, at in trials:
+        assert len(texts) == INTRUDER_CHOICES and texts[at].startswith("quiet")
+        assert sum(t.startswith("quiet") for t in texts) == 1
+        assert len(set(texts)) == INTRUDER_CHOICES
+    assert len({at for _, at in trials}) > 1  # the intruder moves
+    assert intruder_trials(examples[:3], ["quiet"], 4, np.random.default_rng(0)) == ()
+    assert intruder_trials(examples, [], 4, np.random.default_rng(0)) == ()
+
+
+def test_decoys_are_another_cluster_s_explanation() -> None:
+    explained = {1: "commas", 2: "numbers", 3: "names"}
+    chosen = decoys(explained, [], seed=0)
+    assert all(chosen[c] in explained.values() and chosen[c] != explained[c] for c in explained)
+    assert decoys({1: "commas"}, ["stored before", "commas"], 0) == {1: "stored before"}
+    assert decoys({1: "commas"}, ["commas"], 0) == {1: None}
+
+
+class TextOnlyJudge:
+    """Answers from the texts alone, never reading the explanation: yes when the text holds a
+    comma; the first excerpt for the odd one out."""
+
+    name = "text-only"
+
+    def judge(self, prompts):
+        return np.array([1.0 if "," in p.partition("Text: ")[2] else 0.0 for p in prompts])
+
+    def pick(self, prompts, choices):
+        picked = np.zeros((len(prompts), choices))
+        picked[:, 0] = 1.0
+        return picked
+
+
+def test_a_judge_that_ignores_the_explanation_scores_its_baseline(study: Study) -> None:
+    """The baseline's point: a score earned from the texts alone equals the random other
+    explanation's, so only a judge that reads the explanation rises above its baseline."""
+    evidence = cluster_evidence(study, study.default_iteration, 0)
+    scores = explanation_scores(TextOnlyJudge(), evidence, "commas", "something else")
+    by_measure = {score.measure: score for score in scores}
+    assert set(by_measure) <= set(MEASURES) and {"detection", "fuzzing"} <= set(by_measure)
+    for measure in ("detection", "fuzzing"):
+        assert by_measure[measure].value == by_measure[measure].baseline
+    if "intruder" in by_measure:
+        assert by_measure["intruder"].baseline == pytest.approx(1 / INTRUDER_CHOICES)
 
 
 def test_quiet_spans_prefer_where_the_cluster_does_not_fire() -> None:
@@ -181,10 +252,13 @@ def test_local_explainer_explains_scores_and_resumes(
         assert explanation.text.strip() and "\n" not in explanation.text
         assert explanation.score is not None and math.isfinite(explanation.score)
         assert 0.0 <= explanation.score <= 1.0
-    assert first.mean_score is not None
+        measures = {score.measure: score for score in explanation.scores}
+        assert measures["detection"].value == explanation.score
+        assert {"detection", "fuzzing"} <= set(measures)
+    assert set(first.means()) >= {"detection", "fuzzing"}
     print(f"\nlocal explain+score: {first.seconds / 3:.2f} s per cluster")
     for explanation in stored:
-        print(f"  cluster {explanation.target}: {explanation.text!r} score {explanation.score}")
+        print(f"  cluster {explanation.target}: {explanation.text!r} {explanation.scores}")
 
     again = explain_study(study, iteration, store, local_explainer, limit=3, progress=False)
     assert again.explained == [] and again.skipped == expected
@@ -196,13 +270,24 @@ def test_local_batches_match_single_prompts(study: Study, local_explainer: Local
     clusters = clusters_to_explain(study, study.default_iteration, None, 3)
     evidence = [cluster_evidence(study, study.default_iteration, c) for c in clusters]
     assert local_explainer.explain(evidence) == [local_explainer.explain([e])[0] for e in evidence]
-    judged = local_explainer.judge("commas", ["a, b, c", "no punctuation here at all"])
-    alone = local_explainer.judge("commas", ["no punctuation here at all"])
+    prompts = [detection_prompt("commas", t) for t in ("a, b, c", "no punctuation here at all")]
+    judged = local_explainer.judge(prompts)
+    alone = local_explainer.judge(prompts[1:])
     assert judged[1] == pytest.approx(alone[0], abs=1e-4)
+    picked = local_explainer.pick(["Which number is largest? 1. two 2. ten 3. one"], 3)
+    assert picked.shape == (1, 3) and picked.sum() == pytest.approx(1.0)
+
+
+def first_mark(text: str) -> str:
+    """The first run marked <<like this>> in `text` ('' without one)."""
+    return text.partition("<<")[2].partition(">>")[0]
 
 
 class FakeChat(BaseHTTPRequestHandler):
-    """Answers chat completions: an explanation, or Yes for texts holding a comma."""
+    """Answers chat completions as a judge that reads the explanation would: an explanation
+    names the first marked run of the first example; detection says Yes for texts holding what
+    the explanation names, fuzzing for marks over it; the odd one out is the excerpt sharing
+    fewest words with the rest."""
 
     requests: ClassVar[list[dict]] = []
     fail: ClassVar[bool] = False
@@ -216,10 +301,24 @@ class FakeChat(BaseHTTPRequestHandler):
             self.send_error(500, "broken")
             return
         prompt = body["messages"][-1]["content"]
+        question, _, text = prompt.partition("\n\nText: ")
         if prompt.startswith("Does the following text contain"):
-            answer = "Yes." if "," in prompt.partition("Text: ")[2] else "No"
+            named = question.removeprefix("Does the following text contain the text ")
+            named = named.partition("?")[0]
+            answer = "Yes." if named and named in text else "No"
+        elif prompt.startswith("A feature of a language model is active on"):
+            named = question.partition("active on the text ")[2].partition(". In the text")[0]
+            marked = re.findall(r"<<(.*?)>>", text)
+            answer = "Yes" if named and any(named in run for run in marked) else "No"
+        elif prompt.startswith("All but one"):
+            excerpts = [line.partition(". ")[2].split() for line in prompt.splitlines()[1:]]
+            shared = [
+                sum(len(set(mine) & set(other)) for other in excerpts if other is not mine)
+                for mine in excerpts
+            ]
+            answer = str(int(np.argmin(shared)) + 1)
         else:
-            answer = "\n  commas and full stops\nsecond line"
+            answer = f"\n  the text {first_mark(prompt.splitlines()[1])}\nsecond line"
         reply = json.dumps({"choices": [{"message": {"role": "assistant", "content": answer}}]})
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -256,17 +355,30 @@ def test_openai_compatible_endpoint_end_to_end(study: Study, chat_api: str, tmp_
         study, study.default_iteration, store, explainer, limit=2, progress=False
     )
     assert len(report.explained) == 2
-    for explanation in store.of_study(study.name, study.default_iteration):
+    stored = store.of_study(study.name, study.default_iteration)
+    for explanation in stored:
         assert explanation.author == API_MODEL and explanation.source == "model"
-        assert explanation.text == "commas and full stops"
+        assert explanation.text.startswith("the text ") and "\n" not in explanation.text
         assert explanation.score is not None and 0.0 <= explanation.score <= 1.0
+        measures = {score.measure: score for score in explanation.scores}
+        assert set(measures) == set(MEASURES)
+        assert measures["intruder"].baseline == pytest.approx(1 / INTRUDER_CHOICES)
+        # a judge that reads the explanation tells the cluster's own from another's
+        assert measures["detection"].value > measures["detection"].baseline
+    scores = store.newest_scores(study.name, study.default_iteration)
+    assert sorted(scores["cluster"]) == sorted(report.explained)
+    assert scores[["detection", "detection_baseline", "fuzzing", "intruder"]].notna().all().all()
     assert {r["path"] for r in FakeChat.requests} == {"/v1/chat/completions"}
     assert {r["auth"] for r in FakeChat.requests} == {f"Bearer {API_KEY}"}
     assert all(r["body"]["model"] == API_MODEL for r in FakeChat.requests)
-    explained = [r for r in FakeChat.requests if "<<" in r["body"]["messages"][0]["content"]]
+    explained = [
+        r for r in FakeChat.requests if r["body"]["messages"][0]["content"].startswith("Below")
+    ]
     assert len(explained) == 2
     judged = len(FakeChat.requests) - len(explained)
-    assert judged == 2 * 2 * EvidenceConfig().detection_texts
+    config = EvidenceConfig()
+    # detection and fuzzing: 2 x texts each, for the explanation and its baseline; intruder
+    assert judged == 2 * (2 * 2 * 2 * config.detection_texts + config.intruder_trials)
 
     FakeChat.fail = True
     with pytest.raises(ExplainerError, match="HTTP 500") as failure:

@@ -14,6 +14,7 @@ from dashboard.stores.explanations import (
     Explanation,
     ExplanationError,
     ExplanationStore,
+    Score,
 )
 
 
@@ -60,6 +61,20 @@ def test_round_trip_update_and_lookup(store: ExplanationStore, study: str) -> No
         (Explanation("s", 1, "cluster", "1", "person", "a", "x" * 5000), "the limit is 4,000"),
         (Explanation("s", 3, "subcomponent", "m:1", "person", "a", "x"), "has none"),
         (Explanation("s", 1, "cluster", "1", "model", "m", "x", float("nan")), "score nan"),
+        (
+            Explanation("s", 1, "cluster", "1", "model", "m", "x", scores=(Score("recall", 1),)),
+            "score 'recall'",
+        ),
+        (
+            Explanation("s", 1, "cluster", "1", "model", "m", "x", scores=(Score("fuzzing", 2),)),
+            "fuzzing value 2",
+        ),
+        (
+            Explanation(
+                "s", 1, "cluster", "1", "model", "m", "x", scores=(Score("intruder", 0.3),) * 2
+            ),
+            "given twice",
+        ),
     ],
 )
 def test_bad_explanations_are_refused_by_name(explanation: Explanation, message: str) -> None:
@@ -139,3 +154,26 @@ def test_the_cli_exports_and_imports_and_refuses_a_bad_file(tmp_path: Path) -> N
     assert refused.returncode == 2 and "not JSON" in refused.stderr
     again = cli(target, "export")
     assert [r["author"] for r in json.loads(again.stdout)] == ["ada"]  # nothing lost
+
+
+def test_scores_beside_their_baselines_round_trip_and_replace(
+    store: ExplanationStore, study: str, tmp_path: Path
+) -> None:
+    scores = (Score("detection", 0.75, 0.5), Score("intruder", 0.4, 0.2))
+    store.put(Explanation(study, 3, "cluster", "5", "model", "m", "commas", 0.75, scores=scores))
+    store.put(Explanation(study, 3, "cluster", "6", "person", "ada", "no scores"))
+    (found,) = [e for e in store.of_target(study, 3, "cluster", "5")]
+    assert found.scores == scores
+    table = store.newest_scores(study, 3)
+    assert table["cluster"].tolist() == [5]
+    row = table.iloc[0]
+    assert (row["detection"], row["detection_baseline"], row["intruder"]) == (0.75, 0.5, 0.4)
+    assert row[["fuzzing", "fuzzing_baseline"]].isna().all()
+    exported = json.loads(json.dumps(store.export(study)))
+    other = ExplanationStore(Database(f"sqlite:///{tmp_path / 'other.sqlite3'}"))
+    other.import_records(exported)
+    assert other.of_target(study, 3, "cluster", "5")[0].scores == scores
+    rescored = (Score("fuzzing", 0.6, 0.55),)
+    store.put(Explanation(study, 3, "cluster", "5", "model", "m", "commas", scores=rescored))
+    assert store.of_target(study, 3, "cluster", "5")[0].scores == rescored
+    assert store.newest_scores("no-such-study", 3).empty
