@@ -16,19 +16,27 @@ from dashboard.page_data import link_query, list_table, loaded_study, map_at
 from dashboard.pages import clusters as page
 from dashboard.stores import explanation_store
 from dashboard.stores.database import StoreError
+from dashboard.stores.explanations import MEASURES
 
 HISTOGRAM_BINS = 40
+SCORE_COLUMNS = [name for name in page.MEASURE_LABELS if name.startswith(MEASURES)]
 
 
 def table_now(state: dict) -> pd.DataFrame:
-    """The list table with each cluster's newest explanation (read per request: they change)."""
+    """The list table with each cluster's newest explanation and the scores of its newest
+    scored one (read per request: they change)."""
     table = list_table(state["version"], state["iteration"])
     study = loaded_study(state["version"])
     try:
-        newest = explanation_store().newest_texts(study.name, state["iteration"])
+        store = explanation_store()
+        newest = store.newest_texts(study.name, state["iteration"])
+        scores = store.newest_scores(study.name, state["iteration"]).set_index("cluster")
     except StoreError:  # the store is away: the table still serves, without explanations
-        newest = {}
-    return table.assign(explanation=table["cluster"].map(newest).fillna(""))
+        newest, scores = {}, pd.DataFrame(columns=SCORE_COLUMNS, dtype=float)
+    return table.assign(
+        explanation=table["cluster"].map(newest).fillna(""),
+        **{column: table["cluster"].map(scores[column]) for column in SCORE_COLUMNS},
+    )
 
 
 def iteration_suffix(state: dict) -> str:

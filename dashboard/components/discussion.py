@@ -8,7 +8,7 @@ import re
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard.stores.explanations import MAX_EXPLANATION_CHARS, Explanation
+from dashboard.stores.explanations import MAX_EXPLANATION_CHARS, Explanation, Score
 from dashboard.stores.github import DiscussionIssue
 
 SOURCE_COLOURS = {"person": "primary", "github": "dark", "model": "info"}
@@ -64,6 +64,42 @@ def explanation_form(author_id: str, text_id: str, save_id: str, message_id: str
     )
 
 
+SCORE_MEANINGS = {
+    "detection": (
+        "random explanation",
+        "given the explanation, does the judge tell texts where the cluster fires from texts "
+        "where it does not? (AUROC, 0.5 = chance)",
+    ),
+    "fuzzing": (
+        "random explanation",
+        "given the explanation, does the judge tell the tokens where it fires, marked, from "
+        "as many other tokens marked? (AUROC, 0.5 = chance)",
+    ),
+    "intruder": (
+        "chance",
+        "without an explanation, can the judge pick the one text of five not from this "
+        "cluster? (probability of the right pick)",
+    ),
+}
+
+
+def score_lines(scores: tuple[Score, ...]) -> html.Ul:
+    """Each score beside its baseline, with a line on what it measures."""
+    items = []
+    for score in scores:
+        against, meaning = SCORE_MEANINGS[score.measure]
+        baseline = "not measured" if score.baseline is None else f"{score.baseline:.2f}"
+        items.append(
+            html.Li(
+                [
+                    html.Strong(f"{score.measure} {score.value:.2f}"),
+                    f" · {against} {baseline}: {meaning}",
+                ]
+            )
+        )
+    return html.Ul(items, className="small text-muted mb-0 explanation-scores")
+
+
 def explanation_list(explanations: list[Explanation]) -> html.Div:
     if not explanations:
         return html.P(
@@ -72,7 +108,9 @@ def explanation_list(explanations: list[Explanation]) -> html.Div:
     items = []
     for explanation in explanations:
         score = (
-            f" · detection score {explanation.score:.2f}" if explanation.score is not None else ""
+            f" · detection score {explanation.score:.2f}"
+            if explanation.score is not None and not explanation.scores
+            else ""
         )
         items.append(
             dbc.ListGroupItem(
@@ -89,6 +127,7 @@ def explanation_list(explanations: list[Explanation]) -> html.Div:
                         ],
                         className="text-muted",
                     ),
+                    score_lines(explanation.scores) if explanation.scores else None,
                 ]
             )
         )

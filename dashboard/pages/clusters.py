@@ -68,6 +68,11 @@ MEASURE_LABELS = {
     "cohesion_excess": "cohesion above chance",
     "always_on_members": "always-on members",
     "stability": "stability (pairs kept together)",
+    "detection": "detection (explanation)",
+    "detection_baseline": "detection (random explanation)",
+    "fuzzing": "fuzzing (explanation)",
+    "fuzzing_baseline": "fuzzing (random explanation)",
+    "intruder": "intruder (chance 0.2)",
 }
 NUMBER_FORMAT = {"function": "params.value == null ? '' : d3.format('.3~g')(params.value)"}
 TEXT_FILTER = {

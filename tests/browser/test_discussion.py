@@ -9,6 +9,8 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import expect
 
+from dashboard.stores.database import Database
+from dashboard.stores.explanations import Explanation, ExplanationStore, Score
 from dashboard.stores.github import discussion_title
 from dashboard.study import Study
 from dashboard.study.summary import cluster_assignments
@@ -129,3 +131,49 @@ def test_a_subcomponent_keeps_explanations_of_its_own(
     page.reload()
     expect(page.locator("#component-explanations")).to_contain_text("bob")
     assert watched.errors == []
+
+
+def test_explanation_scores_show_beside_their_baselines_and_sort_the_list(
+    random_study_template: Path, tmp_path: Path, watched: WatchedPage
+) -> None:
+    """A model's scored explanation: its page lists each score beside its baseline; the list
+    sorts and colours the map by a score."""
+    study = Study(random_study_template)
+    iteration = study.default_iteration
+    clusters = sorted(set(cluster_assignments(study, iteration).tolist()) - {-1})
+    store_url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    store = ExplanationStore(Database(store_url))
+    for cluster, detection in ((clusters[0], 0.25), (clusters[1], 0.875)):
+        scores = (
+            Score("detection", detection, 0.5),
+            Score("fuzzing", 0.625, 0.4375),
+            Score("intruder", 0.375, 0.2),
+        )
+        store.put(
+            Explanation(
+                study.name,
+                iteration,
+                "cluster",
+                str(cluster),
+                "model",
+                "judge-model",
+                f"explains {cluster}",
+                detection,
+                scores=scores,
+            )
+        )
+    (tmp_path / "data").mkdir()
+    with serving(tmp_path / "data", str(random_study_template), {"DATABASE_URL": store_url}) as app:
+        page = watched.page
+        page.goto(f"{app.url}/cluster/{clusters[1]}")
+        scores_shown = page.locator("#cluster-explanations .explanation-scores li")
+        expect(scores_shown).to_have_count(3)
+        expect(scores_shown.nth(0)).to_contain_text("detection 0.88 · random explanation 0.50")
+        expect(scores_shown.nth(1)).to_contain_text("fuzzing 0.62 · random explanation 0.44")
+        expect(scores_shown.nth(2)).to_contain_text("intruder 0.38 · chance 0.20")
+        open_list(watched, f"{app.url}/clusters?sort=-detection&color=detection")
+        assert grid_ids(page)[:2] == [str(clusters[1]), str(clusters[0])]
+        expect(page.locator("#clusters-map .atlas-map-colourbar-title")).to_have_text(
+            "detection (explanation)"
+        )
+        assert watched.errors == []
