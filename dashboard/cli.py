@@ -186,6 +186,39 @@ def command_build(args: argparse.Namespace) -> int:
         decomposition_dir=args.decomposition,
     )
     print(f"study {name} at {path}")
+    if args.science_doc:
+        write_science_report(path, args.science_doc, settings)
+    return 0
+
+
+def write_science_report(study_path: Path, out: Path, settings: Settings) -> None:
+    """The study's science report (`dashboard/analysis/science.py`) at its default iteration,
+    with the explanation scores the store holds (none when the store is away), into `out`."""
+    from dashboard.analysis.science import science_report
+    from dashboard.atomic import write_atomically
+    from dashboard.stores.database import Database, StoreError
+    from dashboard.stores.explanations import ExplanationStore
+    from dashboard.study import Study
+
+    study = Study(study_path)
+    iteration = study.default_iteration
+    try:
+        scores = ExplanationStore(Database(settings.store_url)).newest_scores(study.name, iteration)
+    except StoreError as error:
+        print(f"science report without explanation scores: {error}", file=sys.stderr)
+        scores = None
+    report = science_report(study, iteration, scores)
+    write_atomically(out, lambda draft: draft.write_text(report))
+    print(f"wrote {out}")
+
+
+def command_science(args: argparse.Namespace) -> int:
+    """Write a study's science report: its reliability measures, their nulls and distributions."""
+    from dashboard.study.locate import configured_study_path
+
+    settings = Settings.from_env()
+    study_path = configured_study_path(settings.data_dir, str(args.study))
+    write_science_report(study_path, args.out, settings)
     return 0
 
 
@@ -395,7 +428,21 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--force", action="store_true", help="replace a study built from other inputs"
     )
+    build.add_argument(
+        "--science-doc",
+        type=Path,
+        help="also write the study's science report here (the demo's: docs/science.md)",
+    )
     build.set_defaults(run=command_build)
+
+    science = commands.add_parser(
+        "science",
+        help="write a study's science report: each reliability measure, its null and its "
+        "distribution, with the explanation scores the store holds",
+    )
+    science.add_argument("study", type=Path, help="study directory or name in the data dir")
+    science.add_argument("--out", type=Path, default=Path("docs/science.md"))
+    science.set_defaults(run=command_science)
 
     clusters = commands.add_parser(
         "import-clustering", help="replace a study's clustering with one made by goodfire-ai/spd"

@@ -59,6 +59,19 @@ def co_clustering(assignments: np.ndarray, ensemble: np.ndarray) -> Stability:
     )
 
 
+def chance_co_clustering(ensemble: np.ndarray) -> float:
+    """The share of pairs of subcomponents that one run puts in one cluster, averaged over the
+    runs: `Σ n(n - 1) / (N(N - 1))` over a run's cluster sizes `n`, `N` the subcomponents it saw
+    fire; what a cluster's stability would be if its members were paired at random."""
+    shares = []
+    for run in np.asarray(ensemble):
+        sizes = np.unique(run[run >= 0], return_counts=True)[1].astype(np.float64)
+        seen = sizes.sum()
+        if seen >= 2:
+            shares.append(float((sizes * (sizes - 1)).sum() / (seen * (seen - 1))))
+    return float(np.mean(shares)) if shares else float("nan")
+
+
 def with_stability(
     clusters: pd.DataFrame, members: pd.DataFrame, stability: Stability | None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
