@@ -453,7 +453,8 @@ class LocalExplainer:
         """The logits of the token that would answer each prompt, `[len(prompts), vocab]`."""
         batch = self.encode([self.chat(prompt) for prompt in prompts])
         positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-        return self.model(**batch, position_ids=positions).logits[:, -1].float()
+        logits = self.model(**batch, position_ids=positions, logits_to_keep=1).logits
+        return logits[:, -1].float()
 
     def judge(self, prompts: Sequence[str]) -> np.ndarray:
         if not prompts:
