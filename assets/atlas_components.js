@@ -105,8 +105,11 @@
       : text(box.left + 4, box.top + 10, content, { key: "readout", className: "atlas-chart-readout" });
   }
 
-  /** Bars (one group per position) or a filled step line per series, over positions `x`. */
-  function series(chart, hover, setHover) {
+  /** Bars (one group per position) or a filled step line per series, over positions `x`.
+   * With `chart.brush` (bars over bins `chart.edges`), dragging across bars picks their range:
+   * `ui.brushed([low edge, high edge])`. */
+  function series(chart, ui) {
+    const { hover, setHover } = ui;
     const box = { left: 50, right: WIDTH - 10, top: 36, bottom: HEIGHT - 40 };
     const all = chart.series || [];
     const count = (chart.x || []).length;
@@ -163,6 +166,24 @@
             height: box.bottom - box.top,
             className: "atlas-chart-hover",
           });
+    const position = (event) => {
+      const bounds = event.currentTarget.getBoundingClientRect();
+      const at = Math.floor(((event.clientX - bounds.left) / bounds.width) * count);
+      return Math.min(count - 1, Math.max(0, at));
+    };
+    const canBrush = Boolean(chart.brush && chart.edges && count > 0);
+    const brush = ui.brush;
+    const brushMark =
+      brush === null
+        ? null
+        : h("rect", {
+            key: "brush",
+            x: box.left + Math.min(brush.from, brush.to) * band,
+            y: box.top,
+            width: (Math.abs(brush.to - brush.from) + 1) * band,
+            height: box.bottom - box.top,
+            className: "atlas-chart-brush",
+          });
     const catcher = h("rect", {
       key: "catcher",
       x: box.left,
@@ -170,14 +191,39 @@
       width: box.right - box.left,
       height: box.bottom - box.top,
       fill: "transparent",
+      className: canBrush ? "atlas-chart-brushable" : undefined,
+      onMouseDown: canBrush
+        ? (event) => {
+            const at = position(event);
+            ui.setBrush({ from: at, to: at, dragging: true });
+          }
+        : undefined,
       onMouseMove: (event) => {
-        const bounds = event.currentTarget.getBoundingClientRect();
-        const at = Math.floor(((event.clientX - bounds.left) / bounds.width) * count);
-        setHover(Math.min(count - 1, Math.max(0, at)));
+        const at = position(event);
+        setHover(at);
+        if (brush && brush.dragging) ui.setBrush({ ...brush, to: at });
       },
+      onMouseUp:
+        canBrush && brush && brush.dragging
+          ? (event) => {
+              const at = position(event);
+              const [low, high] = [Math.min(brush.from, at), Math.max(brush.from, at)];
+              ui.setBrush({ from: low, to: high, dragging: false });
+              ui.brushed([chart.edges[low], chart.edges[high + 1]]);
+            }
+          : undefined,
       onMouseLeave: () => setHover(null),
     });
-    return [...frame(chart, box, ticks), guide, ...marks, ...xLabels, ...legend(all, box), readout(hovered, box), catcher];
+    return [
+      ...frame(chart, box, ticks),
+      guide,
+      brushMark,
+      ...marks,
+      ...xLabels,
+      ...legend(all, box),
+      readout(hovered, box),
+      catcher,
+    ];
   }
 
   /** Blues, light to dark, for `value` out of `max`. */
@@ -188,7 +234,8 @@
   }
 
   /** A cell per (row, column), its value written in it. */
-  function heatmap(chart, hover, setHover) {
+  function heatmap(chart, ui) {
+    const { hover, setHover } = ui;
     const box = { left: 62, right: WIDTH - 10, top: 36, bottom: HEIGHT - 62 };
     const columns = chart.x || [];
     const rows = chart.y || [];
@@ -238,9 +285,15 @@
     return [...cells, ...xLabels, ...yLabels, readout(hovered, { left: box.left, top: 18 })];
   }
 
+  /** A chart; a range dragged across its bars (`chart.brush`) sets `selected` to
+   * {range: [low, high], timestamp}. */
   function Chart(props) {
     const chart = props.chart || {};
     const [hover, setHover] = React.useState(null);
+    const [brush, setBrush] = React.useState(null);
+    React.useEffect(() => setBrush(null), [props.chart]); // new bins: the old range is gone
+    const brushed = (range) => props.setProps({ selected: { range, timestamp: Date.now() } });
+    const ui = { hover, setHover, brush, setBrush, brushed };
     const draw = chart.kind === "heatmap" ? heatmap : series;
     return h(
       "div",
@@ -249,7 +302,7 @@
         "svg",
         { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, width: "100%", role: "img", "aria-label": chart.title },
         text(WIDTH / 2, 16, chart.title, { className: "atlas-chart-title", textAnchor: "middle" }),
-        ...draw(chart, hover, setHover)
+        ...draw(chart, ui)
       )
     );
   }

@@ -7,10 +7,10 @@ from urllib.parse import parse_qsl, urlencode
 import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from dashboard.analysis.cluster_table import FilterError, filter_text, query_table
+from dashboard.components import charts
 from dashboard.components.map_points import map_colorbar, map_points
 from dashboard.page_data import link_query, list_table, loaded_study, map_at
 from dashboard.pages import clusters as page
@@ -243,46 +243,31 @@ def summarize_selection(selected, state: dict):
 
 
 @callback(
-    Output(page.DISTRIBUTION, "figure"),
+    Output(page.DISTRIBUTION, "chart"),
     Input(page.DIST_MEASURE, "value"),
     State(page.STATE, "data"),
 )
 def draw_distribution(measure: str, state: dict):
     values = table_now(state)[measure].to_numpy(np.float64)
-    values = values[np.isfinite(values)]
-    counts, edges = np.histogram(values, bins=HISTOGRAM_BINS) if len(values) else ([], [0, 1])
-    figure = go.Figure(
-        go.Bar(
-            x=(np.asarray(edges[:-1]) + np.asarray(edges[1:])) / 2,
-            y=counts,
-            width=np.diff(edges),
-            marker_color="#4c72b0",
-            hovertemplate="%{x:.3g}: %{y} clusters<extra></extra>",
-        )
-    )
-    figure.update_layout(
-        dragmode="select",
-        selectdirection="h",
-        margin={"l": 50, "r": 10, "t": 10, "b": 45},
-        xaxis_title=page.MEASURE_LABELS.get(measure, measure),
-        yaxis_title="clusters",
-        bargap=0.05,
-    )
-    return figure
+    label = page.MEASURE_LABELS.get(measure, measure)
+    return charts.distribution(values, HISTOGRAM_BINS, label)
 
 
 @callback(
     Output(page.GRID, "filterModel"),
-    Input(page.DISTRIBUTION, "selectedData"),
+    Input(page.DISTRIBUTION, "selected"),
     State(page.DIST_MEASURE, "value"),
     State(page.GRID, "filterModel"),
     prevent_initial_call=True,
 )
 def filter_to_range(selected: dict | None, measure: str, current: dict | None):
     """A range dragged on the distribution becomes the table's filter on that measure."""
-    if not selected or "range" not in selected:
+    bounds = (selected or {}).get("range") if isinstance(selected, dict) else None
+    if not isinstance(bounds, list) or len(bounds) != 2:
         return no_update
-    low, high = selected["range"]["x"]
+    if not all(isinstance(b, int | float) and not isinstance(b, bool) for b in bounds):
+        return no_update
+    low, high = sorted(bounds)
     model = dict(current or {})
     model[measure] = {"filterType": "text", "type": "contains", "filter": f"{low:.4g}..{high:.4g}"}
     return model

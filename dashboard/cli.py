@@ -335,6 +335,7 @@ def command_explain(args: argparse.Namespace) -> int:
             clusters=args.clusters,
             limit=args.limit,
             batch_size=args.batch_size,
+            sample=args.sample,
         )
     except (ExplainerError, StoreError) as error:
         print(f"spd-atlas explain: {error}", file=sys.stderr)
@@ -465,6 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("study", type=Path, help="study directory or name in the data dir")
     explain.add_argument("--iteration", type=int, help="default: the study's default iteration")
     explain.add_argument("--limit", type=int, help="only the first N clusters by id")
+    explain.add_argument(
+        "--sample", type=int, help="N clusters drawn at random (seeded): figures for a study"
+    )
     explain.add_argument(
         "--clusters", type=parse_cluster_ids, help="cluster ids, e.g. 1,2,3 (default: all firing)"
     )

@@ -2,11 +2,12 @@
 plotly.js from.
 
 Every page with a graph evaluates plotly.js before drawing it, and the full bundle (about 50
-trace types) was most of a cluster page's main-thread time in the browser. The 3D map of
-clusters is not plotly's: `atlas_components.ClusterMap` draws it on a canvas. The bundle is built
-by `scripts/plotly-bundle/build.sh` from the plotly.js version the installed plotly package
-ships; `tests/test_plotly_bundle.py` checks the version and that every trace type the code draws
-is in it. `assets/plotly_early.js` starts loading it with the cluster list.
+trace types) was most of a cluster page's main-thread time in the browser. No first screen draws
+plotly: the list's 3D map and distribution, and a cluster's makeup and activations, are the
+app's own components (`atlas_components`); plotly.js loads when a lower section with a plotly
+figure is scrolled to. The bundle is built by `scripts/plotly-bundle/build.sh` from the plotly.js
+version the installed plotly package ships; `tests/test_plotly_bundle.py` checks the version and
+that every trace type the code draws is in it.
 """
 
 from __future__ import annotations

@@ -24,13 +24,15 @@ class AtlasComponent(Component):
 
 
 class Chart(AtlasComponent):
-    """A bar, step or heatmap chart of `chart` (`dashboard/components/charts.py`)."""
+    """A bar, step or heatmap chart of `chart` (`dashboard/components/charts.py`); a range
+    dragged across the bars of a `charts.distribution` sets `selected` to
+    `{"range": [low, high], "timestamp": ms}`."""
 
     _type = "Chart"
-    _prop_names: ClassVar[list[str]] = ["id", "chart"]
+    _prop_names: ClassVar[list[str]] = ["id", "chart", "selected"]
     available_properties: ClassVar[list[str]] = _prop_names
 
-    def __init__(self, chart: dict, id: str | None = None):
+    def __init__(self, chart: dict | None = None, id: str | None = None):
         super().__init__(chart=chart, id=id)
 
 

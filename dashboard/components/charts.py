@@ -37,6 +37,16 @@ def histogram(edges: np.ndarray, series: dict[str, np.ndarray], title: str, x_ti
     return bars(np.round(centres, 3), series, title, x_title, "count")
 
 
+def distribution(values: np.ndarray, bins: int, x_title: str) -> dict:
+    """A histogram of a measure over clusters (NaN, not measured, left out) whose bars can be
+    dragged across to pick a range of the measure."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    counts, edges = np.histogram(values, bins=bins)  # none: empty bins over [0, 1]
+    chart = histogram(edges, {"clusters": counts}, "", x_title)
+    return {**chart, "yTitle": "clusters", "edges": plain(edges), "brush": True}
+
+
 def makeup_heatmap(matrix: pd.DataFrame) -> dict:
     """Members per layer (rows) and module kind (columns)."""
     return {

@@ -15,7 +15,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard.app_state import study_status
-from dashboard.components.atlas_components import ClusterMap
+from dashboard.components.atlas_components import Chart, ClusterMap
 from dashboard.components.computing import computing_loading, computing_message
 from dashboard.components.notices import no_study_notice
 from dashboard.components.quality import quality_details
@@ -298,14 +298,7 @@ def layout(**query: str | list[str]) -> html.Div:
                                 ],
                                 size="sm",
                             ),
-                            computing_loading(
-                                dcc.Graph(
-                                    id=DISTRIBUTION,
-                                    style={"height": "26rem"},
-                                    config={"displaylogo": False},
-                                ),
-                                computing,
-                            ),
+                            computing_loading(Chart(id=DISTRIBUTION), computing),
                             html.Small(
                                 "Drag across bars to filter the table to that range.",
                                 className="text-muted",

@@ -666,11 +666,17 @@ class ExplainReport:
 
 
 def clusters_to_explain(
-    study: Study, iteration: int, clusters: Sequence[int] | None, limit: int | None
+    study: Study,
+    iteration: int,
+    clusters: Sequence[int] | None,
+    limit: int | None,
+    sample: int | None = None,
 ) -> list[int]:
-    """The named clusters (all that fire at `iteration` by default), by id, the first `limit`."""
-    if limit is not None and limit < 0:
-        raise ValueError(f"limit {limit}: expected a number of clusters, 0 or more")
+    """The named clusters (all that fire at `iteration` by default), by id: `sample` of them
+    drawn at random (seeded, the same each time), then the first `limit`."""
+    for name, count in (("limit", limit), ("sample", sample)):
+        if count is not None and count < 0:
+            raise ValueError(f"{name} {count}: expected a number of clusters, 0 or more")
     table = cluster_analyses(study, iteration).clusters
     firing = set(table.loc[table["firing_frequency"] > 0, "cluster"].tolist())
     if clusters is None:
@@ -683,6 +689,9 @@ def clusters_to_explain(
         silent = [c for c in chosen if c not in firing]
         if silent:
             raise ValueError(f"cluster(s) {silent} never fire: there is nothing to explain")
+    if sample is not None and sample < len(chosen):
+        drawn = np.random.default_rng(0).choice(len(chosen), size=sample, replace=False)
+        chosen = [chosen[i] for i in sorted(drawn)]
     return chosen if limit is None else chosen[:limit]
 
 
@@ -696,6 +705,7 @@ def explain_study(
     batch_size: int = 8,
     progress: bool = True,
     config: EvidenceConfig = EvidenceConfig(),
+    sample: int | None = None,
 ) -> ExplainReport:
     """Explain and score clusters in batches, storing each batch as soon as it is done; clusters
     this explainer already explained are skipped, so an interrupted run resumes."""
@@ -704,7 +714,7 @@ def explain_study(
     started = time.perf_counter()
     report = ExplainReport(author=explainer.name)
     todo = []
-    for cluster in clusters_to_explain(study, iteration, clusters, limit):
+    for cluster in clusters_to_explain(study, iteration, clusters, limit, sample):
         if store.exists(study.name, iteration, "cluster", str(cluster), explainer.name):
             report.skipped.append(cluster)
         else:

@@ -113,10 +113,21 @@ def test_bad_filter_is_named_and_distribution_range_filters(
     page.goto(app_with_study.url + "/clusters?f_depth_mean=%3Edeep")
     expect(page.locator("#clusters-message")).to_contain_text("depth_mean: cannot read '>deep'")
     open_list(watched, app_with_study.url + "/clusters")
-    page.evaluate(
-        "dash_clientside.set_props('clusters-distribution', {selectedData: {range: {x: [2, 3]}}})"
-    )
-    expect(page).to_have_url(re.compile(r"f_size=2\.\.3"))
+    # drag across the distribution's bars (members): the range becomes the size filter
+    area = page.locator("#clusters-distribution rect.atlas-chart-brushable")
+    box = area.bounding_box()
+    page.mouse.move(box["x"] + 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    expect(page).to_have_url(re.compile(r"f_size=1\.\.[\d.]+"))
+    expect(page.locator("#clusters-distribution .atlas-chart-brush")).to_have_count(1)
+    low, high = map(float, floating_filter(page, "size").input_value().split(".."))
+    sizes = page.locator('#clusters-grid .ag-center-cols-container [col-id="size"]')
+    expect(sizes.first).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    shown = [float(size) for size in sizes.all_inner_texts() if size.strip()]
+    assert shown and all(low <= size <= high for size in shown)
     assert watched.errors == []
 
 

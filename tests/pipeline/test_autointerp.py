@@ -229,6 +229,12 @@ def test_clusters_to_explain_checks_what_it_is_given(study: Study) -> None:
     assert clusters_to_explain(study, study.default_iteration, firing[:1], None) == firing[:1]
     with pytest.raises(ValueError, match="no cluster"):
         clusters_to_explain(study, study.default_iteration, [10**6], None)
+    sampled = clusters_to_explain(study, study.default_iteration, None, None, sample=3)
+    assert len(sampled) == 3 and sampled == sorted(sampled) and set(sampled) <= set(firing)
+    assert clusters_to_explain(study, study.default_iteration, None, None, sample=3) == sampled
+    assert clusters_to_explain(study, study.default_iteration, None, None, 10**6) == firing
+    with pytest.raises(ValueError, match="sample -1"):
+        clusters_to_explain(study, study.default_iteration, None, None, sample=-1)
 
 
 @pytest.fixture(scope="module")
