@@ -69,23 +69,35 @@ def label_lines(clusters: pd.DataFrame) -> list[str]:
     return lines
 
 
-def score_lines(scores: pd.DataFrame | None) -> list[str]:
+def score_lines(scores: pd.DataFrame | None, n_clusters: int) -> list[str]:
     if scores is None or scores.empty:
         return [
             "No explanation of this study's clusters has been scored yet: `spd-atlas explain "
             "<study>` explains and scores them (docs/explanations.md), and `spd-atlas science` "
             "then writes their distributions here."
         ]
-    lines = distribution_table(scores, SCORE_MEASURES)
-    lines.append("")
+    lines = [
+        f"{len(scores)} of the {n_clusters} clusters have a scored explanation (the newest of "
+        "each; `spd-atlas explain --sample N` scores a random sample).",
+        "",
+        *distribution_table(scores, SCORE_MEASURES),
+        "",
+    ]
     for measure in ("detection", "fuzzing"):
         both = scores[[measure, f"{measure}_baseline"]].dropna()
         if len(both):
-            above = float((both[measure] > both[f"{measure}_baseline"]).mean())
+            own, random = both[measure], both[f"{measure}_baseline"]
+            above = float((own > random).mean())
+            agreement = (
+                f"; across clusters the two correlate, r = {np.corrcoef(own, random)[0, 1]:.2f} "
+                "(how much of a cluster's score its texts decide, whatever the explanation)"
+                if len(both) > 2 and own.std() > 0 and random.std() > 0
+                else ""
+            )
             lines.append(
                 f"- {measure}: the cluster's own explanation scored above the random one for "
                 f"{above:.0%} of {len(both)} clusters (half of them would, by chance); mean "
-                f"difference {float((both[measure] - both[f'{measure}_baseline']).mean()):+.3f}."
+                f"difference {float((own - random).mean()):+.3f}{agreement}."
             )
     intruder = scores["intruder"].dropna()
     if len(intruder):
@@ -144,7 +156,7 @@ def science_report(study: Study, iteration: int, scores: pd.DataFrame | None) ->
         "",
         "## Explanation scores, each beside its baseline",
         "",
-        *score_lines(scores),
+        *score_lines(scores, len(clusters)),
         "",
     ]
     return "\n".join(lines)
