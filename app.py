@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 import dash
 from flask import jsonify, redirect, request
@@ -68,6 +69,12 @@ def create_app(manager: object) -> dash.Dash:
     # Dash sets itself up on its first request and, under threads, serves a second one before
     # that ends (a 500 for "dash is not a registered library"): set it up now, in one thread
     dash_app.server.test_client().get("/_dash-layout")
+    if status.study is not None:
+        from dashboard.page_data import warm_list
+
+        started = time.perf_counter()
+        if warm_list(status.study):
+            print(f"  list read in {time.perf_counter() - started:.2f} s", flush=True)
     return dash_app
 
 

@@ -110,6 +110,18 @@ def map_at(study: Study, iteration: int) -> pd.DataFrame:
         return computed_map(study.version, iteration)
 
 
+def warm_list(study: Study) -> bool:
+    """Read the list's table and map at the study's default iteration into this process, when
+    the study stores them, so that its first visitor does not wait for the reading; whether it
+    did."""
+    iteration = study.default_iteration
+    if not is_stored(study, iteration):
+        return False
+    list_table(study.version, iteration)
+    map_at(study, iteration)
+    return True
+
+
 def members_of(study: Study, iteration: int, cluster: int) -> np.ndarray:
     """Subcomponent indices of a cluster at an iteration (empty when there is no such cluster)."""
     return np.flatnonzero(cluster_assignments(study, iteration) == cluster)
