@@ -32,11 +32,13 @@ def table_now(state: dict) -> pd.DataFrame:
         newest = store.newest_texts(study.name, state["iteration"])
         scores = store.newest_scores(study.name, state["iteration"]).set_index("cluster")
     except StoreError:  # the store is away: the table still serves, without explanations
-        newest, scores = {}, pd.DataFrame(columns=SCORE_COLUMNS, dtype=float)
-    return table.assign(
-        explanation=table["cluster"].map(newest).fillna(""),
-        **{column: table["cluster"].map(scores[column]) for column in SCORE_COLUMNS},
-    )
+        newest, scores = {}, pd.DataFrame()
+    score_columns = {
+        column: np.nan if scores.empty else table["cluster"].map(scores[column])
+        for column in SCORE_COLUMNS
+    }
+    explanations = table["cluster"].map(newest).fillna("") if newest else ""
+    return table.assign(explanation=explanations, **score_columns)
 
 
 def iteration_suffix(state: dict) -> str:

@@ -70,3 +70,16 @@ def test_the_report_gives_each_measure_s_distribution_and_the_labels(
     assert out.read_text() == scored
     assert f"wrote {out}" in capsys.readouterr().out
     pd.testing.assert_frame_equal(clusters, cluster_analyses(study, iteration).clusters)
+
+
+def test_build_writes_the_science_report_when_asked(
+    micro_data_dir: Path, micro_study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`build --science-doc` (the study is up to date: only the report is written)."""
+    monkeypatch.setenv("ATLAS_DATA_DIR", str(micro_data_dir))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    out = tmp_path / "science.md"
+    argv = ["build", "--preset", "micro", "--out", str(micro_study), "--device", "cpu"]
+    assert main([*argv, "--science-doc", str(out)]) == 0
+    study = Study(micro_study)
+    assert out.read_text() == science_report(study, study.default_iteration, None)
