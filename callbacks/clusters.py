@@ -28,9 +28,8 @@ def table_now(state: dict) -> pd.DataFrame:
     table = list_table(state["version"], state["iteration"])
     study = loaded_study(state["version"])
     try:
-        store = explanation_store()
-        newest = store.newest_texts(study.name, state["iteration"])
-        scores = store.newest_scores(study.name, state["iteration"]).set_index("cluster")
+        newest, scores = explanation_store().newest(study.name, state["iteration"])
+        scores = scores.set_index("cluster")
     except StoreError:  # the store is away: the table still serves, without explanations
         newest, scores = {}, pd.DataFrame()
     score_columns = {

@@ -142,6 +142,28 @@ UPSERT = f"""INSERT INTO explanations ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?
     DO UPDATE SET body = excluded.body, score = excluded.score, updated_at = excluded.updated_at"""
 
 
+def newest_texts(explanations: list[Explanation]) -> dict[int, str]:
+    """Cluster id -> the text of its first explanation in `explanations` (newest first)."""
+    newest: dict[int, str] = {}
+    for explanation in explanations:
+        if explanation.target.isdigit():
+            newest.setdefault(int(explanation.target), explanation.text)
+    return newest
+
+
+def newest_scores(explanations: list[Explanation]) -> pd.DataFrame:
+    """Per cluster, the scores of its first scored explanation in `explanations` (newest
+    first): `cluster`, then each measure and `<measure>_baseline` (a column per measure, NaN
+    where not measured)."""
+    rows: dict[int, dict[str, float]] = {}
+    for explanation in explanations:
+        if explanation.scores and explanation.target.isdigit():
+            rows.setdefault(int(explanation.target), score_columns(explanation.scores))
+    columns = [name for measure in MEASURES for name in (measure, f"{measure}_baseline")]
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=columns, dtype=float)
+    return table.rename_axis("cluster").reset_index()
+
+
 def score_columns(scores: tuple[Score, ...]) -> dict[str, float]:
     columns: dict[str, float] = {}
     for score in scores:
@@ -228,22 +250,16 @@ class ExplanationStore:
 
     def newest_texts(self, study: str, iteration: int) -> dict[int, str]:
         """Cluster id -> its newest explanation's text, for the list table."""
-        newest: dict[int, str] = {}
-        for explanation in self.of_study(study, iteration):  # newest first
-            if explanation.target.isdigit():
-                newest.setdefault(int(explanation.target), explanation.text)
-        return newest
+        return newest_texts(self.of_study(study, iteration))
 
     def newest_scores(self, study: str, iteration: int) -> pd.DataFrame:
-        """Per cluster, the scores of its newest scored explanation: `cluster`, then each
-        measure and `<measure>_baseline` (a column per measure, NaN where not measured)."""
-        rows: dict[int, dict[str, float]] = {}
-        for explanation in self.of_study(study, iteration):  # newest first
-            if explanation.scores and explanation.target.isdigit():
-                rows.setdefault(int(explanation.target), score_columns(explanation.scores))
-        columns = [name for measure in MEASURES for name in (measure, f"{measure}_baseline")]
-        table = pd.DataFrame.from_dict(rows, orient="index", columns=columns, dtype=float)
-        return table.rename_axis("cluster").reset_index()
+        """Per cluster, the scores of its newest scored explanation (`newest_scores`)."""
+        return newest_scores(self.of_study(study, iteration))
+
+    def newest(self, study: str, iteration: int) -> tuple[dict[int, str], pd.DataFrame]:
+        """`newest_texts` and `newest_scores` from one read of the store."""
+        explanations = self.of_study(study, iteration)
+        return newest_texts(explanations), newest_scores(explanations)
 
     def exists(self, study: str, iteration: int, kind: str, target: str, author: str) -> bool:
         """Whether `author` already explained this target (how batch runs resume)."""
