@@ -73,8 +73,11 @@ def create_app(manager: object) -> dash.Dash:
         from dashboard.page_data import warm_list
 
         started = time.perf_counter()
-        if warm_list(status.study):
-            print(f"  list read in {time.perf_counter() - started:.2f} s", flush=True)
+        try:
+            if warm_list(status.study):
+                print(f"  list read in {time.perf_counter() - started:.2f} s", flush=True)
+        except Exception as error:  # the list page reports it; the server still starts
+            print(f"  list not read at start: {error!r}", flush=True)
     return dash_app
 
 

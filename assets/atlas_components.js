@@ -203,15 +203,6 @@
         setHover(at);
         if (brush && brush.dragging) ui.setBrush({ ...brush, to: at });
       },
-      onMouseUp:
-        canBrush && brush && brush.dragging
-          ? (event) => {
-              const at = position(event);
-              const [low, high] = [Math.min(brush.from, at), Math.max(brush.from, at)];
-              ui.setBrush({ from: low, to: high, dragging: false });
-              ui.brushed([chart.edges[low], chart.edges[high + 1]]);
-            }
-          : undefined,
       onMouseLeave: () => setHover(null),
     });
     return [
@@ -293,6 +284,17 @@
     const [brush, setBrush] = React.useState(null);
     React.useEffect(() => setBrush(null), [props.chart]); // new bins: the old range is gone
     const brushed = (range) => props.setProps({ selected: { range, timestamp: Date.now() } });
+    React.useEffect(() => {
+      // a drag ends wherever the button is let go, over the bars or not
+      if (!brush || !brush.dragging) return undefined;
+      const finish = () => {
+        const [low, high] = [Math.min(brush.from, brush.to), Math.max(brush.from, brush.to)];
+        setBrush({ from: low, to: high, dragging: false });
+        brushed([chart.edges[low], chart.edges[high + 1]]);
+      };
+      window.addEventListener("mouseup", finish);
+      return () => window.removeEventListener("mouseup", finish);
+    }, [brush]);
     const ui = { hover, setHover, brush, setBrush, brushed };
     const draw = chart.kind === "heatmap" ? heatmap : series;
     return h(
@@ -656,6 +658,7 @@
       return [event.clientX - bounds.left, event.clientY - bounds.top];
     };
     const onPointerDown = (event) => {
+      if (event.button !== 0) return;
       const [x, y] = local(event);
       press.current = { x, y, yaw: view.current.yaw, pitch: view.current.pitch, turned: false };
       canvas.current.setPointerCapture(event.pointerId);
@@ -682,6 +685,10 @@
       const i = pointAt(projection.current, x, y);
       if (i >= 0) props.setProps({ clicked: { cluster: scene.cluster[i], timestamp: Date.now() } });
     };
+    const onPointerCancel = () => {
+      press.current = null;
+    };
+    React.useEffect(() => setHover(null), [scene]); // new points: the old label is gone
     const onDoubleClick = () => {
       view.current = { ...HOME };
       redraw();
@@ -708,6 +715,8 @@
           onPointerDown,
           onPointerMove,
           onPointerUp,
+          onPointerCancel,
+          onLostPointerCapture: onPointerCancel,
           onPointerLeave: () => setHover(null),
           onDoubleClick,
         }),

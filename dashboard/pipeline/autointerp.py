@@ -19,8 +19,9 @@ counts 1 for yes, 0 for no and 0.5 for anything else.
   judgments, activating against non-activating (rank-based, ties counting half): 1 = the
   explanation separates them perfectly, 0.5 = chance.
 - Fuzzing: the activating texts twice, once with the tokens where the cluster fires marked and
-  once with as many other tokens marked at random; the judge is asked whether the marked tokens
-  are what the explanation describes. The score is the AUROC, right marks against wrong ones.
+  once with as many other tokens marked at random (all of the others, when fewer do not fire; a
+  text where every token fires is left out); the judge is asked whether the marked tokens are
+  what the explanation describes. The score is the AUROC, right marks against wrong ones.
 - Intruder (no explanation): `INTRUDER_CHOICES - 1` example texts of the cluster and one
   non-activating text, in a random order; the judge names the odd one out by its number. The
   score is the mean probability it gives the right number (an API's answer: 1 if right), over
@@ -167,15 +168,15 @@ def example_text(
     return span_text(tokens, token_ids, firing)
 
 
-def wrong_marks(firing: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def wrong_marks(firing: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
     """As many tokens as fire in `firing` (at least one), chosen at random among those that do
-    not (among all of them when too few do not)."""
-    count = max(int(firing.sum()), 1)
+    not (all of them when fewer do not); None when every token fires (no wrong mark exists)."""
     pool = np.flatnonzero(~firing)
-    if len(pool) < count:
-        pool = np.arange(len(firing))
+    if len(pool) == 0:
+        return None
+    count = min(max(int(firing.sum()), 1), len(pool))
     marks = np.zeros(len(firing), dtype=bool)
-    marks[rng.choice(pool, size=min(count, len(pool)), replace=False)] = True
+    marks[rng.choice(pool, size=count, replace=False)] = True
     return marks
 
 
@@ -272,8 +273,10 @@ def cluster_evidence(
         start, stop = span_bounds(example.offset, length, config.context)
         token_ids = np.asarray(windows[example.window, start:stop])
         firing = activation.in_window(example.window, length)[start:stop] > 0
-        rightly.append(span_text(tokens, token_ids, firing))
-        wrongly.append(span_text(tokens, token_ids, wrong_marks(firing, fuzz_rng)))
+        wrong = wrong_marks(firing, fuzz_rng)
+        if wrong is not None:  # a span where every token fires has no wrong marks to tell
+            rightly.append(span_text(tokens, token_ids, firing))
+            wrongly.append(span_text(tokens, token_ids, wrong))
     non_activating = tuple(
         span_text(tokens, np.asarray(windows[w, s : s + width]), None) for w, s in spans
     )

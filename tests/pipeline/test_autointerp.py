@@ -104,7 +104,9 @@ def test_wrong_marks_mark_as_many_other_tokens() -> None:
     marks = wrong_marks(firing, rng)
     assert marks.sum() == 2 and not (marks & firing).any()
     assert wrong_marks(np.zeros(4, dtype=bool), rng).sum() == 1  # nothing fires: one mark
-    assert wrong_marks(np.ones(3, dtype=bool), rng).sum() == 3  # everything fires
+    mostly = np.array([True, True, True, False])
+    assert wrong_marks(mostly, rng).tolist() == [False, False, False, True]  # all that do not
+    assert wrong_marks(np.ones(3, dtype=bool), rng) is None  # everything fires: none to make
 
 
 def test_intruder_trials_hide_one_intruder_among_examples() -> None:
@@ -143,10 +145,12 @@ class TextOnlyJudge:
         return picked
 
 
-def test_a_judge_that_ignores_the_explanation_scores_its_baseline(study: Study) -> None:
+def test_a_judge_that_ignores_the_explanation_scores_its_baseline(
+    study: Study, sparse_cluster: int
+) -> None:
     """The baseline's point: a score earned from the texts alone equals the random other
     explanation's, so only a judge that reads the explanation rises above its baseline."""
-    evidence = cluster_evidence(study, study.default_iteration, 0)
+    evidence = cluster_evidence(study, study.default_iteration, sparse_cluster)
     scores = explanation_scores(TextOnlyJudge(), evidence, "commas", "something else")
     by_measure = {score.measure: score for score in scores}
     assert set(by_measure) <= set(MEASURES) and {"detection", "fuzzing"} <= set(by_measure)
@@ -260,8 +264,10 @@ def test_local_explainer_explains_scores_and_resumes(
         assert 0.0 <= explanation.score <= 1.0
         measures = {score.measure: score for score in explanation.scores}
         assert measures["detection"].value == explanation.score
-        assert {"detection", "fuzzing"} <= set(measures)
-    assert set(first.means()) >= {"detection", "fuzzing"}
+        # fuzzing needs tokens where the cluster does not fire: the micro study's first
+        # clusters fire on nearly every token, and may have none in their spans
+        assert "detection" in measures and set(measures) <= set(MEASURES)
+    assert "detection" in first.means()
     print(f"\nlocal explain+score: {first.seconds / 3:.2f} s per cluster")
     for explanation in stored:
         print(f"  cluster {explanation.target}: {explanation.text!r} {explanation.scores}")
@@ -367,13 +373,13 @@ def test_openai_compatible_endpoint_end_to_end(study: Study, chat_api: str, tmp_
         assert explanation.text.startswith("the text ") and "\n" not in explanation.text
         assert explanation.score is not None and 0.0 <= explanation.score <= 1.0
         measures = {score.measure: score for score in explanation.scores}
-        assert set(measures) == set(MEASURES)
+        assert {"detection", "intruder"} <= set(measures) <= set(MEASURES)
         assert measures["intruder"].baseline == pytest.approx(1 / INTRUDER_CHOICES)
         # a judge that reads the explanation tells the cluster's own from another's
         assert measures["detection"].value > measures["detection"].baseline
     scores = store.newest_scores(study.name, study.default_iteration)
     assert sorted(scores["cluster"]) == sorted(report.explained)
-    assert scores[["detection", "detection_baseline", "fuzzing", "intruder"]].notna().all().all()
+    assert scores[["detection", "detection_baseline", "intruder"]].notna().all().all()
     assert {r["path"] for r in FakeChat.requests} == {"/v1/chat/completions"}
     assert {r["auth"] for r in FakeChat.requests} == {f"Bearer {API_KEY}"}
     assert all(r["body"]["model"] == API_MODEL for r in FakeChat.requests)
@@ -382,9 +388,15 @@ def test_openai_compatible_endpoint_end_to_end(study: Study, chat_api: str, tmp_
     ]
     assert len(explained) == 2
     judged = len(FakeChat.requests) - len(explained)
-    config = EvidenceConfig()
-    # detection and fuzzing: 2 x texts each, for the explanation and its baseline; intruder
-    assert judged == 2 * (2 * 2 * 2 * config.detection_texts + config.intruder_trials)
+    # detection and fuzzing: both sides' texts, for the explanation and for its baseline;
+    # intruder: one question per trial
+    evidence = [cluster_evidence(study, study.default_iteration, c) for c in report.explained]
+    assert judged == sum(
+        2 * (len(e.activating) + len(e.non_activating))
+        + 2 * (len(e.rightly_marked) + len(e.wrongly_marked))
+        + len(e.intruder_trials)
+        for e in evidence
+    )
 
     FakeChat.fail = True
     with pytest.raises(ExplainerError, match="HTTP 500") as failure:
