@@ -248,10 +248,6 @@ class ExplanationStore:
         """Every explanation of one kind at one iteration of a study, newest first."""
         return self.select("study = ? AND iteration = ? AND kind = ?", (study, iteration, kind))
 
-    def newest_texts(self, study: str, iteration: int) -> dict[int, str]:
-        """Cluster id -> its newest explanation's text, for the list table."""
-        return newest_texts(self.of_study(study, iteration))
-
     def newest_scores(self, study: str, iteration: int) -> pd.DataFrame:
         """Per cluster, the scores of its newest scored explanation (`newest_scores`)."""
         return newest_scores(self.of_study(study, iteration))
