@@ -118,22 +118,17 @@ def any_of_all_of(expression: str, term_mask, size: int, alternatives: str = ","
     return result
 
 
-def filter_text(model: dict) -> str:
-    """The expression of one column of an AG Grid filter model (text filters, first condition)."""
-    if "conditions" in model:
-        model = model["conditions"][0]
-    return str(model.get("filter") or "").strip()
-
-
 def query_table(
-    table: pd.DataFrame, filter_model: dict | None, sort_model: list | None
+    table: pd.DataFrame, filters: dict[str, str] | None, sort: str = ""
 ) -> pd.DataFrame:
-    """Apply an AG Grid filter model and sort model; unknown columns are named in the error."""
+    """The rows that pass every `{column: expression}` filter, sorted by `sort` (`column`,
+    `-column` for descending, or empty); a filter or sort on a column the table lacks is named
+    in the error."""
     mask = np.ones(len(table), dtype=bool)
-    for column, model in (filter_model or {}).items():
+    for column, expression in (filters or {}).items():
         if column not in table.columns:
             raise FilterError(f"no column {column!r} to filter on")
-        expression = filter_text(model)
+        expression = str(expression or "").strip()
         if not expression:
             continue
         if column == "modules":
@@ -145,9 +140,9 @@ def query_table(
                 table[column].astype(str).str.contains(expression, case=False, regex=False)
             ).to_numpy()
     result = table[mask]
-    if sort_model:
-        columns = [item["colId"] for item in sort_model if item.get("colId") in table.columns]
-        ascending = [item.get("sort") != "desc" for item in sort_model if item["colId"] in columns]
-        if columns:
-            result = result.sort_values(columns, ascending=ascending, kind="stable")
+    column = sort.removeprefix("-")
+    if column:
+        if column not in table.columns:
+            raise FilterError(f"no column {column!r} to sort by")
+        result = result.sort_values(column, ascending=not sort.startswith("-"), kind="stable")
     return result

@@ -84,5 +84,53 @@ class ClusterMap(AtlasComponent):
     _prop_names: ClassVar[list[str]] = ["id", "points", "colorbar", "selected", "clicked", "height"]
     available_properties: ClassVar[list[str]] = _prop_names
 
-    def __init__(self, id: str, selected: int | None = None, height: str = "30rem"):
-        super().__init__(id=id, selected=selected, height=height)
+    def __init__(
+        self,
+        id: str,
+        selected: int | None = None,
+        points: dict | None = None,
+        colorbar: dict | None = None,
+        height: str = "30rem",
+    ):
+        super().__init__(id=id, selected=selected, points=points, colorbar=colorbar, height=height)
+
+
+class ServerTable(AtlasComponent):
+    """A big table whose rows the server sends a block at a time (`block`: `{query, start,
+    rows, count}`), drawn only where in view. Sorting and filtering set `query` (`{sort:
+    "-column" | "column" | "", filters: {column: text}}`); a block it lacks is asked for with
+    `request` (`{query, start, end, timestamp}`). `columns`: `{field, header, width, numeric,
+    sortable, filterable, link}` (a `link` column's cell links to its row's `href`)."""
+
+    _type = "ServerTable"
+    _prop_names: ClassVar[list[str]] = [
+        "id",
+        "columns",
+        "pinned",
+        "query",
+        "block",
+        "request",
+        "blockSize",
+        "height",
+    ]
+    available_properties: ClassVar[list[str]] = _prop_names
+
+    def __init__(
+        self,
+        id: str,
+        columns: list[dict],
+        query: dict,
+        block: dict | None = None,
+        pinned: int = 1,
+        blockSize: int = 100,
+        height: str = "34rem",
+    ):
+        super().__init__(
+            id=id,
+            columns=columns,
+            query=query,
+            block=block,
+            pinned=pinned,
+            blockSize=blockSize,
+            height=height,
+        )

@@ -4,22 +4,39 @@ The view lives in the query string (only non-default values): `study` (a study d
 the data dir; default: ATLAS_STUDY), `iteration`, `color`, `dist`, `cluster` (the selected one),
 `sort` (`-size`: descending; `none`), `f_<column>` (a column filter, in the language of
 `dashboard.analysis.cluster_table`) and `component=<module>:<c>` (show the cluster holding that
-subcomponent). `callbacks/clusters.py` fills figures and rows.
+subcomponent). At an iteration the study stores, the first screen (map, distribution, selection
+and the table's first rows) comes with the layout, so the page draws without a callback round
+trip; at any other it is computed by the callbacks (`callbacks/clusters.py`) under a message
+that says so. They answer every later change.
 """
 
 from __future__ import annotations
 
 import dash
-import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
+import numpy as np
+import pandas as pd
 from dash import dcc, html
 
+from dashboard.analysis.cluster_table import FilterError, query_table
 from dashboard.app_state import study_status
-from dashboard.components.atlas_components import Chart, ClusterMap
+from dashboard.components import charts
+from dashboard.components.atlas_components import Chart, ClusterMap, ServerTable
 from dashboard.components.computing import computing_loading, computing_message
+from dashboard.components.map_points import map_colorbar, map_points
 from dashboard.components.notices import no_study_notice
 from dashboard.components.quality import quality_details
-from dashboard.page_data import is_stored, parse_iteration
+from dashboard.page_data import (
+    is_stored,
+    link_query,
+    list_table,
+    loaded_study,
+    map_at,
+    parse_iteration,
+)
+from dashboard.stores import explanation_store
+from dashboard.stores.database import StoreError
+from dashboard.stores.explanations import MEASURES
 from dashboard.study import Study
 from dashboard.study.quality import decomposition_quality
 from dashboard.study.summary import cluster_assignments, study_counts
@@ -34,11 +51,12 @@ DIST_MEASURE = "clusters-dist-measure"
 COLOR = "clusters-color"
 ITERATION = "clusters-iteration"
 ITERATION_APPLY = "clusters-iteration-apply"
-SELECTED = "clusters-selected"
+ITERATION_GO = "clusters-iteration-go"  # set to the address of another iteration's list
 SUMMARY = "clusters-summary"
 STATE = "clusters-state"
 URL_SYNC = "clusters-url"
 MESSAGE = "clusters-message"
+FILL = "clusters-fill"  # set true in the browser when the first screen is left to the callbacks
 
 DEFAULT_COLOR = "firing_frequency"
 DEFAULT_DIST = "size"
@@ -74,43 +92,125 @@ MEASURE_LABELS = {
     "fuzzing_baseline": "fuzzing (random explanation)",
     "intruder": "intruder (chance 0.2)",
 }
-NUMBER_FORMAT = {"function": "params.value == null ? '' : d3.format('.3~g')(params.value)"}
-TEXT_FILTER = {
-    "filter": "agTextColumnFilter",
-    "filterParams": {"filterOptions": ["contains"], "maxNumConditions": 1, "debounceMs": 400},
-}
+HISTOGRAM_BINS = 40
+BLOCK_ROWS = 100  # rows the table is sent at a time
+TEXT_COLUMNS = [  # (field, header, width) between the cluster and the measures
+    ("size", "members", 90),
+    ("layers", "members by layer", 100),
+    ("top_tokens", "top tokens", 240),
+    ("modules", "modules", 260),
+    ("explanation", "explanation", 280),
+    ("labels", "labels", 130),
+    ("ci_histogram", "activation histogram", 160),
+]
+UNSORTED_COLUMNS = ("layers", "ci_histogram")  # sparklines: no order, no filter
+SCORE_COLUMNS = [name for name in MEASURE_LABELS if name.startswith(MEASURES)]
 
 
-def column_defs() -> list[dict]:
-    numeric = [
-        {"field": name, "headerName": label, "valueFormatter": NUMBER_FORMAT, **TEXT_FILTER}
+def table_columns() -> list[dict]:
+    """The table's columns: the cluster (a link to its page), its summary, then every measure."""
+    cluster = {"field": "cluster", "header": "cluster", "width": 90, "numeric": True, "link": True}
+    summary = [
+        {
+            "field": field,
+            "header": header,
+            "width": width,
+            "numeric": field == "size",
+            **({"sortable": False, "filterable": False} if field in UNSORTED_COLUMNS else {}),
+        }
+        for field, header, width in TEXT_COLUMNS
+    ]
+    measures = [
+        {"field": name, "header": label, "width": 130, "numeric": True}
         for name, label in MEASURE_LABELS.items()
-        if name not in ("size",)
+        if name != "size"
     ]
-    return [
-        {
-            "colId": "cluster",
-            "field": "link",  # markdown `[id](/cluster/id)` made by the server
-            "headerName": "cluster",
-            "pinned": "left",
-            "width": 110,
-            "cellRenderer": "markdown",
-            **TEXT_FILTER,
-        },
-        {"field": "size", "headerName": "members", "width": 110, **TEXT_FILTER},
-        {"field": "layers", "headerName": "members by layer", "width": 100, "sortable": False},
-        {"field": "top_tokens", "headerName": "top tokens", "width": 240, **TEXT_FILTER},
-        {"field": "modules", "headerName": "modules", "width": 260, **TEXT_FILTER},
-        {"field": "explanation", "headerName": "explanation", "width": 280, **TEXT_FILTER},
-        {"field": "labels", "headerName": "labels", "width": 130, **TEXT_FILTER},
-        {
-            "field": "ci_histogram",
-            "headerName": "activation histogram",
-            "sortable": False,
-            "width": 190,
-        },
-        *numeric,
-    ]
+    return [cluster, *summary, *measures]
+
+
+def table_now(state: dict) -> pd.DataFrame:
+    """The list table with each cluster's newest explanation and the scores of its newest
+    scored one (read per request: they change)."""
+    table = list_table(state["version"], state["iteration"])
+    study = loaded_study(state["version"])
+    try:
+        newest, scores = explanation_store().newest(study.name, state["iteration"])
+        scores = scores.set_index("cluster")
+    except StoreError:  # the store is away: the table still serves, without explanations
+        newest, scores = {}, pd.DataFrame()
+    score_columns = {
+        column: np.nan if scores.empty else table["cluster"].map(scores[column])
+        for column in SCORE_COLUMNS
+    }
+    explanations = table["cluster"].map(newest).fillna("") if newest else ""
+    return table.assign(explanation=explanations, **score_columns)
+
+
+def iteration_suffix(state: dict) -> str:
+    """What keeps a link in this view's study and iteration."""
+    return link_query(loaded_study(state["version"]), state)
+
+
+def table_query(sort: str, filters: dict[str, str]) -> dict:
+    """The table's `query` prop for a URL's sort (`none`: unsorted) and filters."""
+    return {"sort": "" if sort == NO_SORT else sort, "filters": filters}
+
+
+def table_block(table: pd.DataFrame, query: dict, start: int, end: int, suffix: str) -> dict:
+    """Rows `start:end` of `table` under `query`, as the table's `block` prop; a filter it
+    cannot apply raises FilterError."""
+    result = query_table(table, query.get("filters"), query.get("sort") or "")
+    rows = result.iloc[start:end]
+    records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    for record in records:
+        record["href"] = f"/cluster/{record['cluster']}{suffix}"
+    return {"query": query, "start": start, "rows": records, "count": len(result)}
+
+
+def map_props(study: Study, state: dict, table: pd.DataFrame, color: str) -> tuple[dict, dict]:
+    """The map's `points` and `colorbar`, coloured by `color`."""
+    coordinates = map_at(study, state["iteration"])
+    placed = table.set_index("cluster").loc[coordinates["cluster"]].reset_index()
+    label = MEASURE_LABELS.get(color, color)
+    return map_points(coordinates, placed, color), map_colorbar(placed, color, label)
+
+
+def distribution_chart(table: pd.DataFrame, measure: str) -> dict:
+    values = table[measure].to_numpy(np.float64)
+    return charts.distribution(values, HISTOGRAM_BINS, MEASURE_LABELS.get(measure, measure))
+
+
+def selection_summary(table: pd.DataFrame, selected: object, suffix: str):
+    """The selected cluster's card with its "Open" link, however the selection arrived."""
+    if selected is None:
+        return html.Small("Click a point to select a cluster.", className="text-muted")
+    table = table.set_index("cluster")
+    if not isinstance(selected, int) or selected not in table.index:
+        return dbc.Alert(f"No cluster {selected} at this iteration.", color="warning")
+    row = table.loc[selected]
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                html.H5(f"Cluster {selected}", className="card-title", id="selected-title"),
+                html.P(
+                    f"{int(row['size'])} members · firing frequency "
+                    f"{row['firing_frequency']:.3g} · depth {row['depth_mean']:.2f} · "
+                    f"attention share {row['attention_share']:.2f} · cohesion above chance "
+                    f"{row['cohesion_excess']:.2f}"
+                    + ("" if pd.isna(row["stability"]) else f" · stability {row['stability']:.2f}")
+                    + (f" · {row['labels']}" if row["labels"] else ""),
+                    className="mb-1 small",
+                ),
+                html.P(["Top tokens: ", html.Code(row["top_tokens"])], className="mb-2 small"),
+                dcc.Link(
+                    "Open cluster",
+                    href=f"/cluster/{selected}{suffix}",
+                    className="btn btn-primary btn-sm",
+                    id="open-cluster",
+                ),
+            ]
+        )
+    )
 
 
 def study_line(study: Study, iteration: int) -> html.P:
@@ -167,39 +267,6 @@ def measure_options() -> list[dict]:
     return [{"label": label, "value": name} for name, label in MEASURE_LABELS.items()]
 
 
-def filter_model(filters: dict[str, str]) -> dict:
-    """AG Grid's filter model for `{column: expression}`."""
-    return {
-        name: {"filterType": "text", "type": "contains", "filter": expression}
-        for name, expression in filters.items()
-    }
-
-
-def grid(state: dict) -> dag.AgGrid:
-    sort = state["sort"]
-    column, direction = (sort[1:], "desc") if sort.startswith("-") else (sort, "asc")
-    columns = column_defs()
-    for definition in columns:
-        if definition.get("colId", definition["field"]) == column:
-            definition["sort"] = direction
-    return dag.AgGrid(
-        id=GRID,
-        columnDefs=columns,
-        rowModelType="infinite",
-        filterModel=filter_model(state["filters"]),
-        defaultColDef={"resizable": True, "sortable": True, "width": 130, "floatingFilter": True},
-        dashGridOptions={
-            "rowBuffer": 0,
-            "cacheBlockSize": 100,
-            "maxBlocksInCache": 20,
-            "infiniteInitialRowCount": 100,
-            "suppressCellFocus": True,
-        },
-        style={"height": "34rem"},
-        className="ag-theme-alpine",
-    )
-
-
 def controls(state: dict, study: Study) -> dbc.Row:
     return dbc.Row(
         [
@@ -236,6 +303,29 @@ def controls(state: dict, study: Study) -> dbc.Row:
     )
 
 
+def first_screen(study: Study, state: dict) -> dict:
+    """The props of the first screen, read in the layout at a stored iteration: the map, the
+    distribution, the selection card and the table's first block; `message` when the URL's
+    filters cannot be applied."""
+    table = table_now(state)
+    points, colorbar = map_props(study, state, table, state["color"])
+    suffix = iteration_suffix(state)
+    query = table_query(state["sort"], state["filters"])
+    try:
+        block, message = table_block(table, query, 0, BLOCK_ROWS, suffix), ""
+    except FilterError as error:
+        block = {"query": query, "start": 0, "rows": [], "count": 0}
+        message = f"Filter not applied: {error}"
+    return {
+        "points": points,
+        "colorbar": colorbar,
+        "chart": distribution_chart(table, state["dist"]),
+        "summary": selection_summary(table, state["selected"], suffix),
+        "block": block,
+        "message": message,
+    }
+
+
 def layout(**query: str | list[str]) -> html.Div:
     name = single(query.get("study"))
     status = study_status(name)
@@ -243,33 +333,47 @@ def layout(**query: str | list[str]) -> html.Div:
         return html.Div([html.H2("Clusters"), no_study_notice(status.problem)])
     study = status.study
     state = query_state(study, query) | {"study": name, "version": study.version}
+    stored = is_stored(study, state["iteration"])
     computing = (
-        None
-        if is_stored(study, state["iteration"])
-        else computing_message("the clusters' measures and map", state["iteration"])
+        None if stored else computing_message("the clusters' measures and map", state["iteration"])
+    )
+    first = first_screen(study, state) if stored else {}
+    message = "; ".join(filter(None, [state["message"], first.get("message")]))
+    table = ServerTable(
+        id=GRID,
+        columns=table_columns(),
+        query=table_query(state["sort"], state["filters"]),
+        block=first.get("block"),
+        blockSize=BLOCK_ROWS,
     )
     return html.Div(
         [
             dcc.Location(id=URL_SYNC, refresh=False),
+            dcc.Location(id=ITERATION_GO, refresh="callback-nav"),
             dcc.Store(id=STATE, data={k: v for k, v in state.items() if k != "message"}),
-            dcc.Store(id=SELECTED, data=state["selected"]),
             html.H2("Clusters"),
             study_line(study, state["iteration"]),
             quality_details(decomposition_quality(study), "decomposition-quality"),
-            dbc.Alert(
-                state["message"],
-                id=MESSAGE,
-                color="info",
-                is_open=bool(state["message"]),
-                className="py-2",
-            ),
+            dbc.Alert(message, id=MESSAGE, color="info", is_open=bool(message), className="py-2"),
             controls(state, study),
+            html.Div(
+                # left to the callbacks: the store turns true once this is on screen
+                # (assets/lazy_sections.js), which starts them
+                [dcc.Store(id=FILL, data=False)],
+                className="" if stored else "lazy-section",
+                **({} if stored else {"data-trigger": FILL}),
+            ),
             dbc.Row(
                 [
                     dbc.Col(
                         [
                             computing_loading(
-                                ClusterMap(id=MAP, selected=state["selected"]),
+                                ClusterMap(
+                                    id=MAP,
+                                    selected=state["selected"],
+                                    points=first.get("points"),
+                                    colorbar=first.get("colorbar"),
+                                ),
                                 computing,
                             ),
                             html.P(
@@ -281,7 +385,7 @@ def layout(**query: str | list[str]) -> html.Div:
                                 className="small text-muted mb-0",
                                 id="map-caption",
                             ),
-                            html.Div(id=SUMMARY, className="mt-2"),
+                            html.Div(first.get("summary"), id=SUMMARY, className="mt-2"),
                         ],
                         lg=7,
                     ),
@@ -298,7 +402,9 @@ def layout(**query: str | list[str]) -> html.Div:
                                 ],
                                 size="sm",
                             ),
-                            computing_loading(Chart(id=DISTRIBUTION), computing),
+                            computing_loading(
+                                Chart(id=DISTRIBUTION, chart=first.get("chart")), computing
+                            ),
                             html.Small(
                                 "Drag across bars to filter the table to that range.",
                                 className="text-muted",
@@ -310,10 +416,11 @@ def layout(**query: str | list[str]) -> html.Div:
             ),
             html.H5("All clusters", className="mt-3"),
             html.Small(
-                "Filters: numbers as >2.5, <=3, 0.1..0.5 (& = and, comma = or); modules as "
-                "*mlp*,*attn* (or), *mlp*&*.1.* (and), !*q_proj* (exclude).",
+                "Click a header to sort. Filters: numbers as >2.5, <=3, 0.1..0.5 (& = and, "
+                "comma = or); modules as *mlp*,*attn* (or), *mlp*&*.1.* (and), !*q_proj* "
+                "(exclude); text as a part of it.",
                 className="text-muted d-block mb-1",
             ),
-            grid(state),
+            table if stored else computing_loading(table, computing),
         ]
     )

@@ -31,12 +31,8 @@ TABLE = pd.DataFrame(
 )
 
 
-def text(expression: str) -> dict:
-    return {"filterType": "text", "type": "contains", "filter": expression}
-
-
-def clusters_after(filters: dict, sort: list | None = None) -> list[int]:
-    return query_table(TABLE, {k: text(v) for k, v in filters.items()}, sort)["cluster"].tolist()
+def clusters_after(filters: dict, sort: str = "") -> list[int]:
+    return query_table(TABLE, filters, sort)["cluster"].tolist()
 
 
 def test_numeric_filters():
@@ -58,8 +54,9 @@ def test_module_filters():
 
 def test_text_filter_and_sort():
     assert clusters_after({"top_tokens": "OF"}) == [1]
-    assert clusters_after({}, [{"colId": "size", "sort": "desc"}]) == [3, 1, 2, 0]
-    assert clusters_after({"size": ">1"}, [{"colId": "depth_mean", "sort": "asc"}]) == [1, 2, 3]
+    assert clusters_after({}, "-size") == [3, 1, 2, 0]
+    assert clusters_after({"size": ">1"}, "depth_mean") == [1, 2, 3]
+    assert clusters_after({"size": " "}, "") == [0, 1, 2, 3]
 
 
 @pytest.mark.parametrize(
@@ -67,12 +64,17 @@ def test_text_filter_and_sort():
     [
         ({"size": ">big"}, "size: cannot read '>big'"),
         ({"modules": "!"}, "modules: empty pattern"),
-        ({"nope": "1"}, "no column 'nope'"),
+        ({"nope": "1"}, "no column 'nope' to filter on"),
     ],
 )
 def test_bad_filters_are_named(filters, message):
     with pytest.raises(FilterError, match=message):
         clusters_after(filters)
+
+
+def test_a_sort_on_a_missing_column_is_named():
+    with pytest.raises(FilterError, match="no column 'nope' to sort by"):
+        clusters_after({}, "-nope")
 
 
 def test_table_of_the_hand_case():

@@ -176,8 +176,22 @@ def test_malformed_callback_inputs_get_no_500(
         page.evaluate(f"dash_clientside.set_props('clusters-map', {{clicked: {clicked}}})")
     page.wait_for_load_state("networkidle")
     expect(page.locator("#clusters-summary")).to_contain_text("Click a point")
+    # table requests that are not one, or name a column the table lacks: ignored, or a message
+    for request in (
+        "{query: 5}",
+        "{query: {sort: 1}, start: 0, end: 10}",
+        "{query: {sort: '', filters: {size: 3}}, start: 0, end: 10}",
+        "{query: {sort: '', filters: {}}, start: -5, end: 10}",
+        "{query: {sort: '', filters: {}}, start: 0, end: 100000}",
+    ):
+        page.evaluate(f"dash_clientside.set_props('clusters-grid', {{request: {request}}})")
+    page.evaluate(
+        "dash_clientside.set_props('clusters-grid', "
+        "{request: {query: {sort: '-nope', filters: {}}, start: 0, end: 100}})"
+    )
+    expect(page.locator("#clusters-message")).to_contain_text("no column 'nope' to sort by")
     # an unknown cluster id: a message
-    page.evaluate("dash_clientside.set_props('clusters-selected', {data: 987654})")
+    page.evaluate("dash_clientside.set_props('clusters-map', {selected: 987654})")
     expect(page.locator("#clusters-summary")).to_contain_text("No cluster 987654")
     # a forged page state with an iteration outside the history: a message, no 500
     page.evaluate(

@@ -9,11 +9,11 @@ from urllib.parse import unquote
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.browser.conftest import ServedApp, WatchedPage, show_members
+from tests.browser.conftest import ServedApp, WatchedPage, serving, show_members
 
 pytestmark = pytest.mark.browser
 
-GRID_IDS = "#clusters-grid .ag-pinned-left-cols-container a"
+GRID_IDS = "#clusters-grid .atlas-table-row .atlas-table-pinned a"
 
 
 MAP_DRAWN = """() => {
@@ -37,7 +37,7 @@ def grid_ids(page) -> list[str]:
 
 
 def floating_filter(page, column: str):
-    return page.locator(f'#clusters-grid .ag-floating-filter[col-id="{column}"] input')
+    return page.locator(f'#clusters-grid .atlas-table-filter[data-column="{column}"] input')
 
 
 def hover_on_the_map(page, cluster: str) -> str:
@@ -66,6 +66,34 @@ def test_select_on_the_map_then_open(app_with_study: ServedApp, watched: Watched
     page.locator("#open-cluster").click()
     expect(page.locator("#cluster-title")).to_have_text(f"Cluster {cluster}")
     assert re.search(rf"/cluster/{cluster}$", page.url)
+    assert watched.errors == []
+
+
+def test_the_list_s_first_screen_comes_with_the_page(
+    app_with_micro_study: ServedApp, watched: WatchedPage, micro_study
+) -> None:
+    """At the iteration a study stores, the map, the distribution, the selection and the first
+    rows come in the page's layout: no callback is asked for before the page is drawn. (The
+    random study of the other tests stores none: there the callbacks fill them.)"""
+    from dashboard.analysis.study_analyses import cluster_analyses
+    from dashboard.study import Study
+
+    study = Study(micro_study)
+    clusters = sorted(cluster_analyses(study, study.default_iteration).clusters["cluster"])
+    page = watched.page
+    outputs: list[str] = []
+    page.on(
+        "request",
+        lambda request: outputs.append(request.post_data_json["output"])
+        if "_dash-update-component" in request.url
+        else None,
+    )
+    open_list(watched, f"{app_with_micro_study.url}/clusters?cluster={clusters[1]}&sort=cluster")
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("#selected-title")).to_have_text(f"Cluster {clusters[1]}")
+    expect(page.locator("#clusters-distribution rect.atlas-chart-brushable")).to_be_visible()
+    assert grid_ids(page)[0] == str(clusters[0])
+    assert [output for output in outputs if "_pages_content" not in output] == []
     assert watched.errors == []
 
 
@@ -123,7 +151,7 @@ def test_bad_filter_is_named_and_distribution_range_filters(
     expect(page).to_have_url(re.compile(r"f_size=1\.\.[\d.]+"))
     expect(page.locator("#clusters-distribution .atlas-chart-brush")).to_have_count(1)
     low, high = map(float, floating_filter(page, "size").input_value().split(".."))
-    sizes = page.locator('#clusters-grid .ag-center-cols-container [col-id="size"]')
+    sizes = page.locator('#clusters-grid .atlas-table-row [data-column="size"]')
     expect(sizes.first).to_be_visible()
     page.wait_for_load_state("networkidle")
     shown = [float(size) for size in sizes.all_inner_texts() if size.strip()]
@@ -359,4 +387,45 @@ def test_stability_is_said_on_a_cluster_page_and_filters_the_list(
     shown = grid_ids(page)
     kept = clusters.loc[clusters["stability"] >= round(low, 4), "cluster"].astype(str)
     assert shown and set(shown) <= set(kept)
+    assert watched.errors == []
+
+
+def test_the_table_sorts_scrolls_through_blocks_and_shows_exact_values(
+    tmp_path, watched: WatchedPage
+) -> None:
+    """The list's table on a study of more clusters than one block: a header click sorts (and
+    writes the sort into the URL), scrolling to the end draws rows of later blocks, sideways
+    scrolling keeps the cluster column, and a cell's hover holds the exact value."""
+    from dashboard.analysis.study_analyses import cluster_analyses
+    from dashboard.study import Study
+    from tests.study_factory import write_random_study
+
+    study = Study(write_random_study(tmp_path / "data" / "big", subcomponents_per_module=90))
+    clusters = cluster_analyses(study, study.default_iteration).clusters.set_index("cluster")
+    assert len(clusters) > 200  # more than two blocks of 100 rows
+    page = watched.page
+    with serving(tmp_path / "data", "big") as app:
+        open_list(watched, app.url + "/clusters")
+        table = page.locator("#clusters-grid")
+        expect(table).to_have_attribute("data-count", str(len(clusters)))
+        title = page.locator('#clusters-grid .atlas-table-title[data-column="cluster"]')
+        title.click()  # a number column sorts descending first
+        expect(page).to_have_url(re.compile(r"sort=-cluster"))
+        expect(page.locator(GRID_IDS).first).to_have_text(str(clusters.index.max()))
+        title.click()
+        expect(page).to_have_url(re.compile(r"sort=cluster\b"))
+        expect(page.locator(GRID_IDS).first).to_have_text(str(clusters.index.min()))
+        scroller = page.locator("#clusters-grid .atlas-table-scroll")
+        scroller.evaluate("element => { element.scrollTop = element.scrollHeight; }")
+        expect(page.locator(GRID_IDS).last).to_have_text(str(clusters.index.max()))
+        scroller.evaluate("element => { element.scrollLeft = element.scrollWidth; }")
+        expect(page.locator('#clusters-grid [data-column="intruder"]').first).to_be_visible()
+        expect(page.locator(GRID_IDS).last).to_be_visible()  # the cluster column stays
+        scroller.evaluate("element => { element.scrollLeft = 0; element.scrollTop = 0; }")
+        cell = page.locator('#clusters-grid .atlas-table-row [data-column="firing_frequency"]')
+        expect(cell.first).to_be_visible()
+        first = int(page.locator(GRID_IDS).first.inner_text())
+        exact = float(cell.first.get_attribute("title"))
+        assert exact == clusters.loc[first, "firing_frequency"]
+        assert float(cell.first.inner_text()) == pytest.approx(exact, rel=1e-3)
     assert watched.errors == []
