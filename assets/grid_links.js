@@ -1,5 +1,5 @@
-/* Links drawn inside AG Grid cells (the `markdown` renderer writes plain `<a>` tags) and in
- * TokenRows (assets/atlas_components.js) navigate the way `dcc.Link` does: within the app,
+/* Links drawn inside AG Grid cells (the `markdown` renderer writes plain `<a>` tags), in
+ * TokenRows and in ServerTable (assets/atlas_components.js) navigate the way `dcc.Link` does: within the app,
  * without reloading the page. A click with a modifier key, or on a link to another site, is left
  * to the browser.
  */
@@ -8,7 +8,7 @@
   document.addEventListener("click", (event) => {
     if (event.defaultPrevented || event.button !== 0) return;
     if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
-    const within = ".ag-root a[href], .atlas-token-rows a[href]";
+    const within = ".ag-root a[href], .atlas-token-rows a[href], .atlas-table a[href]";
     const link = event.target.closest && event.target.closest(within);
     if (!link || link.target === "_blank") return;
     const address = new URL(link.href, window.location.href);

@@ -63,7 +63,7 @@ JOBS = ("probe_result", "infer_result")
 # The page's main content, beyond what every page is checked for (graphs and grids in view).
 READY = {
     "floor": "#probe-text",
-    "clusters": "#clusters-grid",
+    "clusters": "#clusters-grid .atlas-table-row",
     "cluster_largest": "#cluster-overview > *",
     "cluster": "#cluster-overview > *",
     "component": "#component-tokens > *",

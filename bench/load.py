@@ -10,8 +10,10 @@ The callback payloads are recorded once from a real headless Chromium (the clust
 filter and sort, a cluster page and a probe) and replayed from threads over keep-alive
 `http.client` connections, each user with a page load's own signed `endId`:
 
-- list: the AG Grid infinite-model rows callback (first block, default sort);
-- filter: the same callback with a filter (`modules` `*mlp*`) and a sort (token entropy, desc);
+- list: the list page, its first screen (map, distribution, first block of rows) with its
+  layout: the pages router callback for `/clusters`;
+- filter: the table's rows callback with a filter (`modules` `*mlp*`) and a sort (token entropy,
+  descending: a click on its header);
 - cluster: a cluster page, varied over the study's clusters: the pages router callback, then
   each section callback with the values of the layout it returned (one after the other on one
   connection; a browser sends the sections at once);
@@ -85,7 +87,7 @@ SECRET = "bench-load-secret"  # ATLAS_SECRET_KEY of the scaled mode (shared by i
 UPDATE = "/_dash-update-component"
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 FILTER = ("modules", "*mlp*")
-SORT = ("token_entropy", "desc")
+SORT = "-token_entropy"  # a number column's first click on its header: descending
 TEXTS = (
     "The river flows through the old city",
     "The cat sat on the mat near the door",
@@ -342,7 +344,7 @@ def log_findings(data_dir: Path) -> dict:
 class Recording:
     """Callback bodies as a real Chromium sent them."""
 
-    rows_list: dict
+    list_page: dict
     rows_filter: dict
     cluster_router: dict
     cluster_sections: list[dict]
@@ -379,7 +381,7 @@ def record(url: str) -> Recording:
             }
         )
 
-    grid_ids = "#clusters-grid .ag-pinned-left-cols-container a"
+    grid_ids = "#clusters-grid .atlas-table-row .atlas-table-pinned a"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
@@ -391,19 +393,22 @@ def record(url: str) -> Recording:
             page.locator(grid_ids).first.wait_for(timeout=120_000)
             page.wait_for_load_state("networkidle")
             column, expression = FILTER
-            page.locator(f'#clusters-grid .ag-floating-filter[col-id="{column}"] input').fill(
+            page.locator(f'#clusters-grid .atlas-table-filter[data-column="{column}"] input').fill(
                 expression
             )
             page.wait_for_timeout(1000)  # the filter's debounce is 400 ms
             page.wait_for_load_state("networkidle")
-            page.evaluate(
-                """async ([column, sort]) => {
-                    const api = await dash_ag_grid.getApiAsync('clusters-grid');
-                    api.applyColumnState({state: [{colId: column, sort: sort}],
-                                          defaultState: {sort: null}});
-                }""",
-                list(SORT),
+            header = page.locator(
+                f'#clusters-grid .atlas-table-title[data-column="{SORT.removeprefix("-")}"]'
             )
+            for _ in range(50):  # columns out of view are not drawn: scroll sideways to it
+                if header.count():
+                    break
+                page.locator("#clusters-grid .atlas-table-scroll").evaluate(
+                    "element => { element.scrollLeft += element.clientWidth / 2; }"
+                )
+                page.wait_for_timeout(100)
+            header.click()
             page.wait_for_timeout(1000)
             page.wait_for_load_state("networkidle")
             first = page.locator(grid_ids).first.inner_text().strip()
@@ -427,26 +432,26 @@ def record(url: str) -> Recording:
     def output(post: dict) -> str:
         return post["body"].get("output", "")
 
-    rows = [post for post in posts if "clusters-grid.getRowsResponse" in output(post)]
-    plain = [p for p in rows if not p["body"]["inputs"][0]["value"].get("filterModel")]
-    filtered = [
-        p
-        for p in rows
-        if p["body"]["inputs"][0]["value"].get("filterModel")
-        and p["body"]["inputs"][0]["value"].get("sortModel")
-    ]
-    if not plain or not filtered:
-        raise RuntimeError("the recording lacks the list's rows without and with a filter")
-    ids = [
-        int(row["cluster"])
-        for row in plain[0]["answer"]["response"]["clusters-grid"]["getRowsResponse"]["rowData"]
-    ]
-
     def router_path(post: dict) -> str:
         if "_pages_content.children" not in output(post):
             return ""
         values = {i["property"]: i.get("value") for i in post["body"]["inputs"]}
         return values.get("pathname") or ""
+
+    def asked(post: dict) -> dict:
+        return (post["body"]["inputs"][0].get("value") or {}).get("query") or {}
+
+    lists = [post for post in posts if router_path(post) == "/clusters" and post["answer"]]
+    filtered = [
+        post
+        for post in posts
+        if "clusters-grid.block" in output(post)
+        and FILTER[0] in (asked(post).get("filters") or {})
+        and asked(post).get("sort") == SORT
+    ]
+    if not lists or not filtered:
+        raise RuntimeError("the recording lacks the list page or its filtered rows")
+    ids = [int(row["cluster"]) for row in list_rows(lists[0]["answer"]["response"])]
 
     routers = [post for post in posts if router_path(post).startswith("/cluster/")]
     if not routers:
@@ -475,7 +480,7 @@ def record(url: str) -> Recording:
         1000,
     )
     return Recording(
-        rows_list=plain[0]["body"],
+        list_page=lists[0]["body"],
         rows_filter=filtered[-1]["body"],
         cluster_router=routers[0]["body"],
         cluster_sections=list(sections.values()),
@@ -555,6 +560,12 @@ def layout_props(node: Any, found: dict[str, dict]) -> dict[str, dict]:
     return found
 
 
+def list_rows(response: dict) -> list[dict]:
+    """The first block of rows in the list page's layout (as the router callback returns it)."""
+    block = layout_props(response, {}).get("clusters-grid", {}).get("block") or {}
+    return block.get("rows") or []
+
+
 def with_values(body: dict, values: dict[tuple[str, str], Any]) -> dict:
     """`body` with each input and state value set from `values` where it names it."""
     body = copy.deepcopy(body)
@@ -597,7 +608,7 @@ class User:
         self.end_id = ""
         self.deadline = 0.0  # of the step under way
         self.poll_body = json.dumps(without_values(recording.probe_start)).encode()
-        self.list_body = json.dumps(recording.rows_list).encode()
+        self.list_body = json.dumps(recording.list_page).encode()
         self.filter_body = json.dumps(recording.rows_filter).encode()
 
     def load_page(self) -> None:
@@ -642,16 +653,23 @@ class User:
             raise StepError(f"{short(output)}: not a Dash payload")
         return answer
 
+    def list_page(self) -> None:
+        answer = self.callback(self.list_body, self.recording.list_page["output"])
+        response = (answer or {}).get("response")
+        if not response:
+            raise StepError("list: no response in the payload")
+        if not list_rows(response):
+            raise StepError("list: no rows in its first screen")
+
     def rows(self, body: bytes) -> None:
-        output = self.recording.rows_list["output"]
-        answer = self.callback(body, output)
+        answer = self.callback(body, self.recording.rows_filter["output"])
         response = (answer or {}).get("response")
         if not response:
             raise StepError("rows: no response in the payload")
         if response.get("clusters-message", {}).get("is_open"):
             raise StepError(f"rows: {response['clusters-message'].get('children')}")
-        rows = response["clusters-grid"]["getRowsResponse"]
-        if not rows.get("rowData") or not rows.get("rowCount"):
+        block = response["clusters-grid"]["block"]
+        if not block.get("rows") or not block.get("count"):
             raise StepError("rows: no rows")
 
     def cluster(self) -> None:
@@ -724,7 +742,7 @@ class User:
                 started, before = time.monotonic(), self.connection.requests
             self.deadline = started + timeout
             if kind == "list":
-                self.rows(self.list_body)
+                self.list_page()
             elif kind == "filter":
                 self.rows(self.filter_body)
             elif kind == "cluster":
