@@ -84,9 +84,11 @@ def test_the_list_s_first_screen_comes_with_the_page(
     outputs: list[str] = []
     page.on(
         "request",
-        lambda request: outputs.append(request.post_data_json["output"])
-        if "_dash-update-component" in request.url
-        else None,
+        lambda request: (
+            outputs.append(request.post_data_json["output"])
+            if "_dash-update-component" in request.url
+            else None
+        ),
     )
     open_list(watched, f"{app_with_micro_study.url}/clusters?cluster={clusters[1]}&sort=cluster")
     page.wait_for_load_state("networkidle")
