@@ -12,14 +12,17 @@
  * turn, scroll to fly in and out, double-click to reset, click a point to select its cluster.
  * No WebGL: a software-rendered WebGL context (headless, or a machine without a GPU) and
  * plotly's 3D scene code were most of the list page's time in the browser.
+ * Lineage: a cluster's merge subtree as a dendrogram, each node a link to that cluster.
  * ServerTable: a big table whose rows the server sends a block at a time, sorted and filtered
  * there; only the rows and columns in view are drawn. The list page's first block comes with
  * the page, so it draws without a round trip (AG Grid's code, its setup and its first request
  * were most of what was left of that page's time).
  *
- * `chart`: {kind: "bars" | "steps" | "heatmap", title, xTitle, yTitle, ...}
+ * `chart`: {kind: "bars" | "steps" | "heatmap" | "curve", title, xTitle, yTitle, ...}
  *   bars, steps: x (a label or number per position), series [{name, values}]
  *   heatmap: x (column labels), y (row labels), z (rows of values), unit (said on hover)
+ *   curve: x (numbers, ascending), y (a value each), marks [{x, label}], pick (a click sets
+ *     the component's `picked` to {x, timestamp})
  */
 (function () {
   "use strict";
@@ -282,6 +285,89 @@
 
   /** A chart; a range dragged across its bars (`chart.brush`) sets `selected` to
    * {range: [low, high], timestamp}. */
+
+  /** A line over numeric `x` (ascending) of values `y`, on an axis from their least to their
+   * largest value; `marks` [{x, label}] are drawn as labelled vertical lines. With `pick`, a
+   * click sets `ui.picked(x)` to the nearest point's x. Hover reads out the nearest point. */
+  function curve(chart, ui) {
+    const { hover, setHover } = ui;
+    const box = { left: 64, right: WIDTH - 12, top: 36, bottom: HEIGHT - 40 };
+    const xs = chart.x || [];
+    const ys = chart.y || [];
+    if (!xs.length) return [];
+    const [x0, x1] = [xs[0], xs[xs.length - 1]];
+    const [low, high] = [Math.min(...ys), Math.max(...ys)];
+    const x = (value) => box.left + ((value - x0) / Math.max(x1 - x0, 1)) * (box.right - box.left);
+    const y = (value) => box.bottom - ((value - low) / Math.max(high - low, 1e-12)) * (box.bottom - box.top);
+    const path = xs.map((value, i) => `${i ? "L" : "M"}${x(value)} ${y(ys[i])}`).join("");
+    const yTicks = [low, (low + high) / 2, high];
+    const xTicks = labelled(xs.length, 5).map((i) => xs[i]);
+    const nearest = (event) => {
+      const bounds = event.currentTarget.getBoundingClientRect();
+      const at = x0 + ((event.clientX - bounds.left) / bounds.width) * (x1 - x0);
+      let best = 0;
+      xs.forEach((value, i) => {
+        if (Math.abs(value - at) < Math.abs(xs[best] - at)) best = i;
+      });
+      return best;
+    };
+    return [
+      ...yTicks.map((tick, i) =>
+        h(
+          "g",
+          { key: `y${i}`, className: "atlas-chart-grid" },
+          h("line", { x1: box.left, x2: box.right, y1: y(tick), y2: y(tick) }),
+          text(box.left - 5, y(tick) + 4, readable(tick), { textAnchor: "end" })
+        )
+      ),
+      ...xTicks.map((tick, i) =>
+        text(x(tick), box.bottom + 14, readable(tick), { key: `x${i}`, textAnchor: "middle" })
+      ),
+      text((box.left + box.right) / 2, HEIGHT - 6, chart.xTitle, {
+        key: "x-title",
+        textAnchor: "middle",
+        className: "atlas-chart-axis-title",
+      }),
+      text(12, (box.top + box.bottom) / 2, chart.yTitle, {
+        key: "y-title",
+        textAnchor: "middle",
+        className: "atlas-chart-axis-title",
+        transform: `rotate(-90 12 ${(box.top + box.bottom) / 2})`,
+      }),
+      h("path", { key: "line", d: path, fill: "none", stroke: COLOURS[0], strokeWidth: 1.5 }),
+      ...(chart.marks || []).map((mark, i) => {
+        const right = x(mark.x) > (box.left + box.right) / 2; // its label on the inner side
+        return h(
+          "g",
+          { key: `mark${i}`, className: `atlas-chart-mark atlas-chart-mark-${i}` },
+          h("line", { x1: x(mark.x), x2: x(mark.x), y1: box.top, y2: box.bottom }),
+          text(x(mark.x) + (right ? -3 : 3), box.top + 10 + 12 * i, mark.label, {
+            textAnchor: right ? "end" : "start",
+          })
+        );
+      }),
+      hover === null
+        ? null
+        : h("circle", { key: "hover", cx: x(xs[hover]), cy: y(ys[hover]), r: 3.5, className: "atlas-chart-point" }),
+      readout(hover === null ? null : `${chart.xTitle} ${xs[hover]}: ${readable(ys[hover])}`, {
+        ...box,
+        left: box.left + 120,
+      }),
+      h("rect", {
+        key: "catcher",
+        x: box.left,
+        y: box.top,
+        width: box.right - box.left,
+        height: box.bottom - box.top,
+        fill: "transparent",
+        className: chart.pick ? "atlas-chart-pickable" : undefined,
+        onMouseMove: (event) => setHover(nearest(event)),
+        onMouseLeave: () => setHover(null),
+        onClick: chart.pick ? (event) => ui.picked(xs[nearest(event)]) : undefined,
+      }),
+    ];
+  }
+
   function Chart(props) {
     const chart = props.chart || {};
     const [hover, setHover] = React.useState(null);
@@ -299,8 +385,9 @@
       window.addEventListener("mouseup", finish);
       return () => window.removeEventListener("mouseup", finish);
     }, [brush]);
-    const ui = { hover, setHover, brush, setBrush, brushed };
-    const draw = chart.kind === "heatmap" ? heatmap : series;
+    const picked = (x) => props.setProps({ picked: { x, timestamp: Date.now() } });
+    const ui = { hover, setHover, brush, setBrush, brushed, picked };
+    const draw = chart.kind === "heatmap" ? heatmap : chart.kind === "curve" ? curve : series;
     return h(
       "div",
       { id: props.id, className: `atlas-chart ${props.className || ""}` },
@@ -915,61 +1002,58 @@
     const arrow = (column) =>
       sort === column.field ? " ▲" : sort === "-" + column.field ? " ▼" : "";
 
+    // one row of cells: `content(column)` gives each drawn column's props and children
+    const cells = (base, content) =>
+      withGap(
+        drawn.map((index) => {
+          const column = columns[index];
+          const [cellProps, ...children] = content(column);
+          return h(
+            "div",
+            {
+              key: column.field,
+              className: cellClass(column, index, base),
+              style: cellStyle(column, index),
+              "data-column": column.field,
+              ...cellProps,
+            },
+            ...children,
+          );
+        }),
+      );
     const head = h(
       "div",
       { className: "atlas-table-head", style: { width: offset } },
       h(
         "div",
         { className: "atlas-table-titles" },
-        withGap(
-          drawn.map((index) => {
-            const column = columns[index];
-            return h(
-              "div",
-              {
-                key: column.field,
-                className: cellClass(column, index, "atlas-table-title"),
-                style: cellStyle(column, index),
-                "data-column": column.field,
-                title:
-                  column.sortable === false ? column.header : `${column.header}: click to sort`,
-                onClick: () => sortBy(column),
-              },
-              h("span", { className: "atlas-table-title-text" }, column.header + arrow(column)),
-              h("span", {
-                className: "atlas-table-resize",
-                onMouseDown: (event) => resize(column, event),
-              }),
-            );
+        cells("atlas-table-title", (column) => [
+          {
+            title: column.sortable === false ? column.header : `${column.header}: click to sort`,
+            onClick: () => sortBy(column),
+          },
+          h("span", { className: "atlas-table-title-text" }, column.header + arrow(column)),
+          h("span", {
+            className: "atlas-table-resize",
+            onMouseDown: (event) => resize(column, event),
           }),
-        ),
+        ]),
       ),
       h(
         "div",
         { className: "atlas-table-filters" },
-        withGap(
-          drawn.map((index) => {
-            const column = columns[index];
-            return h(
-              "div",
-              {
-                key: column.field,
-                className: cellClass(column, index, "atlas-table-filter"),
-                style: cellStyle(column, index),
-                "data-column": column.field,
-              },
-              column.filterable === false
-                ? null
-                : h("input", {
-                    type: "text",
-                    "aria-label": `filter ${column.header}`,
-                    value: drafts[column.field] || "",
-                    onChange: (event) => typed(column.field, event.target.value),
-                    onKeyDown: (event) => event.key === "Enter" && applyNow(),
-                  }),
-            );
-          }),
-        ),
+        cells("atlas-table-filter", (column) => [
+          {},
+          column.filterable === false
+            ? null
+            : h("input", {
+                type: "text",
+                "aria-label": `filter ${column.header}`,
+                value: drafts[column.field] || "",
+                onChange: (event) => typed(column.field, event.target.value),
+                onKeyDown: (event) => event.key === "Enter" && applyNow(),
+              }),
+        ]),
       ),
     );
 
@@ -982,23 +1066,10 @@
         h(
           "div",
           { key: i, className: "atlas-table-row", style: { top: i * ROW_HEIGHT, width: offset } },
-          withGap(
-            drawn.map((index) => {
-              const column = columns[index];
-              const [shown, exact] = cellText(row[column.field], column.numeric);
-              return h(
-                "div",
-                {
-                  key: column.field,
-                  className: cellClass(column, index, "atlas-table-cell"),
-                  style: cellStyle(column, index),
-                  "data-column": column.field,
-                  title: exact,
-                },
-                column.link && row.href ? h("a", { href: row.href }, shown) : shown,
-              );
-            }),
-          ),
+          cells("atlas-table-cell", (column) => {
+            const [shown, exact] = cellText(row[column.field], column.numeric);
+            return [{ title: exact }, column.link && row.href ? h("a", { href: row.href }, shown) : shown];
+          }),
         ),
       );
     }
@@ -1038,5 +1109,102 @@
     );
   }
 
-  window.atlas_components = { Chart, TokenText, TokenRows, ClusterMap, ServerTable };
+
+  const LINEAGE_WIDTH = 640;
+  const LINEAGE_HEIGHT = 300;
+
+  /** A cluster's merge subtree as a dendrogram (`nodes`: {cluster, parent (index, -1 for the
+   * root), formed (iteration), cost, size, folded, x in [0, 1], href, label}): each merge at the
+   * height of its iteration, leaves in tree order along the bottom (labelled by member when
+   * few). A node is a link to that cluster at the iteration it was formed; hovering one reads
+   * out its id, size, iteration and merge cost. Labels are text children, never HTML. */
+  function Lineage(props) {
+    const nodes = props.nodes || [];
+    const [hover, setHover] = React.useState(null);
+    if (!nodes.length) return h("div", { id: props.id, className: "atlas-lineage" });
+    const leaves = nodes.filter((node, i) => !nodes.some((other) => other.parent === i));
+    const labelled = leaves.length <= 24 && leaves.every((node) => node.label);
+    const box = { left: 56, right: LINEAGE_WIDTH - 16, top: 28, bottom: LINEAGE_HEIGHT - (labelled ? 90 : 30) };
+    const low = Math.min(...nodes.map((node) => node.formed));
+    const high = Math.max(...nodes.map((node) => node.formed));
+    const x = (node) => box.left + node.x * (box.right - box.left);
+    const y = (iteration) =>
+      box.bottom - ((iteration - low) / Math.max(high - low, 1)) * (box.bottom - box.top);
+    const biggest = Math.max(...nodes.map((node) => node.size));
+    const radius = (node) => 2.5 + 5 * Math.sqrt(node.size / biggest);
+    const ticks = [...new Set([low, Math.round((low + high) / 2), high])];
+    const shown = hover === null ? null : nodes[hover];
+    const about = (node) =>
+      `cluster ${node.cluster} · ${node.size} members · ` +
+      (node.cost === null ? "an initial group" : `formed at iteration ${node.formed}, cost ${readable(node.cost)}`) +
+      (node.folded ? " · its merges not drawn" : "") +
+      (node.label ? ` · ${node.label}` : "");
+    return h(
+      "div",
+      { id: props.id, className: "atlas-lineage" },
+      h(
+        "svg",
+        {
+          viewBox: `0 0 ${LINEAGE_WIDTH} ${LINEAGE_HEIGHT}`,
+          width: "100%",
+          role: "img",
+          "aria-label": props.title,
+        },
+        text(LINEAGE_WIDTH / 2, 16, props.title, { className: "atlas-chart-title", textAnchor: "middle" }),
+        ...ticks.map((tick) =>
+          h(
+            "g",
+            { key: `tick${tick}`, className: "atlas-chart-grid" },
+            h("line", { x1: box.left - 4, x2: box.right, y1: y(tick), y2: y(tick) }),
+            text(box.left - 8, y(tick) + 4, String(tick), { textAnchor: "end" })
+          )
+        ),
+        text(14, (box.top + box.bottom) / 2, "iteration", {
+          key: "y-title",
+          textAnchor: "middle",
+          className: "atlas-chart-axis-title",
+          transform: `rotate(-90 14 ${(box.top + box.bottom) / 2})`,
+        }),
+        ...nodes
+          .filter((node) => node.parent >= 0)
+          .map((node, i) => {
+            const parent = nodes[node.parent];
+            return h("path", {
+              key: `edge${i}`,
+              className: "atlas-lineage-edge",
+              d: `M ${x(node)} ${y(node.formed)} V ${y(parent.formed)} H ${x(parent)}`,
+            });
+          }),
+        ...nodes.map((node, i) =>
+          h(
+            "a",
+            { key: `node${i}`, href: node.href, className: "atlas-lineage-node" },
+            h("circle", {
+              cx: x(node),
+              cy: y(node.formed),
+              r: radius(node),
+              className:
+                (node.folded ? "atlas-lineage-folded" : "") + (node.parent < 0 ? " atlas-lineage-current" : ""),
+              "data-cluster": String(node.cluster),
+              onMouseEnter: () => setHover(i),
+              onMouseLeave: () => setHover(null),
+            })
+          )
+        ),
+        ...(labelled
+          ? leaves.map((node, i) =>
+              text(x(node), box.bottom + 12, node.label, {
+                key: `label${i}`,
+                className: "atlas-lineage-label",
+                textAnchor: "end",
+                transform: `rotate(-40 ${x(node)} ${box.bottom + 12})`,
+              })
+            )
+          : []),
+        shown ? readout(about(shown), box) : null
+      )
+    );
+  }
+
+  window.atlas_components = { Chart, TokenText, TokenRows, ClusterMap, ServerTable, Lineage };
 })();

@@ -30,6 +30,7 @@ from dashboard.analysis.measures import analyse_clusters
 from dashboard.analysis.study_analyses import write_cluster_analyses
 from dashboard.study import StudyWriter
 from dashboard.study.clusters import assignments_at
+from dashboard.study.merge_tree import CLUSTER_IDS
 
 SUBCOMPONENTS = 100_000  # the generated study's size
 CLUSTERS = 20_000
@@ -99,7 +100,10 @@ def generated_study(path: Path, n_subcomponents: int, n_clusters: int, n_tokens:
                 }
             ),
         )
-        writer.settings = {"harvest": {"threshold": 0.1}, "analyses": {"iteration": iteration}}
+        writer.settings = {
+            "harvest": {"threshold": 0.1},
+            "analyses": {"iteration": iteration, "cluster_ids": CLUSTER_IDS},
+        }
     return path
 
 
@@ -176,6 +180,31 @@ def percentiles(seconds: list[float]) -> dict:
         "p50_ms": round(float(np.percentile(values, 50)), 1),
         "p95_ms": round(float(np.percentile(values, 95)), 1),
     }
+
+
+def lineage_times(study, callback_map: dict, repeats: int) -> tuple[float, list[float]]:
+    """The study's merge tree built once (seconds), then a cluster page's lineage section
+    (subtree, the two parts profiled from the store, later merges) for random clusters at
+    random iterations (seconds each)."""
+    from dashboard.study.summary import cluster_assignments, study_merge_tree
+
+    started = time.perf_counter()
+    study_merge_tree(study)
+    tree_s = time.perf_counter() - started
+    fill = next(
+        spec["callback"].__wrapped__
+        for callback_id, spec in callback_map.items()
+        if "cluster-lineage.children" in callback_id
+    )
+    rng = np.random.default_rng(2)
+    seconds = []
+    for _ in range(repeats):
+        iteration = int(rng.integers(0, study.n_merges + 1))
+        assignments = cluster_assignments(study, iteration)
+        cluster = int(rng.choice(np.unique(assignments[assignments >= 0])))
+        store = {"cluster": cluster, "iteration": iteration, "study": None}
+        seconds.append(timed(fill, store | {"version": study.version}, True))
+    return tree_s, seconds
 
 
 def map_payload_bytes(n_points: int) -> tuple[int, int]:
@@ -276,6 +305,7 @@ def main() -> None:
         filter_sort = [timed(run_filling, filtered_rows) for _ in range(args.repeats)]
         cold = [timed(cluster_view, c) for c in chosen]
         warm = [timed(cluster_view, c) for c in chosen]
+        merge_tree_s, lineage = lineage_times(study, callback_map, args.repeats)
     typed_bytes, list_bytes = map_payload_bytes(args.map_points)
     figures = {
         "bench": "app",
@@ -290,6 +320,8 @@ def main() -> None:
         "cluster_page_cold": percentiles(cold),
         "cluster_page_warm": percentiles(warm),
         "ratio_cluster_cold_over_warm_p50": round(np.median(cold) / np.median(warm), 2),
+        "merge_tree_s": round(merge_tree_s, 3),
+        "lineage": percentiles(lineage),
         "map_points": args.map_points,
         "map_payload_mb": round(typed_bytes / 1e6, 2),
         "map_payload_plain_lists_mb": round(list_bytes / 1e6, 2),

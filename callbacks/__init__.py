@@ -1,6 +1,16 @@
 """Dash callbacks, one module per page; importing this package registers them all."""
 
-from callbacks import cluster, clusters, component, discussion, infer, masks, probe, sample
+from callbacks import (
+    cluster,
+    clusters,
+    component,
+    discussion,
+    infer,
+    masks,
+    probe,
+    sample,
+    study,
+)
 
 __all__ = [
     "cluster",
@@ -11,4 +21,5 @@ __all__ = [
     "masks",
     "probe",
     "sample",
+    "study",
 ]

@@ -11,6 +11,7 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html
 from dash.exceptions import PreventUpdate
 
 from dashboard.analysis.lens_decode import LENSES, SIDES, decode_members
+from dashboard.analysis.lineage import formation, later_merges, leaf_label, subtree
 from dashboard.analysis.plane import DegeneratePlaneError, plane_view
 from dashboard.analysis.sae_features import encode
 from dashboard.analysis.study_analyses import (
@@ -21,7 +22,7 @@ from dashboard.analysis.study_analyses import (
     sampled_token_groups,
     stored_sae,
 )
-from dashboard.components import figures
+from dashboard.components import figures, lineage
 from dashboard.components.cluster_overview import members_grid, overview_children
 from dashboard.components.tables import small_table
 from dashboard.components.token_text import example_records, threshold_to_rows
@@ -34,7 +35,7 @@ from dashboard.page_data import (
 )
 from dashboard.pages import cluster as page
 from dashboard.study import Study
-from dashboard.study.summary import vocab_tokens
+from dashboard.study.summary import study_merge_tree, vocab_tokens
 
 LENS_TITLES = {
     "logit": "Logit lens",
@@ -151,6 +152,47 @@ def fill_relations(store: dict, shown: bool):
     study = study_once_shown(shown, store)
     analyses = analyses_at(study, store["iteration"])
     return relations_section(analyses, store["cluster"], link_query(study, store))
+
+
+@callback(
+    Output(page.LINEAGE, "children"),
+    Input(page.STORE, "data"),
+    Input(page.LINEAGE_SHOWN, "data"),
+    prevent_initial_call=True,  # filled once scrolled to (assets/lazy_sections.js)
+)
+def fill_lineage(store: dict, shown: bool):
+    """The merges that built the cluster, the two parts that formed it and what it becomes."""
+    study = study_once_shown(shown, store)
+    tree = study_merge_tree(study)
+    cluster = store["cluster"]
+    initial_groups = np.asarray(study.array("clustering/initial_groups.npy"))
+    nodes = subtree(tree, cluster)
+    leaves = {node.cluster for node in nodes} - {nodes[node.parent].cluster for node in nodes[1:]}
+    labels = {
+        leaf: leaf_label(tree, leaf, initial_groups, study.subcomponents["label"].to_numpy())
+        for leaf in leaves
+    }
+
+    def href(other: int, iteration: int) -> str:
+        return page.cluster_href(study, store.get("study"), other, iteration)
+
+    children = [lineage.subtree_figure(cluster, nodes, labels, href)]
+    parts = formation(
+        tree,
+        cluster,
+        initial_groups,
+        tuple(study.array(f"activations/{name}.npy") for name in ("indptr", "token_index", "ci")),
+        np.asarray(study.array("windows/token_ids.npy")).reshape(-1),
+    )
+    if parts is not None:
+        merge = tree.merge_of(cluster)
+        children.append(
+            lineage.formation_table(
+                parts, tree.formed(cluster), float(tree.cost[merge]), vocab_tokens(study), href
+            )
+        )
+    children.append(lineage.later_table(cluster, later_merges(tree, cluster), href))
+    return children
 
 
 @callback(

@@ -142,6 +142,28 @@ clientside_callback(
 )
 
 
+def iteration_address(iteration: object, search: str | None, state: dict) -> str | None:
+    """The list at another iteration, keeping the view's other settings (the selection is
+    dropped: it is a cluster of this iteration); None if `iteration` is not one of the study's."""
+    study = loaded_study(state["version"])
+    if isinstance(iteration, bool) or not isinstance(iteration, int | float | str):
+        return None
+    try:
+        iteration = int(iteration)
+    except ValueError:
+        return None
+    if not 0 <= iteration <= study.n_merges:
+        return None
+    params = {
+        key: value
+        for key, value in parse_qsl((search or "").lstrip("?"))
+        if key not in ("iteration", "cluster")
+    }
+    if iteration != study.default_iteration:
+        params["iteration"] = str(iteration)
+    return f"/clusters?{urlencode(params)}" if params else "/clusters"
+
+
 @callback(
     Output(page.ITERATION_GO, "href"),
     Input(page.ITERATION_APPLY, "n_clicks"),
@@ -151,18 +173,25 @@ clientside_callback(
     prevent_initial_call=True,
 )
 def show_iteration(clicks, iteration, search, state: dict):
-    """Another iteration is another list: reload the page with it (selection dropped)."""
-    study = loaded_study(state["version"])
-    if not clicks or iteration is None or not 0 <= int(iteration) <= study.n_merges:
-        return no_update
-    params = {
-        key: value
-        for key, value in parse_qsl((search or "").lstrip("?"))
-        if key not in ("iteration", "cluster")
-    }
-    if int(iteration) != study.default_iteration:
-        params["iteration"] = str(int(iteration))
-    return f"/clusters?{urlencode(params)}" if params else "/clusters"
+    """Another iteration is another list: open the page at it."""
+    address = iteration_address(iteration, search, state) if clicks else None
+    return no_update if address is None else address
+
+
+@callback(
+    Output(page.ITERATION_GO, "href", allow_duplicate=True),
+    Input(page.MDL, "picked"),
+    State(page.URL_SYNC, "search"),
+    State(page.STATE, "data"),
+    prevent_initial_call=True,
+)
+def show_picked_iteration(picked: dict | None, search, state: dict):
+    """A click on the MDL curve opens the list at that iteration."""
+    x = picked.get("x") if isinstance(picked, dict) else None
+    address = (
+        None if isinstance(x, float) and not x.is_integer() else iteration_address(x, search, state)
+    )
+    return no_update if address is None else address
 
 
 @callback(

@@ -303,6 +303,28 @@ def command_explanations_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_explanations_relabel(args: argparse.Namespace) -> int:
+    """Move a study's explanations from the cluster ids used before stable ids (a cluster named
+    by its surviving group) to the stable ones; safe to run again."""
+    from dashboard.study import Study
+    from dashboard.study.clusters import earlier_ids_at
+    from dashboard.study.locate import configured_study_path
+
+    settings = Settings.from_env()
+    study = Study(configured_study_path(settings.data_dir, str(args.study)))
+    merges = study.table("clustering/merges.parquet", columns=["group_a", "group_b"])
+    initial = study.array("clustering/initial_groups.npy")
+    store = explanation_store_here()
+    moved = 0
+    for iteration in store.iterations_of(study.name):
+        if 0 <= iteration <= study.n_merges:
+            moved += store.relabel(
+                study.name, iteration, earlier_ids_at(initial, merges, iteration)
+            )
+    print(f"moved {moved} explanation(s) of study {study.name} to stable cluster ids")
+    return 0
+
+
 def parse_cluster_ids(text: str) -> list[int]:
     """`1,2,3` -> [1, 2, 3]."""
     parts = [part.strip() for part in text.split(",") if part.strip()]
@@ -508,6 +530,12 @@ def build_parser() -> argparse.ArgumentParser:
     load = actions.add_parser("import", help="store a JSON list of explanations: all or none")
     load.add_argument("file", type=Path)
     load.set_defaults(run=command_explanations_import)
+    relabel = actions.add_parser(
+        "relabel",
+        help="move a study's explanations from the cluster ids before stable ids to stable ones",
+    )
+    relabel.add_argument("study", help="a study directory in the data dir")
+    relabel.set_defaults(run=command_explanations_relabel)
     return parser
 
 

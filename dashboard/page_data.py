@@ -21,10 +21,10 @@ from dashboard.analysis.cluster_examples import (
 from dashboard.analysis.cluster_table import cluster_table
 from dashboard.analysis.measures import ClusterAnalyses
 from dashboard.analysis.study_analyses import (
-    analysis_settings,
     cluster_analyses,
     cluster_map_at,
     has_file,
+    stored_iteration,
 )
 from dashboard.app_state import study_by_version
 from dashboard.runtime import cache
@@ -63,7 +63,7 @@ def parse_iteration(study: Study, text: str | list[str] | None) -> int:
 
 
 def is_stored(study: Study, iteration: int) -> bool:
-    return iteration == analysis_settings(study).get("iteration")
+    return iteration == stored_iteration(study)
 
 
 def one_at_a_time(key: tuple) -> threading.Lock:

@@ -13,6 +13,11 @@ from dashboard.study.provenance import sha256_json
 MODULES = ("layers.0.attn.q_proj", "layers.0.mlp.down_proj", "layers.1.mlp.up_proj")
 
 
+# A cluster of the default random study at its last iteration: the one its merge 1 forms (its
+# 22 initial groups are clusters 0-21, so merge k forms cluster 22 + k), of 2 members.
+A_MERGED_CLUSTER = 23
+
+
 def write_random_study(
     destination: Path,
     subcomponents_per_module: int = 8,

@@ -10,19 +10,21 @@ def merges(rows: list[tuple[int, int]]) -> pd.DataFrame:
 
 
 def test_replays_merges_up_to_an_iteration() -> None:
+    """Five initial groups (clusters 0-4); merge k forms cluster 5 + k."""
     initial = np.array([0, 1, -1, 2, 3, 4], dtype=np.int32)
     history = merges([(3, 4), (0, 1), (0, 3), (0, 2)])
     assert assignments_at(initial, history, 0).tolist() == [0, 1, -1, 2, 3, 4]
-    assert assignments_at(initial, history, 1).tolist() == [0, 1, -1, 2, 3, 3]
-    assert assignments_at(initial, history, 3).tolist() == [0, 0, -1, 2, 0, 0]
-    assert assignments_at(initial, history, 4).tolist() == [0, 0, -1, 0, 0, 0]
+    assert assignments_at(initial, history, 1).tolist() == [0, 1, -1, 2, 5, 5]
+    assert assignments_at(initial, history, 2).tolist() == [6, 6, -1, 2, 5, 5]
+    assert assignments_at(initial, history, 3).tolist() == [7, 7, -1, 2, 7, 7]
+    assert assignments_at(initial, history, 4).tolist() == [8, 8, -1, 8, 8, 8]
 
 
 def test_long_chains_resolve_to_their_root() -> None:
     n = 1000
     initial = np.arange(n, dtype=np.int32)
     history = merges([(n - 2 - i, n - 1 - i) for i in range(n - 1)])
-    assert set(assignments_at(initial, history, n - 1).tolist()) == {0}
+    assert set(assignments_at(initial, history, n - 1).tolist()) == {n + n - 2}
 
 
 def test_iteration_outside_the_history_is_refused() -> None:

@@ -18,6 +18,7 @@ from dashboard.analysis.measures import (
 )
 from dashboard.analysis.sae_features import TopKSae
 from dashboard.analysis.stability import ENSEMBLE_FILE, with_stability
+from dashboard.study.merge_tree import CLUSTER_IDS
 from dashboard.study.reader import Study
 from dashboard.study.summary import cluster_assignments
 
@@ -49,6 +50,13 @@ def has_file(study: Study, relative: str) -> bool:
 def analysis_settings(study: Study) -> dict:
     """What `build` recorded about its analyses (iteration, lens reports, ...), or {}."""
     return (study.manifest.get("settings") or {}).get("analyses") or {}
+
+
+def stored_iteration(study: Study) -> int | None:
+    """The iteration whose analyses the study stores, if they name clusters by the ids of
+    `dashboard/study/merge_tree.py` (analyses stored before those ids are computed anew)."""
+    settings = analysis_settings(study)
+    return settings.get("iteration") if settings.get("cluster_ids") == CLUSTER_IDS else None
 
 
 def measure_inputs(study: Study) -> MeasureInputs:
@@ -108,7 +116,7 @@ def stored_analyses(study: Study) -> ClusterAnalyses | None:
 def stability_ensemble(study: Study, iteration: int) -> np.ndarray | None:
     """The study's stability ensemble, if it has one and it was cut for `iteration` (the
     analysed iteration): no other iteration's clusters are measured against it."""
-    if iteration != analysis_settings(study).get("iteration") or not has_file(study, ENSEMBLE_FILE):
+    if iteration != stored_iteration(study) or not has_file(study, ENSEMBLE_FILE):
         return None
     return np.asarray(study.array(ENSEMBLE_FILE))
 
@@ -116,7 +124,7 @@ def stability_ensemble(study: Study, iteration: int) -> np.ndarray | None:
 @lru_cache(maxsize=8)
 def _cluster_analyses(study: Study, version: str, iteration: int) -> ClusterAnalyses:
     del version  # keys the cache on the study's content
-    if iteration == analysis_settings(study).get("iteration"):
+    if iteration == stored_iteration(study):
         stored = stored_analyses(study)
         if stored is not None:
             return stored
@@ -169,9 +177,7 @@ def cluster_decodings(
 
     Read from the study at its analysed iteration; computed from the stored directions at any
     other one."""
-    if iteration == analysis_settings(study).get("iteration") and has_file(
-        study, "lenses/cluster_decodings.parquet"
-    ):
+    if iteration == stored_iteration(study) and has_file(study, "lenses/cluster_decodings.parquet"):
         return study.table("lenses/cluster_decodings.parquet", filters=[("cluster", "==", cluster)])
     matrices = lens_matrices(study)
     members = cluster_analyses(study, iteration).members
@@ -185,9 +191,7 @@ def cluster_decodings(
 @lru_cache(maxsize=4)
 def _cluster_map(study: Study, version: str, iteration: int) -> pd.DataFrame:
     del version
-    if iteration == analysis_settings(study).get("iteration") and has_file(
-        study, "analyses/map.parquet"
-    ):
+    if iteration == stored_iteration(study) and has_file(study, "analyses/map.parquet"):
         return study.table("analyses/map.parquet")
     analyses = cluster_analyses(study, iteration)
     return cluster_map(analyses.clusters, analyses.members, study.subcomponents, analyses.arrays)

@@ -24,12 +24,13 @@ class AtlasComponent(Component):
 
 
 class Chart(AtlasComponent):
-    """A bar, step or heatmap chart of `chart` (`dashboard/components/charts.py`); a range
-    dragged across the bars of a `charts.distribution` sets `selected` to
-    `{"range": [low, high], "timestamp": ms}`."""
+    """A bar, step, heatmap or curve chart of `chart` (`dashboard/components/charts.py`); a
+    range dragged across the bars of a `charts.distribution` sets `selected` to
+    `{"range": [low, high], "timestamp": ms}`, and a click on a `charts.curve` made with `pick`
+    sets `picked` to `{"x": x, "timestamp": ms}`."""
 
     _type = "Chart"
-    _prop_names: ClassVar[list[str]] = ["id", "chart", "selected"]
+    _prop_names: ClassVar[list[str]] = ["id", "chart", "selected", "picked"]
     available_properties: ClassVar[list[str]] = _prop_names
 
     def __init__(self, chart: dict | None = None, id: str | None = None):
@@ -134,3 +135,15 @@ class ServerTable(AtlasComponent):
             blockSize=blockSize,
             height=height,
         )
+
+
+class Lineage(AtlasComponent):
+    """A cluster's merge subtree as a dendrogram (`nodes`: `components/lineage.py`), each node a
+    link to that cluster at the iteration it was formed."""
+
+    _type = "Lineage"
+    _prop_names: ClassVar[list[str]] = ["id", "nodes", "title"]
+    available_properties: ClassVar[list[str]] = _prop_names
+
+    def __init__(self, id: str, nodes: list[dict], title: str):
+        super().__init__(id=id, nodes=nodes, title=title)

@@ -47,6 +47,41 @@ def distribution(values: np.ndarray, bins: int, x_title: str) -> dict:
     return {**chart, "yTitle": "clusters", "edges": plain(edges), "brush": True}
 
 
+CURVE_POINTS = 800  # a curve's points sent at most (its marks always among them)
+
+
+def curve(
+    x: np.ndarray,
+    y: np.ndarray,
+    title: str,
+    x_title: str,
+    y_title: str,
+    marks: dict[str, int],
+    pick: bool = False,
+) -> dict:
+    """A line of `y` over `x`, thinned to CURVE_POINTS evenly spaced points plus the points at
+    `marks` (`{label: x}`, drawn as vertical lines); with `pick`, a click picks an x."""
+    x, y = np.asarray(x), np.asarray(y, dtype=np.float64)
+    kept = np.unique(
+        np.concatenate(
+            [
+                np.linspace(0, len(x) - 1, min(len(x), CURVE_POINTS)).round().astype(int),
+                np.flatnonzero(np.isin(x, list(marks.values()))),
+            ]
+        )
+    )
+    return {
+        "kind": "curve",
+        "title": title,
+        "xTitle": x_title,
+        "yTitle": y_title,
+        "x": plain(x[kept]),
+        "y": plain(y[kept]),
+        "marks": [{"x": int(at), "label": label} for label, at in marks.items()],
+        "pick": pick,
+    }
+
+
 def makeup_heatmap(matrix: pd.DataFrame) -> dict:
     """Members per layer (rows) and module kind (columns)."""
     return {

@@ -13,6 +13,7 @@ NAV_ITEMS = (
     ("Probe", "/probe"),
     ("Masks", "/masks"),
     ("Masked inference", "/infer"),
+    ("Study", "/study"),
 )
 
 

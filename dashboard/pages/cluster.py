@@ -28,7 +28,9 @@ from dashboard.stores import explanation_store
 from dashboard.stores.database import StoreError
 from dashboard.stores.github import discussion_body, discussion_title, new_issue_url
 from dashboard.study import Study
+from dashboard.study.merge_tree import MergeTree
 from dashboard.study.quality import decomposition_quality
+from dashboard.study.summary import study_merge_tree
 from dashboard.urls import parse_index, single
 
 dash.register_page(__name__, path_template="/cluster/<cluster_id>", title="Cluster · SPD Atlas")
@@ -42,6 +44,8 @@ TOKENS = "cluster-tokens"
 TOKENS_SHOWN = "cluster-tokens-shown"
 RELATIONS = "cluster-relations"
 RELATIONS_SHOWN = "cluster-relations-shown"
+LINEAGE = "cluster-lineage"
+LINEAGE_SHOWN = "cluster-lineage-shown"
 EXAMPLES = "cluster-examples"
 TOP_EXAMPLES = "top-examples"
 QUANTILE_EXAMPLES = "quantile-examples"
@@ -219,6 +223,82 @@ def first_screen(study: Study, store: dict):
     ]
 
 
+def cluster_href(study: Study, name: str | None, cluster: int, iteration: int) -> str:
+    """The page of `cluster` at `iteration`, in the study the page shows."""
+    return f"/cluster/{cluster}" + link_query(study, {"study": name, "iteration": iteration})
+
+
+def elsewhere_notice(
+    study: Study, name: str | None, tree: MergeTree, cluster: int, iteration: int
+) -> html.Div:
+    """Cluster `cluster` is in the merge history but not at `iteration`: when it was formed and
+    merged away, with links to both, and where its members are at `iteration`."""
+    formed, ended = tree.formed(cluster), tree.ended(cluster)
+    size = int(tree.size[cluster])
+    merge = tree.merge_of(cluster)
+    origin = (
+        "an initial group of the clustering"
+        if merge is None
+        else f"formed by merge {merge} of clusters "
+        + " and ".join(str(int(c)) for c in tree.children[merge])
+    )
+    lines = [
+        html.P(
+            [
+                f"Cluster {cluster} ({size} members, {origin}) exists from iteration {formed} ",
+                f"to iteration {ended - 1}" if ended is not None else "to the end of the history",
+                f"; this page asked for iteration {iteration}.",
+            ],
+            id="not-found-message",
+        ),
+        html.Ul(
+            [
+                html.Li(
+                    dcc.Link(
+                        f"Cluster {cluster} at iteration {formed}, where it was formed",
+                        href=cluster_href(study, name, cluster, formed),
+                        id="elsewhere-formed",
+                    )
+                ),
+                *(
+                    []
+                    if ended is None
+                    else [
+                        html.Li(
+                            dcc.Link(
+                                f"Cluster {int(tree.parent[cluster])} at iteration {ended}, "
+                                f"which it was merged into",
+                                href=cluster_href(study, name, int(tree.parent[cluster]), ended),
+                                id="elsewhere-merged",
+                            )
+                        )
+                    ]
+                ),
+            ]
+        ),
+        html.P(
+            [
+                f"At iteration {iteration} its members are in cluster"
+                + ("s " if len(parts := tree.parts_at(cluster, iteration)) > 1 else " "),
+                *[
+                    item
+                    for i, part in enumerate(parts)
+                    for item in (
+                        ", " if i else "",
+                        dcc.Link(str(part), href=cluster_href(study, name, part, iteration)),
+                    )
+                ],
+                ".",
+            ],
+            id="elsewhere-now",
+        ),
+    ]
+    return html.Div(
+        [html.H3(f"Cluster {cluster} is not at iteration {iteration}"), *lines],
+        id="not-found",
+    )
+
+
 def layout(cluster_id: str | None = None, **query: str | list[str]) -> html.Div:
     name = single(query.get("study"))
     status = study_status(name)
@@ -231,6 +311,9 @@ def layout(cluster_id: str | None = None, **query: str | list[str]) -> html.Div:
         return not_found_notice(str(error))
     cluster = parse_index(cluster_id)
     members = members_of(study, iteration, cluster) if cluster is not None else []
+    tree = study_merge_tree(study)
+    if len(members) == 0 and cluster is not None and tree.is_cluster(cluster):
+        return elsewhere_notice(study, name, tree, cluster, iteration)
     if len(members) == 0:
         return not_found_notice(
             f"There is no cluster {cluster_id!r} at iteration {iteration} of study {study.name}."
@@ -247,6 +330,7 @@ def layout(cluster_id: str | None = None, **query: str | list[str]) -> html.Div:
             lazy_section(
                 "Coactivating clusters", dcc.Loading(html.Div(id=RELATIONS)), RELATIONS_SHOWN
             ),
+            lazy_section("Lineage", dcc.Loading(html.Div(id=LINEAGE)), LINEAGE_SHOWN),
             lazy_section(
                 "Examples",
                 html.Div(

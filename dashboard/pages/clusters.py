@@ -24,6 +24,7 @@ from dashboard.components import charts
 from dashboard.components.atlas_components import Chart, ClusterMap, ServerTable
 from dashboard.components.computing import computing_loading, computing_message
 from dashboard.components.map_points import map_colorbar, map_points
+from dashboard.components.merge_history import mdl_chart
 from dashboard.components.notices import no_study_notice
 from dashboard.components.quality import quality_details
 from dashboard.page_data import (
@@ -56,6 +57,7 @@ SUMMARY = "clusters-summary"
 STATE = "clusters-state"
 URL_SYNC = "clusters-url"
 MESSAGE = "clusters-message"
+MDL = "clusters-mdl"
 FILL = "clusters-fill"  # set true in the browser when the first screen is left to the callbacks
 
 DEFAULT_COLOR = "firing_frequency"
@@ -326,6 +328,16 @@ def first_screen(study: Study, state: dict) -> dict:
     }
 
 
+def mdl_section(study: Study, iteration: int) -> list:
+    chart = mdl_chart(study, iteration, pick=True)
+    if chart is None:
+        return []
+    return [
+        Chart(id=MDL, chart=chart),
+        html.Small("Click the curve to show the list at that iteration.", className="text-muted"),
+    ]
+
+
 def layout(**query: str | list[str]) -> html.Div:
     name = single(query.get("study"))
     status = study_status(name)
@@ -409,6 +421,7 @@ def layout(**query: str | list[str]) -> html.Div:
                                 "Drag across bars to filter the table to that range.",
                                 className="text-muted",
                             ),
+                            *mdl_section(study, state["iteration"]),
                         ],
                         lg=5,
                     ),

@@ -28,6 +28,7 @@ from dashboard.pipeline.sae import SaeConfig, train_topk_sae
 from dashboard.pipeline.token_groups import group_labels, token_groups
 from dashboard.pipeline.tuned_lens import TunedLensConfig, train_tuned_lens
 from dashboard.study import StudyWriter
+from dashboard.study.merge_tree import CLUSTER_IDS
 
 LABEL_TOKENS = 6
 
@@ -249,6 +250,7 @@ def analyse_study(
         **(writer.settings or {}),
         "analyses": {
             "iteration": writer.default_iteration,
+            "cluster_ids": CLUSTER_IDS,
             "config": asdict(config),
             "report": lenses.report,
             "timings": {name: round(seconds, 2) for name, seconds in timings.items()},

@@ -21,6 +21,7 @@ import torch
 
 from dashboard.analysis.measures import MeasureInputs
 from dashboard.analysis.stability import ENSEMBLE_FILE
+from dashboard.analysis.study_analyses import stored_iteration
 from dashboard.decomposition.api import Decomposition, load_decomposition
 from dashboard.decomposition.presets import PRESETS as DECOMPOSITION_PRESETS
 from dashboard.decomposition.store import TARGET, content_id, is_complete
@@ -150,13 +151,17 @@ def build_study(
             )
     provenance = provenance_of(decomposition_dir, preset)
     if (out / MANIFEST_NAME).is_file():
-        if Study(out).provenance == provenance:
-            print(f"{out} is up to date", flush=True)
-            return out
-        if not force:
+        existing = Study(out)
+        if existing.provenance != provenance and not force:
             raise StudyExistsError(
                 f"{out} already holds a study built from other inputs; pass --force"
             )
+        if existing.provenance == provenance:
+            if stored_iteration(existing) is not None:
+                print(f"{out} is up to date", flush=True)
+                return out
+            print(f"{out}: its analyses name clusters by older ids; rebuilding", flush=True)
+        force = True  # the same inputs, rewritten
     decomposition = load_decomposition(decomposition_dir, device=str(device))
     harvest_work = (
         data_dir

@@ -33,6 +33,7 @@ from dashboard.analysis.study_analyses import (
 )
 from dashboard.study import Study, StudyWriter
 from dashboard.study.clusters import assignments_at
+from dashboard.study.merge_tree import CLUSTER_IDS
 from dashboard.study.provenance import sha256_directory, sha256_file
 
 MERGE_COLUMNS = ["iteration", "group_a", "group_b", "cost", "k_groups", "mdl_total"]
@@ -282,7 +283,11 @@ def replace_clustering(
                 "kind": "spd ensemble",
             },
             "analyses": recorded
-            | {"iteration": default, "timings": recorded.get("timings", {}) | timings},
+            | {
+                "iteration": default,
+                "cluster_ids": CLUSTER_IDS,
+                "timings": recorded.get("timings", {}) | timings,
+            },
         }
         print("import-clustering: checking the study and renaming it into place ...", flush=True)
     return len(merges), default

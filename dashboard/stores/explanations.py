@@ -5,6 +5,7 @@ as JSON."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 
@@ -266,6 +267,39 @@ class ExplanationStore:
                 (study, iteration, kind, str(target), author),
             )
         )
+
+    def iterations_of(self, study: str) -> list[int]:
+        """The iterations at which clusters of `study` have explanations."""
+        rows = self.database.execute(
+            "SELECT DISTINCT iteration FROM explanations WHERE study = ? AND kind = 'cluster' "
+            "ORDER BY iteration",
+            (study,),
+        )
+        return [int(row[0]) for row in rows]
+
+    def relabel(self, study: str, iteration: int, ids: dict[int, int]) -> int:
+        """Move the explanations (and their scores) of clusters at `iteration` from their ids
+        in `ids` to the ids they map to, in one transaction; how many moved."""
+        targets = Counter(
+            row[0]
+            for row in self.database.execute(
+                "SELECT target FROM explanations WHERE study = ? AND iteration = ? "
+                "AND kind = 'cluster'",
+                (study, iteration),
+            )
+        )
+        moving = [
+            (str(new), study, iteration, str(old)) for old, new in ids.items() if targets[str(old)]
+        ]
+        where = "study = ? AND iteration = ? AND kind = 'cluster' AND target = ?"
+        self.database.execute_all(
+            [
+                (f"UPDATE {table} SET target = ? WHERE {where}", row)
+                for row in moving
+                for table in ("explanations", "explanation_scores")
+            ]
+        )
+        return sum(targets[old] for *_, old in moving)
 
     def export(self, study: str | None = None) -> list[dict]:
         """Every explanation (of one study, if named) as JSON-ready records."""

@@ -10,12 +10,11 @@ import pandas as pd
 DENSE_FOLD_RATIO = 16
 
 
-def assignments_at(initial_groups: np.ndarray, merges: pd.DataFrame, iteration: int) -> np.ndarray:
-    """Cluster id of every subcomponent after the first `iteration` merges; -1 for dead ones.
-
-    A merge folds group_b into group_a, so a cluster is named by the id of its surviving group
-    and keeps that id at every later iteration until it is itself folded into another.
-    """
+def surviving_groups_at(
+    initial_groups: np.ndarray, merges: pd.DataFrame, iteration: int
+) -> np.ndarray:
+    """The surviving initial group of every subcomponent's cluster after the first `iteration`
+    merges (a merge folds group_b into group_a); -1 for dead ones."""
     if not 0 <= iteration <= len(merges):
         raise ValueError(f"iteration {iteration} is outside the merge history [0, {len(merges)}]")
     initial = np.asarray(initial_groups)
@@ -28,7 +27,35 @@ def assignments_at(initial_groups: np.ndarray, merges: pd.DataFrame, iteration: 
         if np.array_equal(grandparent, parent):
             break
         parent = grandparent
-    return np.where(initial >= 0, parent[np.maximum(initial, 0)], -1).astype(np.int32)
+    return np.where(initial >= 0, parent[np.maximum(initial, 0)], -1)
+
+
+def assignments_at(initial_groups: np.ndarray, merges: pd.DataFrame, iteration: int) -> np.ndarray:
+    """Cluster id of every subcomponent after the first `iteration` merges; -1 for dead ones.
+
+    Ids are stable (`dashboard/study/merge_tree.py`): an initial group `g` is cluster `g`, and
+    the cluster that merge `k` forms is `n_groups + k`, so an id names the same members at every
+    iteration where it exists. The cluster whose surviving group is `g` is the one formed by the
+    last merge into `g` so far (or `g` itself).
+    """
+    roots = surviving_groups_at(initial_groups, merges, iteration)
+    n_groups = int(np.max(initial_groups)) + 1 if np.size(initial_groups) else 0
+    last_merge = np.full(n_groups, -1, dtype=np.int64)
+    survivors = merges["group_a"].to_numpy()[:iteration]
+    np.maximum.at(last_merge, survivors, np.arange(iteration, dtype=np.int64))
+    cluster_of_group = np.where(last_merge >= 0, n_groups + last_merge, np.arange(n_groups))
+    return np.where(roots >= 0, cluster_of_group[np.maximum(roots, 0)], -1).astype(np.int32)
+
+
+def earlier_ids_at(
+    initial_groups: np.ndarray, merges: pd.DataFrame, iteration: int
+) -> dict[int, int]:
+    """At `iteration`, the clusters whose id before stable ids (the id of their surviving group)
+    differs from their id now: {earlier id: id now}."""
+    earlier = surviving_groups_at(initial_groups, merges, iteration)
+    now = assignments_at(initial_groups, merges, iteration)
+    pairs = {(int(a), int(b)) for a, b in zip(earlier, now, strict=True) if a >= 0 and a != b}
+    return dict(sorted(pairs))
 
 
 def cluster_activations(

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from dashboard.study.clusters import assignments_at
+from dashboard.study.merge_tree import MergeTree, merge_tree
 from dashboard.study.reader import Study
 
 
@@ -65,3 +66,23 @@ def _vocab_tokens(study: Study, version: str) -> list[str]:
 
 def vocab_tokens(study: Study) -> list[str]:
     return _vocab_tokens(study, study.version)
+
+
+@lru_cache(maxsize=4)
+def _merge_tree(study: Study, version: str) -> MergeTree:
+    del version
+    merges = study.table("clustering/merges.parquet", columns=["group_a", "group_b", "cost"])
+    return merge_tree(study.array("clustering/initial_groups.npy"), merges)
+
+
+def study_merge_tree(study: Study) -> MergeTree:
+    """The study's merge history as a tree of stable cluster ids, cached per study version."""
+    return _merge_tree(study, study.version)
+
+
+def mdl_curve(study: Study) -> tuple[np.ndarray, np.ndarray] | None:
+    """MDL total after each iteration (from 1), if the history records it."""
+    merges = study.table("clustering/merges.parquet")
+    if "mdl_total" not in merges:
+        return None
+    return np.arange(1, len(merges) + 1), merges["mdl_total"].to_numpy(np.float64)

@@ -24,7 +24,7 @@ from tests.browser.test_dashboard import (
     floating_filter,
     grid_ids,
 )
-from tests.study_factory import write_random_study
+from tests.study_factory import A_MERGED_CLUSTER, write_random_study
 
 pytestmark = pytest.mark.browser
 
@@ -201,7 +201,7 @@ def test_malformed_callback_inputs_get_no_500(
     page.wait_for_load_state("networkidle")
     cluster_store = """dash_clientside.set_props('cluster-store', {data: {cluster: 1,
         iteration: 10 ** 9, study: null, version: 'not-a-version'}})"""
-    page.goto(app_with_study.url + "/cluster/1")
+    page.goto(app_with_study.url + f"/cluster/{A_MERGED_CLUSTER}")
     expect(page.locator("#cluster-title")).to_be_visible()
     page.evaluate(cluster_store)
     expect(page.locator("#callback-error")).to_contain_text("could not be updated")

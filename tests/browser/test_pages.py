@@ -9,12 +9,13 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import ServedApp, WatchedPage, show_members
 from tests.browser.test_dashboard import MAP_DRAWN
+from tests.study_factory import A_MERGED_CLUSTER
 
 pytestmark = pytest.mark.browser
 
 EVERY_PAGE_WITH_STUDY = {
     "/clusters": "#clusters-grid a",
-    "/cluster/1": "#cluster-top-members a",
+    f"/cluster/{A_MERGED_CLUSTER}": "#cluster-top-members a",
     "/component/layers.0.attn.q_proj:0": "#component-title",
     "/sample/0": "#sample-text .token",
     "/probe": "#probe-text",
@@ -142,7 +143,9 @@ def test_graphs_are_drawn_by_the_lean_plotly_bundle_and_the_list_without_plotly(
 
     page = watched.page
     registered = "Object.keys(window.Plotly.PlotSchema.get().traces).sort()"
-    open_page(watched, app_with_study.url + "/cluster/1", "#cluster-top-members a")
+    open_page(
+        watched, app_with_study.url + f"/cluster/{A_MERGED_CLUSTER}", "#cluster-top-members a"
+    )
     assert page.evaluate("window.Plotly === undefined")  # its first screen draws no plotly
     page.locator("#section-tokens").scroll_into_view_if_needed()
     expect(page.locator("#cluster-top-tokens .main-svg").first).to_be_attached(timeout=60_000)

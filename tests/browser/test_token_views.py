@@ -14,6 +14,7 @@ from dashboard.analysis.cluster_examples import activation_of
 from dashboard.study import Study
 from dashboard.study.summary import cluster_assignments
 from tests.browser.conftest import ServedApp, WatchedPage
+from tests.study_factory import A_MERGED_CLUSTER
 
 pytestmark = pytest.mark.browser
 
@@ -47,7 +48,7 @@ def test_threshold_reshades_examples_without_a_request(
     app_with_study: ServedApp, watched: WatchedPage
 ) -> None:
     page = watched.page
-    open_examples(page, app_with_study.url + "/cluster/1")
+    open_examples(page, app_with_study.url + f"/cluster/{A_MERGED_CLUSTER}")
     shaded = page.locator(f"#top-examples .atlas-token-row:nth-child(-n+2) {SHADED}")
     before = shaded.count()
     assert before > 0
@@ -80,13 +81,13 @@ def test_hovering_a_token_shows_its_exact_value(
     app_with_study: ServedApp, watched: WatchedPage, random_study_template
 ) -> None:
     page = watched.page
-    open_examples(page, app_with_study.url + "/cluster/1")
+    open_examples(page, app_with_study.url + f"/cluster/{A_MERGED_CLUSTER}")
     first = page.locator("#top-examples .atlas-token-row").first
     first.locator(".token-focus").hover()
     hovered = page.locator("#top-examples .token:hover")  # the element under the mouse
     offset, value = TITLE.match(hovered.get_attribute("title")).groups()
     window = int(first.locator("a").inner_text()[1:])
-    exact = stored_activation(random_study_template, 1, window)[int(offset)]
+    exact = stored_activation(random_study_template, A_MERGED_CLUSTER, window)[int(offset)]
     assert value == f"{exact:.3f}" and exact > 0
     page.goto(app_with_study.url + "/sample/1")
     page.locator("#sample-text .token").nth(3).hover()
@@ -136,7 +137,7 @@ def test_example_rows_are_drawn_a_few_at_a_time_as_they_are_scrolled_to(
     app_with_study: ServedApp, watched: WatchedPage
 ) -> None:
     page = watched.page
-    open_examples(page, app_with_study.url + "/cluster/1")
+    open_examples(page, app_with_study.url + f"/cluster/{A_MERGED_CLUSTER}")
     rows = page.locator("#quantile-examples .atlas-token-row")
     more = page.locator("#quantile-examples .atlas-token-rows-more")
     expect(more).to_have_text(re.compile(r"^\d+ of \d+ shown: scroll for more$"))

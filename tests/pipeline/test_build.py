@@ -117,6 +117,33 @@ def test_a_current_study_is_skipped_and_other_inputs_need_force(
     assert (micro_study / "study.json").stat().st_mtime_ns == stamp
 
 
+def test_a_study_stored_under_the_older_cluster_ids_is_rebuilt(
+    micro_study: Path, micro_data_dir: Path, tmp_path: Path
+) -> None:
+    """Analyses stored before stable cluster ids (no `cluster_ids` in their settings) are not
+    read as stored, and `build` rewrites the study rather than call it up to date."""
+    import json
+    import shutil
+
+    from dashboard.analysis.study_analyses import stored_iteration
+
+    copy = Path(shutil.copytree(micro_study, tmp_path / "micro"))
+    manifest = json.loads((copy / "study.json").read_text())
+    del manifest["settings"]["analyses"]["cluster_ids"]
+    (copy / "study.json").write_text(json.dumps(manifest))
+    assert stored_iteration(Study(copy)) is None
+    build_study("micro", MICRO, micro_data_dir, copy, CPU)
+    rebuilt = Study(copy)
+    assert (
+        stored_iteration(rebuilt)
+        == rebuilt.default_iteration
+        == Study(micro_study).default_iteration
+    )
+    assert rebuilt.table("analyses/clusters.parquet")["cluster"].tolist() == (
+        Study(micro_study).table("analyses/clusters.parquet")["cluster"].tolist()
+    )
+
+
 def test_an_interrupted_harvest_resumes(
     micro_study: Path, micro_data_dir: Path, tmp_path: Path
 ) -> None:

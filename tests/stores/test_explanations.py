@@ -6,6 +6,7 @@ import json
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dashboard.stores.database import Database, StoreError
@@ -177,3 +178,79 @@ def test_scores_beside_their_baselines_round_trip_and_replace(
     store.put(Explanation(study, 3, "cluster", "5", "model", "m", "commas", scores=rescored))
     assert store.of_target(study, 3, "cluster", "5")[0].scores == rescored
     assert store.newest_scores("no-such-study", 3).empty
+
+
+def earlier_and_stable(path: Path) -> tuple[dict[int, int], int, int]:
+    """A random study's earlier ids at its last iteration ({earlier: stable}), one cluster whose
+    id changed and one (never merged) whose id did not."""
+    from dashboard.study import Study
+    from dashboard.study.clusters import assignments_at, earlier_ids_at
+
+    random = Study(path)
+    merges = random.table("clustering/merges.parquet")
+    initial = np.asarray(random.array("clustering/initial_groups.npy"))
+    ids = earlier_ids_at(initial, merges, random.n_merges)
+    now = assignments_at(initial, merges, random.n_merges)
+    kept = int(now[(now >= 0) & (now <= initial.max())][0])
+    assert ids and kept not in ids
+    return ids, next(iter(ids)), kept
+
+
+def test_explanations_move_from_the_earlier_cluster_ids_to_stable_ones(
+    store: ExplanationStore, study: str, tmp_path: Path
+) -> None:
+    """Before stable ids a cluster was named by its surviving group; `relabel` moves what was
+    stored under those ids (scores too) to the stable ids, and running it again changes nothing."""
+    from tests.study_factory import write_random_study
+
+    ids, merged, kept = earlier_and_stable(write_random_study(tmp_path / study))
+    iteration = 10  # the random study's last
+    for target in (merged, kept):
+        store.put(
+            Explanation(
+                study,
+                iteration,
+                "cluster",
+                str(target),
+                "person",
+                "ada",
+                f"of {target}",
+                scores=(Score("detection", 0.7, 0.5),),
+            )
+        )
+    assert store.relabel(study, iteration, ids) == 1
+    moved = {e.target: e for e in store.of_study(study, iteration)}
+    assert set(moved) == {str(ids[merged]), str(kept)}
+    assert moved[str(ids[merged])].text == f"of {merged}" and moved[str(ids[merged])].scores
+    assert store.relabel(study, iteration, ids) == 0
+
+
+def test_the_cli_relabels_a_study_s_explanations(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.study_factory import write_random_study
+
+    data = tmp_path / "data"
+    ids, merged, _ = earlier_and_stable(write_random_study(data / "random"))
+    store = ExplanationStore(Database(f"sqlite:///{data / 'atlas.sqlite3'}"))
+    name = "random-0"  # the random study's name (explanations are kept by study name)
+    store.put(Explanation(name, 10, "cluster", str(merged), "person", "ada", "commas"))
+    env = {**os.environ, "ATLAS_DATA_DIR": str(data)}
+    env.pop("DATABASE_URL", None)
+
+    def relabel() -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "dashboard.cli", "explanations", "relabel", "random"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "moved 1 explanation(s)" in relabel()
+    assert "moved 0 explanation(s)" in relabel()
+    assert [e.target for e in store.of_study(name, 10)] == [str(ids[merged])]

@@ -1,0 +1,22 @@
+"""Callbacks of `/study`: a click on the MDL curve opens the list at that iteration."""
+
+from __future__ import annotations
+
+from dash import Input, Output, State, callback, no_update
+
+from dashboard.page_data import link_query, loaded_study
+from dashboard.pages import study as page
+
+
+@callback(
+    Output(page.GO, "href"),
+    Input(page.MDL, "picked"),
+    State(page.STATE, "data"),
+    prevent_initial_call=True,
+)
+def open_picked_iteration(picked: dict | None, state: dict):
+    study = loaded_study(state["version"])
+    x = picked.get("x") if isinstance(picked, dict) else None
+    if isinstance(x, bool) or not isinstance(x, int) or not 0 <= x <= study.n_merges:
+        return no_update
+    return "/clusters" + link_query(study, {"study": state.get("study"), "iteration": x})
