@@ -183,19 +183,23 @@ def percentiles(seconds: list[float]) -> dict:
 
 
 def lineage_times(study, callback_map: dict, repeats: int) -> tuple[float, list[float]]:
-    """The study's merge tree built once (seconds), then a cluster page's lineage section
-    (subtree, the two parts profiled from the store, later merges) for random clusters at
-    random iterations (seconds each)."""
-    from dashboard.study.summary import cluster_assignments, study_merge_tree
+    """The study's merge tree built from its history (seconds), then a cluster page's lineage
+    section (subtree, the two parts profiled from the store, later merges) for random clusters
+    at random iterations, each the first time it is asked for (seconds each)."""
+    from dashboard.study.merge_tree import merge_tree
+    from dashboard.study.summary import cluster_assignments
 
-    started = time.perf_counter()
-    study_merge_tree(study)
-    tree_s = time.perf_counter() - started
+    merges = study.table("clustering/merges.parquet", columns=["group_a", "group_b", "cost"])
+    initial = np.asarray(study.array("clustering/initial_groups.npy"))
+    tree_s = timed(merge_tree, initial, merges)
     fill = next(
         spec["callback"].__wrapped__
         for callback_id, spec in callback_map.items()
         if "cluster-lineage.children" in callback_id
     )
+    from callbacks.cluster import lineage_children
+
+    lineage_children.cache_clear()  # the cluster views before filled it
     rng = np.random.default_rng(2)
     seconds = []
     for _ in range(repeats):

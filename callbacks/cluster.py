@@ -161,10 +161,16 @@ def fill_relations(store: dict, shown: bool):
     prevent_initial_call=True,  # filled once scrolled to (assets/lazy_sections.js)
 )
 def fill_lineage(store: dict, shown: bool):
-    """The merges that built the cluster, the two parts that formed it and what it becomes."""
+    """The merges that built the cluster, the two parts that formed it and what it becomes
+    (the same at every iteration where the cluster exists: its id names its members)."""
     study = study_once_shown(shown, store)
+    return lineage_children(study.version, store.get("study"), store["cluster"])
+
+
+@lru_cache(maxsize=64)
+def lineage_children(version: str, name: str | None, cluster: int) -> list:
+    study = loaded_study(version)
     tree = study_merge_tree(study)
-    cluster = store["cluster"]
     initial_groups = np.asarray(study.array("clustering/initial_groups.npy"))
     nodes = subtree(tree, cluster)
     leaves = {node.cluster for node in nodes} - {nodes[node.parent].cluster for node in nodes[1:]}
@@ -174,14 +180,14 @@ def fill_lineage(store: dict, shown: bool):
     }
 
     def href(other: int, iteration: int) -> str:
-        return page.cluster_href(study, store.get("study"), other, iteration)
+        return page.cluster_href(study, name, other, iteration)
 
     children = [lineage.subtree_figure(cluster, nodes, labels, href)]
     parts = formation(
         tree,
         cluster,
         initial_groups,
-        tuple(study.array(f"activations/{name}.npy") for name in ("indptr", "token_index", "ci")),
+        tuple(study.array(f"activations/{part}.npy") for part in ("indptr", "token_index", "ci")),
         np.asarray(study.array("windows/token_ids.npy")).reshape(-1),
     )
     if parts is not None:
