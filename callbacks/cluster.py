@@ -29,13 +29,14 @@ from dashboard.components.token_text import example_records, threshold_to_rows
 from dashboard.page_data import (
     analyses_at,
     examples_of,
-    link_query,
+    links_of,
     loaded_study,
     members_of,
 )
 from dashboard.pages import cluster as page
 from dashboard.study import Study
 from dashboard.study.summary import study_merge_tree, vocab_tokens
+from dashboard.urls import Links
 
 LENS_TITLES = {
     "logit": "Logit lens",
@@ -90,10 +91,10 @@ def tokens_section(study: Study, analyses, cluster: int) -> dbc.Row:
     return dbc.Row(columns)
 
 
-def relations_section(analyses, cluster: int, suffix: str) -> html.Div:
+def relations_section(analyses, cluster: int, links: Links) -> html.Div:
     related = analyses.coactivation[analyses.coactivation["cluster"] == cluster]
     rows = [
-        [dcc.Link(f"Cluster {other}", href=f"/cluster/{other}{suffix}"), count, f"{jaccard:.3f}"]
+        [dcc.Link(f"Cluster {other}", href=links.cluster(other)), count, f"{jaccard:.3f}"]
         for other, count, jaccard in zip(
             related["other"], related["count"], related["jaccard"], strict=True
         )
@@ -107,7 +108,7 @@ def fill_overview(store: dict):
     iteration were being computed."""
     study = loaded_study(store["version"])
     return overview_children(
-        store["version"], store["iteration"], store["cluster"], link_query(study, store)
+        store["version"], store["iteration"], store["cluster"], links_of(study, store)
     )
 
 
@@ -128,7 +129,7 @@ def study_once_shown(shown: bool, store: dict) -> Study:
 def fill_members(store: dict, shown: bool):
     study = study_once_shown(shown, store)
     analyses = analyses_at(study, store["iteration"])
-    return members_grid(study, analyses, store["cluster"], link_query(study, store))
+    return members_grid(study, analyses, store["cluster"], links_of(study, store))
 
 
 @callback(
@@ -151,7 +152,7 @@ def fill_tokens(store: dict, shown: bool):
 def fill_relations(store: dict, shown: bool):
     study = study_once_shown(shown, store)
     analyses = analyses_at(study, store["iteration"])
-    return relations_section(analyses, store["cluster"], link_query(study, store))
+    return relations_section(analyses, store["cluster"], links_of(study, store))
 
 
 @callback(
@@ -179,8 +180,10 @@ def lineage_children(version: str, name: str | None, cluster: int) -> list:
         for leaf in leaves
     }
 
+    links = Links.of({"study": name}, study.default_iteration)
+
     def href(other: int, iteration: int) -> str:
-        return page.cluster_href(study, name, other, iteration)
+        return links.at(iteration).cluster(other)
 
     children = [lineage.subtree_figure(cluster, nodes, labels, href)]
     parts = formation(
@@ -211,19 +214,19 @@ def lineage_children(version: str, name: str | None, cluster: int) -> list:
 def fill_examples(store: dict, shown: bool, threshold: float | None):
     study = study_once_shown(shown, store)
     top, quantile = example_rows(
-        store["version"], store["iteration"], store["cluster"], link_query(study, store)
+        store["version"], store["iteration"], store["cluster"], links_of(study, store)
     )
     return page.example_lists(threshold or 0.0, top, quantile)
 
 
 @lru_cache(maxsize=64)
 def example_rows(
-    version: str, iteration: int, cluster: int, suffix: str
+    version: str, iteration: int, cluster: int, links: Links
 ) -> tuple[list[dict], list[dict]]:
-    """Rows of the top and the quantile examples (links end in `suffix`)."""
+    """Rows of the top and the quantile examples."""
     study = loaded_study(version)
     examples, activation = examples_of(study, iteration, cluster)
-    records = example_records(study, activation, examples, suffix)
+    records = example_records(study, activation, examples, links)
     return (
         [record for record in records if record["kind"] == "top"],
         [record for record in records if record["kind"] == "quantile"],

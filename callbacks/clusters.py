@@ -48,9 +48,7 @@ def table_rows(request: dict | None, state: dict):
         return no_update, no_update, no_update
     query, start, end = asked
     try:
-        block = page.table_block(
-            page.table_now(state), query, start, end, page.iteration_suffix(state)
-        )
+        block = page.table_block(page.table_now(state), query, start, end, page.view_links(state))
     except FilterError as error:
         empty = {"query": query, "start": start, "rows": [], "count": 0}
         return empty, f"Filter not applied: {error}", True
@@ -238,7 +236,7 @@ def select_clicked(click: dict | None, state: dict):
     prevent_initial_call=True,
 )
 def summarize_selection(selected, _fill: bool, state: dict):
-    return page.selection_summary(page.table_now(state), selected, page.iteration_suffix(state))
+    return page.selection_summary(page.table_now(state), selected, page.view_links(state))
 
 
 @callback(

@@ -9,7 +9,7 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html,
 
 from dashboard.analysis.cluster_examples import ClusterActivation, cluster_examples
 from dashboard.components.token_text import clicked_token, example_records, threshold_to_rows
-from dashboard.page_data import link_query, loaded_study
+from dashboard.page_data import links_of, loaded_study
 from dashboard.pages import component as page
 from dashboard.study import Study
 from dashboard.study.lookup import entries_between
@@ -99,7 +99,7 @@ def fill_contexts(store: dict):
     examples = cluster_examples(activation, length, top=10, bands=10, per_band=2)
     return [
         record | {"label": "strongest" if record["kind"] == "top" else f"CI band {record['band']}"}
-        for record in example_records(study, activation, examples, link_query(study, store))
+        for record in example_records(study, activation, examples, links_of(study, store))
     ]
 
 
@@ -136,14 +136,14 @@ def inspect_token(clicked: dict | None, store: dict):
     ).sort_values("ci", ascending=False)
     labels = study.subcomponents["label"]
     clusters = cluster_assignments(study, store["iteration"])
-    query = link_query(study, store)
+    links = links_of(study, store)
     token_id = int(study.array("windows/token_ids.npy")[window, offset])
     rows = [
         html.Tr(
             [
-                html.Td(dcc.Link(labels[sub], href=f"/component/{labels[sub]}{query}")),
+                html.Td(dcc.Link(labels[sub], href=links.component(labels[sub]))),
                 html.Td(
-                    dcc.Link(f"Cluster {clusters[sub]}", href=f"/cluster/{clusters[sub]}{query}")
+                    dcc.Link(f"Cluster {clusters[sub]}", href=links.cluster(clusters[sub]))
                     if clusters[sub] >= 0
                     else "dead"
                 ),
@@ -162,7 +162,7 @@ def inspect_token(clicked: dict | None, store: dict):
                         " at offset ",
                         str(offset),
                         " of ",
-                        dcc.Link(f"sample {window}", href=f"/sample/{window}{query}"),
+                        dcc.Link(f"sample {window}", href=links.sample(window)),
                     ]
                 ),
                 dbc.Table(

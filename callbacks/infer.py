@@ -17,7 +17,7 @@ from dashboard.inference.masks import (
     dense_values,
 )
 from dashboard.inference.service import inference_service
-from dashboard.page_data import link_query, loaded_study
+from dashboard.page_data import links_of, loaded_study
 from dashboard.pages import infer as page
 from dashboard.stores import content_store
 from dashboard.study.summary import cluster_assignments
@@ -177,7 +177,7 @@ def run_inference(_clicks, mask_hash, mode, clusters, text, slice_text, store: d
         return no_update, no_update, str(error), True, no_update
     summary = result["summary"]
     off = clusters_switched_off(values, cluster_assignments(study, store["iteration"]))
-    query = link_query(study, store)
+    links = links_of(study, store)
     view = html.Div(
         [
             dbc.Alert(
@@ -191,7 +191,7 @@ def run_inference(_clicks, mask_hash, mode, clusters, text, slice_text, store: d
             html.H6(f"{len(off):,} clusters switched off entirely"),
             html.Div(
                 [
-                    dcc.Link(f"{c}", href=f"/cluster/{c}{query}", className="me-2")
+                    dcc.Link(f"{c}", href=links.cluster(c), className="me-2")
                     for c in off[:LISTED_CLUSTERS]
                 ],
                 id="infer-off-clusters",
@@ -209,7 +209,7 @@ def run_inference(_clicks, mask_hash, mode, clusters, text, slice_text, store: d
     else:
         extra["clusters"] = ",".join(str(c) for c in clusters)
     job = arguments if tokens is not None else None
-    return view, link_query(study, store, **extra), "", False, job
+    return view, links.query(**extra), "", False, job
 
 
 def tokens_grid(rows: list[dict]):

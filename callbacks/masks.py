@@ -19,7 +19,7 @@ from dashboard.inference.masks import (
     thresholded,
 )
 from dashboard.inference.service import inference_service
-from dashboard.page_data import link_query, loaded_study
+from dashboard.page_data import links_of, loaded_study
 from dashboard.pages import masks as page
 from dashboard.stores import content_store
 from dashboard.stores.content import MalformedHashError, UnknownHashError
@@ -137,17 +137,18 @@ def save(_clicks, label, store, start, existing, clusters, overrides, prompt_val
         name = content_store().put_mask(mask, label or "")
     except READ_ERRORS as error:
         return dbc.Alert(str(error), color="danger")
-    query = link_query(study, store)
-    infer_query = link_query(study, store, mask=name)
+    links = links_of(study, store)
     return dbc.Alert(
         [
             html.Span("Stored as "),
             html.Code(name, id="masks-saved-hash"),
             dcc.Clipboard(content=name, title="Copy the hash", className="d-inline ms-1"),
             html.Br(),
-            dcc.Link("Open it", href=f"/masks/{name}{query}", className="me-3"),
+            dcc.Link("Open it", href=links.to(f"/masks/{name}"), className="me-3"),
             dcc.Link(
-                "Run masked inference with it", href=f"/infer{infer_query}", id="masks-infer-link"
+                "Run masked inference with it",
+                href=links.to("/infer", mask=name),
+                id="masks-infer-link",
             ),
         ],
         color="success",

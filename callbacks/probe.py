@@ -11,7 +11,7 @@ from dashboard.app_state import settings
 from dashboard.components.figures import styled
 from dashboard.components.tables import list_grid, markdown_link
 from dashboard.inference.service import inference_service
-from dashboard.page_data import link_query, loaded_study
+from dashboard.page_data import links_of, loaded_study
 from dashboard.pages import probe as page
 from dashboard.stores import content_store
 from dashboard.study.summary import cluster_assignments
@@ -67,11 +67,11 @@ def result_view(study, store: dict, result: dict) -> html.Div:
     assignments = cluster_assignments(study, store["iteration"])
     activity = cluster_activity(result, assignments)
     tokens = result["tokens"]
-    query = link_query(study, store)
+    cluster_links = links_of(study, store)
     top = activity.sort_values("ci", ascending=False).groupby("position").head(3)
     links = {
         position: " ".join(
-            markdown_link(f"{cluster} ({value:.2f})", f"/cluster/{cluster}{query}")
+            markdown_link(f"{cluster} ({value:.2f})", cluster_links.cluster(cluster))
             for cluster, value in zip(here["cluster"], here["ci"], strict=True)
         )
         for position, here in top.groupby("position")
@@ -117,5 +117,5 @@ def run_probe(_clicks, text: str | None, threshold, store: dict):
         )
     except (ValueError, LookupError, RuntimeError) as error:
         return no_update, no_update, str(error), True
-    search = link_query(study, store, text=text_hash)
+    search = links_of(study, store).query(text=text_hash)
     return result_view(study, store, result), search, "", False

@@ -10,7 +10,7 @@ import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard.components.token_text import clicked_token, rounded
-from dashboard.page_data import link_query, loaded_study
+from dashboard.page_data import links_of, loaded_study
 from dashboard.pages import sample as page
 from dashboard.study import Study
 from dashboard.study.lookup import entries_between
@@ -74,7 +74,7 @@ def fill_text(store: dict):
     links = [
         dcc.Link(
             f"Cluster {cluster} ({count} tokens)",
-            href=f"/cluster/{cluster}{link_query(study, store)}",
+            href=links_of(study, store).cluster(cluster),
             className="me-3",
             style={"borderBottom": f"3px solid {cluster_colour(int(cluster), 0.8)}"},
         )
@@ -105,7 +105,8 @@ def select_token(clicked: dict | None, store: dict):
 )
 def token_detail(store: dict, search: str | None):
     study = loaded_study(store["version"])
-    wanted = link_query(study, store, token=store.get("token"))
+    links = links_of(study, store)
+    wanted = links.query(token=store.get("token"))
     url = no_update if wanted == (search or "") else wanted
     if store.get("token") is None:
         return html.Small("Click a token.", className="text-muted"), url
@@ -118,16 +119,12 @@ def token_detail(store: dict, search: str | None):
                 html.Td(
                     dcc.Link(
                         f"Cluster {cluster}",
-                        href=f"/cluster/{cluster}{link_query(study, store)}",
+                        href=links.cluster(cluster),
                     )
                     if cluster >= 0
                     else "dead"
                 ),
-                html.Td(
-                    dcc.Link(
-                        labels[sub], href=f"/component/{labels[sub]}{link_query(study, store)}"
-                    )
-                ),
+                html.Td(dcc.Link(labels[sub], href=links.component(labels[sub]))),
                 html.Td(f"{ci:.3f}"),
             ]
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import Input, Output, State, callback, no_update
 
-from dashboard.page_data import link_query, loaded_study
+from dashboard.page_data import links_of, loaded_study
 from dashboard.pages import study as page
 
 
@@ -19,4 +19,4 @@ def open_picked_iteration(picked: dict | None, state: dict):
     x = picked.get("x") if isinstance(picked, dict) else None
     if isinstance(x, bool) or not isinstance(x, int) or not 0 <= x <= study.n_merges:
         return no_update
-    return "/clusters" + link_query(study, {"study": state.get("study"), "iteration": x})
+    return links_of(study, {"study": state.get("study"), "iteration": x}).clusters()

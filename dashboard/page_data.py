@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from functools import lru_cache
-from urllib.parse import urlencode
 
 import numpy as np
 import pandas as pd
@@ -30,7 +29,7 @@ from dashboard.app_state import study_by_version
 from dashboard.runtime import cache
 from dashboard.study import Study
 from dashboard.study.summary import cluster_assignments, vocab_tokens
-from dashboard.urls import single
+from dashboard.urls import Links, single
 
 
 def loaded_study(version: str) -> Study:
@@ -38,16 +37,9 @@ def loaded_study(version: str) -> Study:
     return study_by_version(version)
 
 
-def link_query(study: Study, store: dict, **extra: object) -> str:
-    """The query string that keeps a link in this page's study and iteration: `?study=..&..`,
-    only non-default values."""
-    params: dict[str, object] = {}
-    if store.get("study"):
-        params["study"] = store["study"]
-    if store.get("iteration", study.default_iteration) != study.default_iteration:
-        params["iteration"] = store["iteration"]
-    params.update({key: value for key, value in extra.items() if value is not None})
-    return f"?{urlencode(params)}" if params else ""
+def links_of(study: Study, store: dict) -> Links:
+    """The internal links of a page whose store names its study and iteration."""
+    return Links.of(store, study.default_iteration)
 
 
 def parse_iteration(study: Study, text: str | list[str] | None) -> int:

@@ -18,6 +18,7 @@ from dashboard.components.atlas_components import Chart
 from dashboard.components.tables import list_grid, markdown_link
 from dashboard.page_data import analyses_at, loaded_study
 from dashboard.study import Study
+from dashboard.urls import Links
 
 LARGEST_MEMBERS_SHOWN = 6
 MEMBER_COLUMNS = [
@@ -48,13 +49,13 @@ def sorted_members(analyses, cluster: int) -> pd.DataFrame:
     return members.sort_values("share", ascending=False)
 
 
-def members_grid(study: Study, analyses, cluster: int, query: str) -> dag.AgGrid:
-    """Every member with its module, layer, share and firing frequency (links end in `query`)."""
+def members_grid(study: Study, analyses, cluster: int, links: Links) -> dag.AgGrid:
+    """Every member with its module, layer, share and firing frequency, each a link."""
     members = sorted_members(analyses, cluster)
     info = study.subcomponents.iloc[members["subcomponent"].to_numpy()]
     rows = [
         {
-            "subcomponent": markdown_link(label, f"/component/{label}{query}"),
+            "subcomponent": markdown_link(label, links.component(label)),
             "kind": kind,
             "layer": int(layer),
             "share": round(float(share), 4),
@@ -74,17 +75,17 @@ def members_grid(study: Study, analyses, cluster: int, query: str) -> dag.AgGrid
     return list_grid("member-table", MEMBER_COLUMNS, rows, "22rem")
 
 
-def largest_members(study: Study, members: pd.DataFrame, query: str) -> html.P:
+def largest_members(study: Study, members: pd.DataFrame, links: Links) -> html.P:
     """Links to the members with the largest shares (all of them: the Members section)."""
     shown = members.head(LARGEST_MEMBERS_SHOWN)
     labels = study.subcomponents["label"].iloc[shown["subcomponent"].to_numpy()]
-    links: list = ["Largest members: "]
+    line: list = ["Largest members: "]
     for index, (label, share) in enumerate(zip(labels, shown["share"], strict=True)):
-        links += [", " if index else "", dcc.Link(label, href=f"/component/{label}{query}")]
-        links.append(f" ({share:.0%})")
+        line += [", " if index else "", dcc.Link(label, href=links.component(label))]
+        line.append(f" ({share:.0%})")
     if len(members) > len(shown):
-        links.append(f", and {len(members) - len(shown)} more below.")
-    return html.P(links, className="small", id="cluster-top-members")
+        line.append(f", and {len(members) - len(shown)} more below.")
+    return html.P(line, className="small", id="cluster-top-members")
 
 
 def stability_line(stability: float, ensemble: dict) -> str:
@@ -155,7 +156,7 @@ def reliability(clusters: pd.DataFrame, ensemble: dict) -> html.P:
     )
 
 
-def makeup_section(study: Study, analyses, cluster: int, query: str) -> dbc.Row:
+def makeup_section(study: Study, analyses, cluster: int, links: Links) -> dbc.Row:
     """Members by layer and module kind, and the makeup measures."""
     members = sorted_members(analyses, cluster)
     row = analyses.clusters.iloc[analyses.row_of(cluster)]
@@ -183,7 +184,7 @@ def makeup_section(study: Study, analyses, cluster: int, query: str) -> dbc.Row:
                         analyses.clusters.iloc[[analyses.row_of(cluster)]],
                         (study.manifest.get("settings") or {}).get("stability", {}),
                     ),
-                    largest_members(study, members, query),
+                    largest_members(study, members, links),
                 ],
                 lg=7,
             ),
@@ -233,12 +234,12 @@ def activation_section(study: Study, analyses, cluster: int) -> dbc.Row:
 
 
 @lru_cache(maxsize=64)
-def overview_children(version: str, iteration: int, cluster: int, suffix: str) -> list:
-    """Makeup and activation of a cluster (links end in `suffix`)."""
+def overview_children(version: str, iteration: int, cluster: int, links: Links) -> list:
+    """Makeup and activation of a cluster."""
     study = loaded_study(version)
     analyses = analyses_at(study, iteration)
     return [
-        titled("Makeup", makeup_section(study, analyses, cluster, suffix)),
+        titled("Makeup", makeup_section(study, analyses, cluster, links)),
         titled("Activation", activation_section(study, analyses, cluster)),
     ]
 

@@ -13,6 +13,7 @@ from dash import dcc, html
 from dashboard.analysis.cluster_examples import ClusterActivation, Example
 from dashboard.study import Study
 from dashboard.study.summary import vocab_tokens
+from dashboard.urls import Links
 
 
 def threshold_to_rows(outputs: int) -> str:
@@ -30,11 +31,11 @@ def example_records(
     study: Study,
     activation: ClusterActivation,
     examples: list[Example],
-    query: str = "",
+    links: Links,
     context: int = 16,
 ) -> list[dict]:
     """The row of each example: `context` tokens either side of the example token, its `kind`
-    and `band`, and the address of its sample page (`query` keeps the study and iteration)."""
+    and `band`, and the address of its sample page."""
     _, length = study.window_shape
     windows = study.array("windows/token_ids.npy")
     tokens = vocab_tokens(study)
@@ -53,7 +54,7 @@ def example_records(
                 "focus": example.offset - start,
                 "tokens": [tokens[token_id] for token_id in token_ids[start:stop].tolist()],
                 "values": rounded(activations[start:stop]),
-                "href": f"/sample/{example.window}{query}",
+                "href": links.sample(example.window),
             }
         )
     return records

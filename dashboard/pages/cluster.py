@@ -14,16 +14,17 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 from flask import request
 
-from dashboard.app_state import settings, study_status
+from dashboard.app_state import settings
 from dashboard.components.atlas_components import TokenRows
 from dashboard.components.cluster_overview import overview_children, titled
 from dashboard.components.computing import computing_loading, computing_message
 from dashboard.components.discussion import discuss_link, explanation_form
 from dashboard.components.lazy import lazy_section
-from dashboard.components.notices import no_study_notice, not_found_notice
+from dashboard.components.notices import not_found_notice
 from dashboard.components.quality import quality_details
+from dashboard.components.study_page import StudyPage, open_study_page
 from dashboard.components.token_text import threshold_slider
-from dashboard.page_data import is_stored, link_query, members_of, parse_iteration
+from dashboard.page_data import is_stored, links_of, members_of
 from dashboard.stores import explanation_store
 from dashboard.stores.database import StoreError
 from dashboard.stores.github import discussion_body, discussion_title, new_issue_url
@@ -31,7 +32,7 @@ from dashboard.study import Study
 from dashboard.study.merge_tree import MergeTree
 from dashboard.study.quality import decomposition_quality
 from dashboard.study.summary import study_merge_tree
-from dashboard.urls import parse_index, single
+from dashboard.urls import Links, parse_index
 
 dash.register_page(__name__, path_template="/cluster/<cluster_id>", title="Cluster · SPD Atlas")
 
@@ -144,7 +145,7 @@ def plane_controls(study: Study, members) -> dbc.Row:
 
 def header(study: Study, store: dict, n_members: int, modules: int) -> html.Div:
     cluster, iteration = store["cluster"], store["iteration"]
-    query = link_query(study, store, cluster=cluster)
+    links = links_of(study, store)
     provenance = ", ".join(f"{key} {value[:10]}" for key, value in study.provenance.items())
     return html.Div(
         [
@@ -160,22 +161,22 @@ def header(study: Study, store: dict, n_members: int, modules: int) -> html.Div:
                 [
                     dcc.Link(
                         "Probe with this cluster",
-                        href=f"/probe{query}",
+                        href=links.to("/probe", cluster=cluster),
                         className="btn btn-outline-primary btn-sm me-2",
                     ),
                     dcc.Link(
                         "Causal mask from it",
-                        href=f"/masks{query}",
+                        href=links.to("/masks", cluster=cluster),
                         className="btn btn-outline-primary btn-sm me-2",
                     ),
                     dcc.Link(
                         "Masked inference",
-                        href=f"/infer{query}",
+                        href=links.to("/infer", cluster=cluster),
                         className="btn btn-outline-primary btn-sm me-2",
                     ),
                     dcc.Link(
                         "Back to the list",
-                        href=f"/clusters{query}",
+                        href=links.clusters(cluster=cluster),
                         className="btn btn-outline-secondary btn-sm",
                     ),
                 ],
@@ -212,7 +213,7 @@ def first_screen(study: Study, store: dict):
     iteration = store["iteration"]
     if is_stored(study, iteration):
         children = overview_children(
-            study.version, iteration, store["cluster"], link_query(study, store)
+            study.version, iteration, store["cluster"], links_of(study, store)
         )
         return html.Div(children, id=OVERVIEW)
     return [
@@ -223,16 +224,12 @@ def first_screen(study: Study, store: dict):
     ]
 
 
-def cluster_href(study: Study, name: str | None, cluster: int, iteration: int) -> str:
-    """The page of `cluster` at `iteration`, in the study the page shows."""
-    return f"/cluster/{cluster}" + link_query(study, {"study": name, "iteration": iteration})
-
-
 def elsewhere_notice(
     study: Study, name: str | None, tree: MergeTree, cluster: int, iteration: int
 ) -> html.Div:
     """Cluster `cluster` is in the merge history but not at `iteration`: when it was formed and
     merged away, with links to both, and where its members are at `iteration`."""
+    links = Links.of({"study": name}, study.default_iteration)
     formed, ended = tree.formed(cluster), tree.ended(cluster)
     size = int(tree.size[cluster])
     merge = tree.merge_of(cluster)
@@ -256,7 +253,7 @@ def elsewhere_notice(
                 html.Li(
                     dcc.Link(
                         f"Cluster {cluster} at iteration {formed}, where it was formed",
-                        href=cluster_href(study, name, cluster, formed),
+                        href=links.at(formed).cluster(cluster),
                         id="elsewhere-formed",
                     )
                 ),
@@ -268,7 +265,7 @@ def elsewhere_notice(
                             dcc.Link(
                                 f"Cluster {int(tree.parent[cluster])} at iteration {ended}, "
                                 f"which it was merged into",
-                                href=cluster_href(study, name, int(tree.parent[cluster]), ended),
+                                href=links.at(ended).cluster(int(tree.parent[cluster])),
                                 id="elsewhere-merged",
                             )
                         )
@@ -285,7 +282,7 @@ def elsewhere_notice(
                     for i, part in enumerate(parts)
                     for item in (
                         ", " if i else "",
-                        dcc.Link(str(part), href=cluster_href(study, name, part, iteration)),
+                        dcc.Link(str(part), href=links.at(iteration).cluster(part)),
                     )
                 ],
                 ".",
@@ -300,15 +297,12 @@ def elsewhere_notice(
 
 
 def layout(cluster_id: str | None = None, **query: str | list[str]) -> html.Div:
-    name = single(query.get("study"))
-    status = study_status(name)
-    if status.study is None:
-        return html.Div([html.H2("Cluster"), no_study_notice(status.problem)])
-    study = status.study
-    try:
-        iteration = parse_iteration(study, query.get("iteration"))
-    except ValueError as error:
-        return not_found_notice(str(error))
+    opened = open_study_page("Cluster", query)
+    if not isinstance(opened, StudyPage):
+        return opened
+    if opened.iteration_problem:
+        return not_found_notice(opened.iteration_problem)
+    name, study, iteration = opened.name, opened.study, opened.iteration
     cluster = parse_index(cluster_id)
     members = members_of(study, iteration, cluster) if cluster is not None else []
     tree = study_merge_tree(study)

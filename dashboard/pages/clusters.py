@@ -19,21 +19,19 @@ import pandas as pd
 from dash import dcc, html
 
 from dashboard.analysis.cluster_table import FilterError, query_table
-from dashboard.app_state import study_status
 from dashboard.components import charts
 from dashboard.components.atlas_components import Chart, ClusterMap, ServerTable
 from dashboard.components.computing import computing_loading, computing_message
 from dashboard.components.map_points import map_colorbar, map_points
 from dashboard.components.merge_history import mdl_chart
-from dashboard.components.notices import no_study_notice
 from dashboard.components.quality import quality_details
+from dashboard.components.study_page import StudyPage, open_study_page
 from dashboard.page_data import (
     is_stored,
-    link_query,
+    links_of,
     list_table,
     loaded_study,
     map_at,
-    parse_iteration,
 )
 from dashboard.stores import explanation_store
 from dashboard.stores.database import StoreError
@@ -41,7 +39,7 @@ from dashboard.stores.explanations import MEASURES
 from dashboard.study import Study
 from dashboard.study.quality import decomposition_quality
 from dashboard.study.summary import cluster_assignments, study_counts
-from dashboard.urls import single
+from dashboard.urls import Links, single
 
 dash.register_page(__name__, path="/clusters", title="Clusters · SPD Atlas")
 
@@ -148,9 +146,9 @@ def table_now(state: dict) -> pd.DataFrame:
     return table.assign(explanation=explanations, **score_columns)
 
 
-def iteration_suffix(state: dict) -> str:
-    """What keeps a link in this view's study and iteration."""
-    return link_query(loaded_study(state["version"]), state)
+def view_links(state: dict) -> Links:
+    """The links of this view: they keep its study and iteration."""
+    return links_of(loaded_study(state["version"]), state)
 
 
 def table_query(sort: str, filters: dict[str, str]) -> dict:
@@ -158,14 +156,14 @@ def table_query(sort: str, filters: dict[str, str]) -> dict:
     return {"sort": "" if sort == NO_SORT else sort, "filters": filters}
 
 
-def table_block(table: pd.DataFrame, query: dict, start: int, end: int, suffix: str) -> dict:
+def table_block(table: pd.DataFrame, query: dict, start: int, end: int, links: Links) -> dict:
     """Rows `start:end` of `table` under `query`, as the table's `block` prop; a filter it
     cannot apply raises FilterError."""
     result = query_table(table, query.get("filters"), query.get("sort") or "")
     rows = result.iloc[start:end]
     records = rows.astype(object).where(rows.notna(), None).to_dict("records")
     for record in records:
-        record["href"] = f"/cluster/{record['cluster']}{suffix}"
+        record["href"] = links.cluster(record["cluster"])
     return {"query": query, "start": start, "rows": records, "count": len(result)}
 
 
@@ -182,7 +180,7 @@ def distribution_chart(table: pd.DataFrame, measure: str) -> dict:
     return charts.distribution(values, HISTOGRAM_BINS, MEASURE_LABELS.get(measure, measure))
 
 
-def selection_summary(table: pd.DataFrame, selected: object, suffix: str):
+def selection_summary(table: pd.DataFrame, selected: object, links: Links):
     """The selected cluster's card with its "Open" link, however the selection arrived."""
     if selected is None:
         return html.Small("Click a point to select a cluster.", className="text-muted")
@@ -206,7 +204,7 @@ def selection_summary(table: pd.DataFrame, selected: object, suffix: str):
                 html.P(["Top tokens: ", html.Code(row["top_tokens"])], className="mb-2 small"),
                 dcc.Link(
                     "Open cluster",
-                    href=f"/cluster/{selected}{suffix}",
+                    href=links.cluster(selected),
                     className="btn btn-primary btn-sm",
                     id="open-cluster",
                 ),
@@ -227,14 +225,10 @@ def study_line(study: Study, iteration: int) -> html.P:
     )
 
 
-def query_state(study: Study, query: dict) -> dict:
+def query_state(opened: StudyPage, query: dict) -> dict:
     """The view named by the URL, with defaults filled in; `message` explains what was off."""
-    messages = []
-    try:
-        iteration = parse_iteration(study, query.get("iteration"))
-    except ValueError as error:
-        messages.append(str(error))
-        iteration = study.default_iteration
+    study, iteration = opened.study, opened.iteration
+    messages = [opened.iteration_problem] if opened.iteration_problem else []
     filters = {
         key[len(FILTER_PREFIX) :]: single(value)
         for key, value in query.items()
@@ -311,10 +305,10 @@ def first_screen(study: Study, state: dict) -> dict:
     filters cannot be applied."""
     table = table_now(state)
     points, colorbar = map_props(study, state, table, state["color"])
-    suffix = iteration_suffix(state)
+    links = view_links(state)
     query = table_query(state["sort"], state["filters"])
     try:
-        block, message = table_block(table, query, 0, BLOCK_ROWS, suffix), ""
+        block, message = table_block(table, query, 0, BLOCK_ROWS, links), ""
     except FilterError as error:
         block = {"query": query, "start": 0, "rows": [], "count": 0}
         message = f"Filter not applied: {error}"
@@ -322,7 +316,7 @@ def first_screen(study: Study, state: dict) -> dict:
         "points": points,
         "colorbar": colorbar,
         "chart": distribution_chart(table, state["dist"]),
-        "summary": selection_summary(table, state["selected"], suffix),
+        "summary": selection_summary(table, state["selected"], links),
         "block": block,
         "message": message,
     }
@@ -339,12 +333,11 @@ def mdl_section(study: Study, iteration: int) -> list:
 
 
 def layout(**query: str | list[str]) -> html.Div:
-    name = single(query.get("study"))
-    status = study_status(name)
-    if status.study is None:
-        return html.Div([html.H2("Clusters"), no_study_notice(status.problem)])
-    study = status.study
-    state = query_state(study, query) | {"study": name, "version": study.version}
+    opened = open_study_page("Clusters", query)
+    if not isinstance(opened, StudyPage):
+        return opened
+    study = opened.study
+    state = query_state(opened, query) | {"study": opened.name, "version": study.version}
     stored = is_stored(study, state["iteration"])
     computing = (
         None if stored else computing_message("the clusters' measures and map", state["iteration"])

@@ -10,14 +10,13 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard.app_state import study_status
 from dashboard.components.atlas_components import TokenRows
 from dashboard.components.discussion import explanation_form
-from dashboard.components.notices import no_study_notice, not_found_notice
+from dashboard.components.notices import not_found_notice
+from dashboard.components.study_page import StudyPage, open_study_page
 from dashboard.components.token_text import threshold_slider
-from dashboard.page_data import link_query, parse_iteration
+from dashboard.page_data import links_of
 from dashboard.study.summary import cluster_assignments
-from dashboard.urls import single
 
 dash.register_page(__name__, path_template="/component/<label>", title="Subcomponent · SPD Atlas")
 
@@ -36,18 +35,15 @@ EXPLAIN_MESSAGE = "component-explain-message"
 
 
 def layout(label: str | None = None, **query: str | list[str]) -> html.Div:
-    name = single(query.get("study"))
-    status = study_status(name)
-    if status.study is None:
-        return html.Div([html.H2("Subcomponent"), no_study_notice(status.problem)])
-    study = status.study
+    opened = open_study_page("Subcomponent", query)
+    if not isinstance(opened, StudyPage):
+        return opened
+    name, study, iteration = opened.name, opened.study, opened.iteration
     matches = study.subcomponents.index[study.subcomponents["label"] == label]
     if label is None or len(matches) == 0:
         return not_found_notice(f"Study {study.name} has no subcomponent {label!r}.")
-    try:
-        iteration = parse_iteration(study, query.get("iteration"))
-    except ValueError as error:
-        return not_found_notice(str(error))
+    if opened.iteration_problem:
+        return not_found_notice(opened.iteration_problem)
     position = int(matches[0])
     row = study.subcomponents.loc[position]
     cluster = int(cluster_assignments(study, iteration)[position])
@@ -57,17 +53,15 @@ def layout(label: str | None = None, **query: str | list[str]) -> html.Div:
         "study": name,
         "version": study.version,
     }
-    suffix = link_query(study, store)
+    links = links_of(study, store)
     cluster_cell = (
         html.Span(
             [
-                dcc.Link(
-                    f"Cluster {cluster}", href=f"/cluster/{cluster}{suffix}", id="component-cluster"
-                ),
+                dcc.Link(f"Cluster {cluster}", href=links.cluster(cluster), id="component-cluster"),
                 " · ",
                 dcc.Link(
                     "find it in the list",
-                    href=f"/clusters{link_query(study, store, component=label)}",
+                    href=links.clusters(component=label),
                 ),
             ]
         )

@@ -9,11 +9,9 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard.app_state import study_status
-from dashboard.components.notices import no_study_notice
+from dashboard.components.study_page import StudyPage, open_study_page
 from dashboard.inference.limits import MAX_SLICE_WINDOWS
 from dashboard.inference.masks import MODES
-from dashboard.page_data import parse_iteration
 from dashboard.pages.probe import stored_text
 from dashboard.study.summary import cluster_sizes
 from dashboard.urls import single
@@ -45,15 +43,10 @@ def chosen_clusters(text: str | None, known) -> list[int]:
 
 
 def layout(**query: str | list[str]) -> html.Div:
-    name = single(query.get("study"))
-    status = study_status(name)
-    if status.study is None:
-        return html.Div([html.H2("Masked inference"), no_study_notice(status.problem)])
-    study = status.study
-    try:
-        iteration = parse_iteration(study, query.get("iteration"))
-    except ValueError:
-        iteration = study.default_iteration
+    opened = open_study_page("Masked inference", query)
+    if not isinstance(opened, StudyPage):
+        return opened
+    name, study, iteration = opened.name, opened.study, opened.iteration
     prompts, problem = stored_text(single(query.get("prompts")))
     sizes = cluster_sizes(study, iteration)
     mode = single(query.get("mode")) or "as_is"

@@ -7,15 +7,14 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import dcc, html
 
-from dashboard.app_state import study_status
-from dashboard.components.notices import no_study_notice, not_found_notice
+from dashboard.components.notices import not_found_notice
+from dashboard.components.study_page import StudyPage, open_study_page
 from dashboard.inference.masks import MaskInputError, clusters_switched_off, dense_values
-from dashboard.page_data import link_query, parse_iteration
+from dashboard.page_data import links_of
 from dashboard.stores import content_store
 from dashboard.stores.content import MalformedHashError, UnknownHashError
 from dashboard.stores.database import StoreError
 from dashboard.study.summary import cluster_assignments
-from dashboard.urls import single
 
 dash.register_page(__name__, path_template="/masks/<mask_hash>", title="Mask · SPD Atlas")
 
@@ -23,15 +22,15 @@ LISTED_CLUSTERS = 40
 
 
 def layout(mask_hash: str | None = None, **query: str | list[str]) -> html.Div:
-    name = single(query.get("study"))
-    status = study_status(name)
-    if status.study is None:
-        return html.Div([html.H2("Causal mask"), no_study_notice(status.problem)])
-    study = status.study
+    opened = open_study_page("Causal mask", query)
+    if not isinstance(opened, StudyPage):
+        return opened
+    name, study, iteration = opened.name, opened.study, opened.iteration
     if mask_hash is None:
         return not_found_notice("No mask hash in the address.")
+    if opened.iteration_problem:
+        return not_found_notice(opened.iteration_problem)
     try:
-        iteration = parse_iteration(study, query.get("iteration"))
         mask, label = content_store().mask(mask_hash)
         labels = study.subcomponents["label"].tolist()
         values = dense_values(mask, labels)
@@ -42,7 +41,7 @@ def layout(mask_hash: str | None = None, **query: str | list[str]) -> html.Div:
     alive = assignments >= 0
     on = np.unique(assignments[alive & (values > 0)])
     off = clusters_switched_off(values, assignments)
-    query_text = link_query(study, store)
+    links = links_of(study, store)
     other = mask.decomposition != study.provenance["decomposition"]
     return html.Div(
         [
@@ -63,13 +62,13 @@ def layout(mask_hash: str | None = None, **query: str | list[str]) -> html.Div:
                 [
                     dcc.Link(
                         "Run masked inference with it",
-                        href=f"/infer{link_query(study, store, mask=mask.hash)}",
+                        href=links.to("/infer", mask=mask.hash),
                         className="btn btn-primary btn-sm me-2",
                         id="mask-infer",
                     ),
                     dcc.Link(
                         "Edit a copy",
-                        href=f"/masks{link_query(study, store, **{'from': mask.hash})}",
+                        href=links.to("/masks", **{"from": mask.hash}),
                         className="btn btn-outline-secondary btn-sm",
                     ),
                 ],
@@ -78,7 +77,7 @@ def layout(mask_hash: str | None = None, **query: str | list[str]) -> html.Div:
             html.H5("Clusters it keeps on"),
             html.Div(
                 [
-                    dcc.Link(f"cluster {c}", href=f"/cluster/{c}{query_text}", className="me-2")
+                    dcc.Link(f"cluster {c}", href=links.cluster(c), className="me-2")
                     for c in on[:LISTED_CLUSTERS]
                 ]
                 or html.Small("none"),

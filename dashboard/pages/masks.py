@@ -10,9 +10,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard.app_state import study_status
-from dashboard.components.notices import no_study_notice
-from dashboard.page_data import parse_iteration
+from dashboard.components.study_page import StudyPage, open_study_page
 from dashboard.study.summary import cluster_sizes
 from dashboard.urls import parse_index, single
 
@@ -44,15 +42,10 @@ def field(label: str, control) -> dbc.Row:
 
 
 def layout(**query: str | list[str]) -> html.Div:
-    name = single(query.get("study"))
-    status = study_status(name)
-    if status.study is None:
-        return html.Div([html.H2("Causal masks"), no_study_notice(status.problem)])
-    study = status.study
-    try:
-        iteration = parse_iteration(study, query.get("iteration"))
-    except ValueError:
-        iteration = study.default_iteration
+    opened = open_study_page("Causal masks", query)
+    if not isinstance(opened, StudyPage):
+        return opened
+    name, study, iteration = opened.name, opened.study, opened.iteration
     sizes = cluster_sizes(study, iteration)
     preselected = parse_index(single(query.get("cluster")))
     existing = single(query.get("from")) or ""

@@ -7,10 +7,8 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard.app_state import study_status
-from dashboard.components.notices import no_study_notice
+from dashboard.components.study_page import StudyPage, open_study_page
 from dashboard.inference.limits import MAX_TOKENS
-from dashboard.page_data import parse_iteration
 from dashboard.stores import content_store
 from dashboard.stores.content import MAX_TEXT_CHARS, MalformedHashError, UnknownHashError
 from dashboard.stores.database import StoreError
@@ -41,17 +39,11 @@ def stored_text(text_hash: str | None) -> tuple[str, str]:
 
 
 def layout(**query: str | list[str]) -> html.Div:
-    name = single(query.get("study"))
-    status = study_status(name)
-    if status.study is None:
-        return html.Div([html.H2("Probe"), no_study_notice(status.problem)])
-    study = status.study
-    try:
-        iteration = parse_iteration(study, query.get("iteration"))
-    except ValueError as error:
-        iteration, problem = study.default_iteration, str(error)
-    else:
-        problem = ""
+    opened = open_study_page("Probe", query)
+    if not isinstance(opened, StudyPage):
+        return opened
+    name, study, iteration = opened.name, opened.study, opened.iteration
+    problem = opened.iteration_problem
     text, text_problem = stored_text(single(query.get("text")))
     problem = "; ".join(p for p in (problem, text_problem) if p)
     return html.Div(

@@ -10,10 +10,9 @@ from __future__ import annotations
 import dash
 from dash import dcc, html
 
-from dashboard.app_state import study_status
 from dashboard.components.atlas_components import TokenText
-from dashboard.components.notices import no_study_notice, not_found_notice
-from dashboard.page_data import parse_iteration
+from dashboard.components.notices import not_found_notice
+from dashboard.components.study_page import StudyPage, open_study_page
 from dashboard.urls import parse_index, single
 
 dash.register_page(__name__, path_template="/sample/<sample_id>", title="Sample · SPD Atlas")
@@ -26,11 +25,10 @@ URL_SYNC = "sample-url"
 
 
 def layout(sample_id: str | None = None, **query: str | list[str]) -> html.Div:
-    name = single(query.get("study"))
-    status = study_status(name)
-    if status.study is None:
-        return html.Div([html.H2("Sample"), no_study_notice(status.problem)])
-    study = status.study
+    opened = open_study_page("Sample", query)
+    if not isinstance(opened, StudyPage):
+        return opened
+    name, study, iteration = opened.name, opened.study, opened.iteration
     windows, length = study.window_shape
     index = parse_index(sample_id)
     if index is None or index >= windows:
@@ -38,10 +36,8 @@ def layout(sample_id: str | None = None, **query: str | list[str]) -> html.Div:
             f"Sample {sample_id!r} does not exist: "
             f"study {study.name} has windows 0 to {windows - 1}."
         )
-    try:
-        iteration = parse_iteration(study, query.get("iteration"))
-    except ValueError as error:
-        return not_found_notice(str(error))
+    if opened.iteration_problem:
+        return not_found_notice(opened.iteration_problem)
     token = parse_index(single(query.get("token")))
     return html.Div(
         [

@@ -10,17 +10,15 @@ import numpy as np
 from dash import dcc, html
 
 from dashboard.analysis.study_analyses import analysis_settings, stored_iteration
-from dashboard.app_state import study_status
 from dashboard.components.atlas_components import Chart
 from dashboard.components.merge_history import mdl_chart
-from dashboard.components.notices import no_study_notice
 from dashboard.components.quality import quality_details
+from dashboard.components.study_page import StudyPage, open_study_page
 from dashboard.components.tables import small_table
-from dashboard.page_data import analyses_at, link_query
+from dashboard.page_data import analyses_at, links_of
 from dashboard.study import Study
 from dashboard.study.quality import decomposition_quality
 from dashboard.study.summary import study_counts
-from dashboard.urls import single
 
 dash.register_page(__name__, path="/study", title="Study · SPD Atlas")
 
@@ -151,17 +149,16 @@ def analyses_section(study: Study) -> list:
 
 
 def layout(**query: str | list[str]) -> html.Div:
-    name = single(query.get("study"))
-    status = study_status(name)
-    if status.study is None:
-        return html.Div([html.H2("Study"), no_study_notice(status.problem)])
-    study = status.study
+    opened = open_study_page("Study", query)
+    if not isinstance(opened, StudyPage):
+        return opened
+    name, study = opened.name, opened.study
     return html.Div(
         [
             dcc.Location(id=GO, refresh="callback-nav"),
             dcc.Store(id=STATE, data={"study": name, "version": study.version}),
             html.H2(f"Study {study.name}", id="study-title"),
-            dcc.Link("Its clusters", href="/clusters" + link_query(study, {"study": name})),
+            dcc.Link("Its clusters", href=links_of(study, {"study": name}).clusters()),
             *provenance_table(study),
             *harvest_section(study),
             *clustering_section(study),
