@@ -7,6 +7,7 @@ import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from callbacks.jobs import POLL_MS, admit_jobs, job_outputs, job_running
+from dashboard.analysis.activity import entries_activity
 from dashboard.app_state import settings
 from dashboard.components.figures import styled
 from dashboard.components.tables import list_grid, markdown_link
@@ -21,16 +22,6 @@ STRIP_CLUSTERS = 12
 admit_jobs(
     page.RUN, page.REQUEST, Output(page.MESSAGE, "children"), Output(page.MESSAGE, "is_open")
 )
-
-
-def cluster_activity(result: dict, assignments: np.ndarray) -> pd.DataFrame:
-    """position, cluster, activation (max CI of its members there)."""
-    entries = pd.DataFrame(
-        {"position": result["position"], "subcomponent": result["subcomponent"], "ci": result["ci"]}
-    )
-    entries["cluster"] = assignments[entries["subcomponent"].to_numpy()]
-    alive = entries[entries["cluster"] >= 0]
-    return alive.groupby(["position", "cluster"], as_index=False)["ci"].max()
 
 
 def strip_figure(activity: pd.DataFrame, tokens: list[str], clusters: list[int]) -> dict:
@@ -65,7 +56,9 @@ TOKEN_COLUMNS = [
 
 def result_view(study, store: dict, result: dict) -> html.Div:
     assignments = cluster_assignments(study, store["iteration"])
-    activity = cluster_activity(result, assignments)
+    activity = entries_activity(
+        result["subcomponent"], result["position"], result["ci"], assignments
+    ).table()
     tokens = result["tokens"]
     cluster_links = links_of(study, store)
     top = activity.sort_values("ci", ascending=False).groupby("position").head(3)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
 
+from dashboard.analysis.activity import entries_activity
 from dashboard.components.token_text import clicked_token, rounded
 from dashboard.page_data import links_of, loaded_study
 from dashboard.pages import sample as page
@@ -39,15 +40,6 @@ def window_activity(study: Study, window: int, iteration: int) -> pd.DataFrame:
     return entries
 
 
-def strongest_clusters(activity: pd.DataFrame) -> pd.DataFrame:
-    """Per offset, the cluster with the highest activation (max CI of its members there)."""
-    alive = activity[activity["cluster"] >= 0]
-    per_cluster = alive.groupby(["offset", "cluster"], as_index=False)["ci"].max()
-    return per_cluster.sort_values(["offset", "ci"], ascending=[True, False]).drop_duplicates(
-        "offset"
-    )
-
-
 @callback(
     Output(page.TEXT, "row"),
     Output(page.CLUSTERS, "children"),
@@ -58,7 +50,16 @@ def fill_text(store: dict):
     study = loaded_study(store["version"])
     window, iteration = store["window"], store["iteration"]
     activity = window_activity(study, window, iteration)
-    strongest = strongest_clusters(activity).set_index("offset")
+    strongest = (
+        entries_activity(
+            activity["subcomponent"],
+            activity["offset"],
+            activity["ci"],
+            cluster_assignments(study, iteration),
+        )
+        .strongest("offset")
+        .set_index("offset")
+    )
     tokens = vocab_tokens(study)
     token_ids = np.asarray(study.array("windows/token_ids.npy")[window])
     clusters = strongest["cluster"].reindex(range(len(token_ids)))

@@ -1,10 +1,17 @@
-"""Every cluster's activation on every token, as one sparse list: the max CI of its members."""
+"""Every cluster's activation on every token, as one sparse list: the max CI of its members.
+
+This is the one place that rule is computed for many clusters at once: from the study's column
+store (`cluster_activity`), and from any list of entries, as a probe's or one window's
+(`entries_activity`). `dashboard/study/clusters.py` `cluster_activations` reads one cluster's
+members from the store by the same rule, folding a large cluster densely.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from dashboard.analysis.statistics import group_starts
 
@@ -24,6 +31,19 @@ class ClusterActivity:
     def firing_counts(self) -> np.ndarray:
         return np.bincount(self.row, minlength=self.n_clusters)
 
+    def table(self, position: str = "position") -> pd.DataFrame:
+        """One row per cluster and position where it fires: `position`, `cluster`, `ci`."""
+        return pd.DataFrame(
+            {position: self.position, "cluster": self.clusters[self.row], "ci": self.value}
+        )
+
+    def strongest(self, position: str = "position") -> pd.DataFrame:
+        """Per position, the cluster with the highest activation there (ties: the lower id)."""
+        rows = self.table(position).sort_values(
+            [position, "ci", "cluster"], ascending=[True, False, True], kind="stable"
+        )
+        return rows.drop_duplicates(position).reset_index(drop=True)
+
 
 def entry_owners(indptr: np.ndarray) -> np.ndarray:
     """The subcomponent of every stored entry of the column store."""
@@ -34,12 +54,21 @@ def cluster_activity(
     indptr: np.ndarray, token_index: np.ndarray, ci: np.ndarray, assignments: np.ndarray
 ) -> ClusterActivity:
     """Fold the per-subcomponent store into per-cluster activations, without any dense array."""
+    return entries_activity(entry_owners(indptr), token_index, ci, assignments)
+
+
+def entries_activity(
+    subcomponents: np.ndarray, positions: np.ndarray, ci: np.ndarray, assignments: np.ndarray
+) -> ClusterActivity:
+    """Per cluster and position, the max CI of its members among entries (`subcomponents[i]`
+    fired `ci[i]` at `positions[i]`); dead subcomponents (cluster -1) are left out."""
+    assignments = np.asarray(assignments)
     clusters = np.unique(assignments[assignments >= 0])
     row_of_subcomponent = np.searchsorted(clusters, assignments).astype(np.int64)
     row_of_subcomponent[assignments < 0] = -1
-    rows = row_of_subcomponent[entry_owners(indptr)]
+    rows = row_of_subcomponent[np.asarray(subcomponents, dtype=np.int64)]
     alive = rows >= 0
-    rows, positions = rows[alive], np.asarray(token_index, dtype=np.int64)[alive]
+    rows, positions = rows[alive], np.asarray(positions, dtype=np.int64)[alive]
     values = np.asarray(ci, dtype=np.float32)[alive]
     n_positions = int(positions.max()) + 1 if len(positions) else 1
     keys = rows * n_positions + positions
