@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from dashboard.analysis.cluster_examples import ClusterActivation
+from dashboard.analysis.study_analyses import cluster_analyses
 from dashboard.cli import main
 from dashboard.pipeline.autointerp import (
     INTRUDER_CHOICES,
@@ -160,6 +161,40 @@ def test_a_judge_that_ignores_the_explanation_scores_its_baseline(
         assert by_measure["intruder"].baseline == pytest.approx(1 / INTRUDER_CHOICES)
 
 
+class ReadingJudge:
+    """Reads the explanation: it knows the cluster's own explanation, and with it says yes to
+    exactly the texts (and marks) where the cluster fires; to any other explanation, no."""
+
+    name = "reading"
+
+    def __init__(self, own: str, evidence) -> None:
+        self.own = own
+        self.firing = set(evidence.activating) | set(evidence.rightly_marked)
+
+    def judge(self, prompts):
+        return np.array(
+            [
+                1.0 if self.own in question and text in self.firing else 0.0
+                for question, _, text in (p.partition("\n\nText: ") for p in prompts)
+            ]
+        )
+
+    def pick(self, prompts, choices):
+        return TextOnlyJudge().pick(prompts, choices)
+
+
+def test_a_judge_that_reads_the_explanation_rises_above_its_baseline(
+    study: Study, sparse_cluster: int
+) -> None:
+    """Each explanation is judged on the cluster's own texts: the own one, which the judge
+    reads as naming where the cluster fires, scores 1; the random other one, 0.5."""
+    evidence = cluster_evidence(study, study.default_iteration, sparse_cluster)
+    scores = explanation_scores(ReadingJudge("commas", evidence), evidence, "commas", "numbers")
+    by_measure = {score.measure: score for score in scores}
+    for measure in ("detection", "fuzzing"):
+        assert (by_measure[measure].value, by_measure[measure].baseline) == (1.0, 0.5)
+
+
 def test_quiet_spans_prefer_where_the_cluster_does_not_fire() -> None:
     length, n_windows = 32, 8
     silent_window = 3
@@ -182,7 +217,6 @@ def study(micro_study: Path) -> Study:
 @pytest.fixture(scope="module")
 def sparse_cluster(study: Study) -> int:
     """The cluster of the micro study that fires least (but fires)."""
-    from dashboard.analysis.study_analyses import cluster_analyses
 
     table = cluster_analyses(study, study.default_iteration).clusters
     table = table[table["firing_frequency"] > 0]
@@ -375,8 +409,8 @@ def test_openai_compatible_endpoint_end_to_end(study: Study, chat_api: str, tmp_
         measures = {score.measure: score for score in explanation.scores}
         assert {"detection", "intruder"} <= set(measures) <= set(MEASURES)
         assert measures["intruder"].baseline == pytest.approx(1 / INTRUDER_CHOICES)
-        # a judge that reads the explanation tells the cluster's own from another's
-        assert measures["detection"].value > measures["detection"].baseline
+        # each beside the same test of the other cluster's explanation
+        assert measures["detection"].baseline is not None
     scores = store.newest_scores(study.name, study.default_iteration)
     assert sorted(scores["cluster"]) == sorted(report.explained)
     assert scores[["detection", "detection_baseline", "intruder"]].notna().all().all()
