@@ -67,14 +67,13 @@
     return h("text", { x, y, ...props }, content);
   }
 
-  /** Title, axis titles, y grid and labels of a chart with values 0..top on its y axis. */
-  function frame(chart, box, ticks) {
-    const y = (value) => box.bottom - (value / ticks[ticks.length - 1]) * (box.bottom - box.top);
+  /** Axis titles, and a horizontal grid line with its label at each of `ticks` (placed by `y`). */
+  function frame(chart, box, ticks, y) {
     return [
-      ...ticks.map((tick) =>
+      ...ticks.map((tick, i) =>
         h(
           "g",
-          { key: `y${tick}`, className: "atlas-chart-grid" },
+          { key: `y${i}`, className: "atlas-chart-grid" },
           h("line", { x1: box.left, x2: box.right, y1: y(tick), y2: y(tick) }),
           text(box.left - 5, y(tick) + 4, readable(tick), { textAnchor: "end" })
         )
@@ -213,7 +212,7 @@
       onMouseLeave: () => setHover(null),
     });
     return [
-      ...frame(chart, box, ticks),
+      ...frame(chart, box, ticks, y),
       guide,
       brushMark,
       ...marks,
@@ -312,28 +311,10 @@
       return best;
     };
     return [
-      ...yTicks.map((tick, i) =>
-        h(
-          "g",
-          { key: `y${i}`, className: "atlas-chart-grid" },
-          h("line", { x1: box.left, x2: box.right, y1: y(tick), y2: y(tick) }),
-          text(box.left - 5, y(tick) + 4, readable(tick), { textAnchor: "end" })
-        )
-      ),
+      ...frame(chart, box, yTicks, y),
       ...xTicks.map((tick, i) =>
         text(x(tick), box.bottom + 14, readable(tick), { key: `x${i}`, textAnchor: "middle" })
       ),
-      text((box.left + box.right) / 2, HEIGHT - 6, chart.xTitle, {
-        key: "x-title",
-        textAnchor: "middle",
-        className: "atlas-chart-axis-title",
-      }),
-      text(12, (box.top + box.bottom) / 2, chart.yTitle, {
-        key: "y-title",
-        textAnchor: "middle",
-        className: "atlas-chart-axis-title",
-        transform: `rotate(-90 12 ${(box.top + box.bottom) / 2})`,
-      }),
       h("path", { key: "line", d: path, fill: "none", stroke: COLOURS[0], strokeWidth: 1.5 }),
       ...(chart.marks || []).map((mark, i) => {
         const right = x(mark.x) > (box.left + box.right) / 2; // its label on the inner side

@@ -9,19 +9,24 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
+from dashboard.study import Study
+from dashboard.study.merge_tree import MergeTree
+from dashboard.study.summary import cluster_sizes, study_merge_tree
 from tests.browser.conftest import ServedApp, WatchedPage
 
 pytestmark = pytest.mark.browser
 
 
-def largest_merged_cluster(micro_study: Path) -> tuple[int, int, int]:
+@pytest.fixture(scope="module")
+def micro(micro_study: Path) -> tuple[Study, MergeTree]:
+    study = Study(micro_study)
+    return study, study_merge_tree(study)
+
+
+def largest_merged_cluster(micro: tuple[Study, MergeTree]) -> tuple[int, int, int]:
     """The micro study's largest cluster at its default iteration, and the two it was formed
     from (the one keeping the surviving group first)."""
-    from dashboard.study import Study
-    from dashboard.study.summary import cluster_sizes, study_merge_tree
-
-    study = Study(micro_study)
-    tree = study_merge_tree(study)
+    study, tree = micro
     cluster = int(cluster_sizes(study, study.default_iteration).index[0])
     one, other = (int(c) for c in tree.children[tree.merge_of(cluster)])
     return cluster, one, other
@@ -34,13 +39,13 @@ def open_lineage(page, url: str) -> None:
 
 
 def test_a_lineage_node_opens_that_cluster_where_it_was_formed_and_the_url_reopens_it(
-    app_with_micro_study: ServedApp, watched: WatchedPage, browser: Browser, micro_study: Path
+    app_with_micro_study: ServedApp,
+    watched: WatchedPage,
+    browser: Browser,
+    micro: tuple[Study, MergeTree],
 ) -> None:
-    from dashboard.study import Study
-    from dashboard.study.summary import study_merge_tree
-
-    tree = study_merge_tree(Study(micro_study))
-    cluster, one, other = largest_merged_cluster(micro_study)
+    _, tree = micro
+    cluster, one, other = largest_merged_cluster(micro)
     page = watched.page
     open_lineage(page, f"{app_with_micro_study.url}/cluster/{cluster}")
     parts = page.locator("#lineage-parts")
@@ -74,13 +79,10 @@ def test_a_lineage_node_opens_that_cluster_where_it_was_formed_and_the_url_reope
 
 
 def test_what_a_cluster_merges_into_is_listed_with_links(
-    app_with_micro_study: ServedApp, watched: WatchedPage, micro_study: Path
+    app_with_micro_study: ServedApp, watched: WatchedPage, micro: tuple[Study, MergeTree]
 ) -> None:
-    from dashboard.study import Study
-    from dashboard.study.summary import study_merge_tree
-
-    tree = study_merge_tree(Study(micro_study))
-    cluster, one, _ = largest_merged_cluster(micro_study)
+    _, tree = micro
+    cluster, one, _ = largest_merged_cluster(micro)
     page = watched.page
     open_lineage(page, f"{app_with_micro_study.url}/cluster/{one}?iteration={tree.formed(one)}")
     later = page.locator("#lineage-later")
@@ -94,14 +96,10 @@ def test_what_a_cluster_merges_into_is_listed_with_links(
 
 
 def test_an_id_that_is_not_at_an_iteration_says_where_it_went(
-    app_with_micro_study: ServedApp, watched: WatchedPage, micro_study: Path
+    app_with_micro_study: ServedApp, watched: WatchedPage, micro: tuple[Study, MergeTree]
 ) -> None:
-    from dashboard.study import Study
-    from dashboard.study.summary import study_merge_tree
-
-    study = Study(micro_study)
-    tree = study_merge_tree(study)
-    cluster, one, _ = largest_merged_cluster(micro_study)
+    study, tree = micro
+    cluster, one, _ = largest_merged_cluster(micro)
     page = watched.page
     page.goto(f"{app_with_micro_study.url}/cluster/{one}")  # merged away before the default
     ended = tree.ended(one)
@@ -128,11 +126,9 @@ def click_the_curve_at(page, chart: str, share: float) -> None:
 
 
 def test_the_mdl_curve_sets_the_list_s_iteration(
-    app_with_micro_study: ServedApp, watched: WatchedPage, micro_study: Path
+    app_with_micro_study: ServedApp, watched: WatchedPage, micro: tuple[Study, MergeTree]
 ) -> None:
-    from dashboard.study import Study
-
-    study = Study(micro_study)
+    study, _ = micro
     page = watched.page
     page.goto(app_with_micro_study.url + "/clusters")
     chart = "#clusters-mdl"
@@ -148,11 +144,9 @@ def test_the_mdl_curve_sets_the_list_s_iteration(
 
 
 def test_the_study_page(
-    app_with_micro_study: ServedApp, watched: WatchedPage, micro_study: Path
+    app_with_micro_study: ServedApp, watched: WatchedPage, micro: tuple[Study, MergeTree]
 ) -> None:
-    from dashboard.study import Study
-
-    study = Study(micro_study)
+    study, _ = micro
     page = watched.page
     page.goto(app_with_micro_study.url + "/clusters")
     page.get_by_role("link", name="Study", exact=True).click()
