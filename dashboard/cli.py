@@ -337,7 +337,8 @@ def command_explain(args: argparse.Namespace) -> int:
     """Explain clusters with a language model and score each explanation (detection, fuzzing,
     intruder), each beside its baseline."""
     from dashboard.models.loading import resolve_device
-    from dashboard.pipeline.autointerp import ExplainerError, explain_study, explainer_from_env
+    from dashboard.pipeline.autointerp.clients import ExplainerError, explainer_from_env
+    from dashboard.pipeline.autointerp.runner import explain_study
     from dashboard.stores.database import Database, StoreError
     from dashboard.stores.explanations import ExplanationStore
     from dashboard.study import Study

@@ -14,7 +14,7 @@ from dashboard.analysis.study_analyses import cluster_analyses, has_file
 from dashboard.study.reader import Study
 
 PERCENTILES = (10, 25, 50, 75, 90)
-INTRUDER_CHANCE = 0.2  # 1 / dashboard.pipeline.autointerp.INTRUDER_CHOICES
+INTRUDER_CHANCE = 0.2  # 1 / dashboard.pipeline.autointerp.evidence.INTRUDER_CHOICES
 
 COHESION_MEASURES = {
     "cohesion": "member entries over (firing tokens x members): the mean share of a cluster's "

@@ -21,32 +21,32 @@ import pytest
 from dashboard.analysis.cluster_examples import ClusterActivation
 from dashboard.analysis.study_analyses import cluster_analyses
 from dashboard.cli import main
-from dashboard.pipeline.autointerp import (
-    INTRUDER_CHOICES,
+from dashboard.pipeline.autointerp.clients import (
     LOCAL_MODEL_NAME,
-    NO_EXPLANATION,
-    EvidenceConfig,
     ExplainerError,
     LocalExplainer,
     OpenAICompatibleExplainer,
     answer_choice,
     answer_value,
-    auroc,
-    average_ranks,
-    cluster_evidence,
-    clusters_to_explain,
-    decoys,
-    detection_prompt,
-    explain_study,
     explainer_from_env,
-    explanation_prompt,
-    explanation_scores,
+)
+from dashboard.pipeline.autointerp.evidence import (
+    INTRUDER_CHOICES,
+    EvidenceConfig,
+    cluster_evidence,
     intruder_trials,
-    one_line,
     quiet_spans,
     span_text,
     wrong_marks,
 )
+from dashboard.pipeline.autointerp.prompts import (
+    NO_EXPLANATION,
+    detection_prompt,
+    explanation_prompt,
+    one_line,
+)
+from dashboard.pipeline.autointerp.runner import clusters_to_explain, explain_study
+from dashboard.pipeline.autointerp.scores import auroc, average_ranks, decoys, explanation_scores
 from dashboard.stores.database import Database
 from dashboard.stores.explanations import MEASURES, ExplanationStore
 from dashboard.study import Study
