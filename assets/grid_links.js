@@ -1,5 +1,5 @@
 /* Links drawn inside AG Grid cells (the `markdown` renderer writes plain `<a>` tags), in
- * TokenRows, ServerTable and Lineage (assets/atlas_components.js) navigate the way `dcc.Link`
+ * TokenRows, ServerTable and Lineage (assets/atlas_components_*.js) navigate the way `dcc.Link`
  * does: within the app, without reloading the page. A click with a modifier key, or on a link to another site, is left
  * to the browser.
  */

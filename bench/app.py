@@ -197,7 +197,7 @@ def lineage_times(study, callback_map: dict, repeats: int) -> tuple[float, list[
         for callback_id, spec in callback_map.items()
         if "cluster-lineage.children" in callback_id
     )
-    from callbacks.cluster import lineage_children
+    from dashboard.components.lineage import lineage_children
 
     lineage_children.cache_clear()  # the cluster views before filled it
     rng = np.random.default_rng(2)

@@ -11,7 +11,6 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html
 from dash.exceptions import PreventUpdate
 
 from dashboard.analysis.lens_decode import LENSES, SIDES, decode_members
-from dashboard.analysis.lineage import formation, later_merges, leaf_label, subtree
 from dashboard.analysis.plane import DegeneratePlaneError, plane_view
 from dashboard.analysis.sae_features import encode
 from dashboard.analysis.study_analyses import (
@@ -35,7 +34,7 @@ from dashboard.page_data import (
 )
 from dashboard.pages import cluster as page
 from dashboard.study import Study
-from dashboard.study.summary import study_merge_tree, vocab_tokens
+from dashboard.study.summary import vocab_tokens
 from dashboard.urls import Links
 
 LENS_TITLES = {
@@ -165,43 +164,7 @@ def fill_lineage(store: dict, shown: bool):
     """The merges that built the cluster, the two parts that formed it and what it becomes
     (the same at every iteration where the cluster exists: its id names its members)."""
     study = study_once_shown(shown, store)
-    return lineage_children(study.version, store.get("study"), store["cluster"])
-
-
-@lru_cache(maxsize=64)
-def lineage_children(version: str, name: str | None, cluster: int) -> list:
-    study = loaded_study(version)
-    tree = study_merge_tree(study)
-    initial_groups = np.asarray(study.array("clustering/initial_groups.npy"))
-    nodes = subtree(tree, cluster)
-    leaves = {node.cluster for node in nodes} - {nodes[node.parent].cluster for node in nodes[1:]}
-    labels = {
-        leaf: leaf_label(tree, leaf, initial_groups, study.subcomponents["label"].to_numpy())
-        for leaf in leaves
-    }
-
-    links = Links.of({"study": name}, study.default_iteration)
-
-    def href(other: int, iteration: int) -> str:
-        return links.at(iteration).cluster(other)
-
-    children = [lineage.subtree_figure(cluster, nodes, labels, href)]
-    parts = formation(
-        tree,
-        cluster,
-        initial_groups,
-        tuple(study.array(f"activations/{part}.npy") for part in ("indptr", "token_index", "ci")),
-        np.asarray(study.array("windows/token_ids.npy")).reshape(-1),
-    )
-    if parts is not None:
-        merge = tree.merge_of(cluster)
-        children.append(
-            lineage.formation_table(
-                parts, tree.formed(cluster), float(tree.cost[merge]), vocab_tokens(study), href
-            )
-        )
-    children.append(lineage.later_table(cluster, later_merges(tree, cluster), href))
-    return children
+    return lineage.lineage_children(study.version, store.get("study"), store["cluster"])
 
 
 @callback(

@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlencode
 from dash import Input, Output, State, callback, clientside_callback, no_update
 
 from dashboard.analysis.cluster_table import FilterError
+from dashboard.components import cluster_list
 from dashboard.page_data import loaded_study, map_at
 from dashboard.pages import clusters as page
 
@@ -48,7 +49,9 @@ def table_rows(request: dict | None, state: dict):
         return no_update, no_update, no_update
     query, start, end = asked
     try:
-        block = page.table_block(page.table_now(state), query, start, end, page.view_links(state))
+        block = cluster_list.table_block(
+            cluster_list.table_now(state), query, start, end, page.view_links(state)
+        )
     except FilterError as error:
         empty = {"query": query, "start": start, "rows": [], "count": 0}
         return empty, f"Filter not applied: {error}", True
@@ -204,7 +207,7 @@ def draw_map(color: str, _fill: bool, state: dict):
     """The map's points, coloured by `color`. The selection is the map's own prop, so it never
     waits for, nor races, the points."""
     study = loaded_study(state["version"])
-    return page.map_props(study, state, page.table_now(state), color)
+    return cluster_list.map_props(study, state, cluster_list.table_now(state), color)
 
 
 def clicked_cluster(click: dict | None, clusters) -> int | None:
@@ -236,7 +239,9 @@ def select_clicked(click: dict | None, state: dict):
     prevent_initial_call=True,
 )
 def summarize_selection(selected, _fill: bool, state: dict):
-    return page.selection_summary(page.table_now(state), selected, page.view_links(state))
+    return cluster_list.selection_summary(
+        cluster_list.table_now(state), selected, page.view_links(state)
+    )
 
 
 @callback(
@@ -247,7 +252,7 @@ def summarize_selection(selected, _fill: bool, state: dict):
     prevent_initial_call=True,
 )
 def draw_distribution(measure: str, _fill: bool, state: dict):
-    return page.distribution_chart(page.table_now(state), measure)
+    return cluster_list.distribution_chart(cluster_list.table_now(state), measure)
 
 
 @callback(

@@ -11,7 +11,7 @@ from dashboard.components.map_points import COLOUR_LEVELS, map_colorbar, map_poi
 
 
 def read_typed(given: dict[str, str]) -> np.ndarray:
-    """What assets/atlas_components.js `typedArray` reads."""
+    """What assets/atlas_components_map.js `typedArray` reads."""
     dtype = np.dtype(given["dtype"]).newbyteorder("<")
     return np.frombuffer(base64.b64decode(given["bdata"]), dtype=dtype)
 

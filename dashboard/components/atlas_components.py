@@ -1,6 +1,6 @@
-"""SPD Atlas's own Dash components, drawn by React in the browser from their data
-(`assets/atlas_components.js`): one Dash component each, where plotly.js or AG Grid would cost a
-page most of its time in the browser."""
+"""SPD Atlas's own Dash components, drawn by React in the browser from their data (each by
+`assets/atlas_components_<name>.js`, on what `assets/atlas_components.js` shares): one Dash
+component each, where plotly.js or AG Grid would cost a page most of its time in the browser."""
 
 from __future__ import annotations
 

@@ -4,12 +4,26 @@ it merges into later (`dashboard/analysis/lineage.py` computes them)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
+import numpy as np
 from dash import dcc, html
 
-from dashboard.analysis.lineage import GroupProfile, LaterMerge, LineageNode, token_overlap
+from dashboard.analysis.lineage import (
+    GroupProfile,
+    LaterMerge,
+    LineageNode,
+    formation,
+    later_merges,
+    leaf_label,
+    subtree,
+    token_overlap,
+)
 from dashboard.components.atlas_components import Lineage
 from dashboard.components.tables import list_grid, markdown_link, small_table
+from dashboard.page_data import loaded_study
+from dashboard.study.summary import study_merge_tree, vocab_tokens
+from dashboard.urls import Links
 
 ClusterHref = Callable[[int, int], str]  # (cluster, iteration) -> the link to its page
 
@@ -111,3 +125,41 @@ def later_table(cluster: int, later: list[LaterMerge], href: ClusterHref) -> htm
         ],
         className="mt-3",
     )
+
+
+@lru_cache(maxsize=64)
+def lineage_children(version: str, name: str | None, cluster: int) -> list:
+    """The lineage section of a cluster (the same at every iteration where it exists: its id
+    names its members), read once per study version and cluster."""
+    study = loaded_study(version)
+    tree = study_merge_tree(study)
+    initial_groups = np.asarray(study.array("clustering/initial_groups.npy"))
+    nodes = subtree(tree, cluster)
+    leaves = {node.cluster for node in nodes} - {nodes[node.parent].cluster for node in nodes[1:]}
+    labels = {
+        leaf: leaf_label(tree, leaf, initial_groups, study.subcomponents["label"].to_numpy())
+        for leaf in leaves
+    }
+
+    links = Links.of({"study": name}, study.default_iteration)
+
+    def href(other: int, iteration: int) -> str:
+        return links.at(iteration).cluster(other)
+
+    children = [subtree_figure(cluster, nodes, labels, href)]
+    parts = formation(
+        tree,
+        cluster,
+        initial_groups,
+        tuple(study.array(f"activations/{part}.npy") for part in ("indptr", "token_index", "ci")),
+        np.asarray(study.array("windows/token_ids.npy")).reshape(-1),
+    )
+    if parts is not None:
+        merge = tree.merge_of(cluster)
+        children.append(
+            formation_table(
+                parts, tree.formed(cluster), float(tree.cost[merge]), vocab_tokens(study), href
+            )
+        )
+    children.append(later_table(cluster, later_merges(tree, cluster), href))
+    return children

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 HOVER_TOKEN_CHARS = 12
-COLOUR_LEVELS = 255  # as COLOUR_LEVELS in assets/atlas_components.js
+COLOUR_LEVELS = 255  # as COLOUR_LEVELS in assets/atlas_components_map.js
 COLOUR_TICKS = 5
 COORDINATE_LEVELS = 65535
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 
 SHADED = ".token[style*='background']"
 TITLE = re.compile(r"^offset (\d+) · activation (\d\.\d{3})$")
-ROWS_AT_ONCE = 8  # assets/atlas_components.js
+ROWS_AT_ONCE = 8  # assets/atlas_components_tokens.js
 
 
 def stored_activation(study_dir, cluster: int, window: int) -> np.ndarray:
