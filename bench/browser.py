@@ -27,6 +27,10 @@ largest clusters at most 4x, no cluster-page callback served in over 1 s cold or
 most 1,500 DOM elements when first drawn), met or not.
 One progress line per visit on stderr.
 Run: python -m bench.browser [--study DIR | --synthetic] [--warm 3] [--smoke]
+
+Over 400 lines by choice: the plan of pages, the watch script installed in each page, the
+visits and the report are one measurement, read top to bottom; the served app and Chromium's
+settings are shared with the browser tests (`bench/serving.py`).
 """
 
 from __future__ import annotations

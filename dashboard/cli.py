@@ -1,4 +1,10 @@
-"""The `spd-atlas` command line."""
+"""The `spd-atlas` command line.
+
+Over 400 lines by choice: one function per command beside the argument parser that names them
+all, so the module reads as the command line's table of contents; each function only parses
+and hands over to the package that does the work (and imports it there, so `serve` never
+loads torch).
+"""
 
 from __future__ import annotations
 
