@@ -2,8 +2,8 @@
 
 Over 400 lines by choice: one function per command beside the argument parser that names them
 all, so the module reads as the command line's table of contents; each function only parses
-and hands over to the package that does the work (and imports it there, so `serve` never
-loads torch).
+and hands over to the package that does the work (importing it there, so that a command loads
+only what it needs).
 """
 
 from __future__ import annotations
