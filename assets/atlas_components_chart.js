@@ -4,6 +4,20 @@
   const { h, readable, niceTicks, labelled, text, frame, legend, readout, WIDTH, HEIGHT, COLOURS, BLUES } =
     window.atlas_base;
 
+  /** The transparent rectangle over a plot that takes its pointer events (`handlers`). */
+  function catcherRect(box, className, handlers) {
+    return h("rect", {
+      key: "catcher",
+      x: box.left,
+      y: box.top,
+      width: box.right - box.left,
+      height: box.bottom - box.top,
+      fill: "transparent",
+      className,
+      ...handlers,
+    });
+  }
+
   /** Bars (one group per position) or a filled step line per series, over positions `x`.
    * With `chart.brush` (bars over bins `chart.edges`), dragging across bars picks their range:
    * `ui.brushed([low edge, high edge])`. */
@@ -83,14 +97,7 @@
             height: box.bottom - box.top,
             className: "atlas-chart-brush",
           });
-    const catcher = h("rect", {
-      key: "catcher",
-      x: box.left,
-      y: box.top,
-      width: box.right - box.left,
-      height: box.bottom - box.top,
-      fill: "transparent",
-      className: canBrush ? "atlas-chart-brushable" : undefined,
+    const catcher = catcherRect(box, canBrush ? "atlas-chart-brushable" : undefined, {
       onMouseDown: canBrush
         ? (event) => {
             const at = position(event);
@@ -224,14 +231,7 @@
         ...box,
         left: box.left + 120,
       }),
-      h("rect", {
-        key: "catcher",
-        x: box.left,
-        y: box.top,
-        width: box.right - box.left,
-        height: box.bottom - box.top,
-        fill: "transparent",
-        className: chart.pick ? "atlas-chart-pickable" : undefined,
+      catcherRect(box, chart.pick ? "atlas-chart-pickable" : undefined, {
         onMouseMove: (event) => setHover(nearest(event)),
         onMouseLeave: () => setHover(null),
         onClick: chart.pick ? (event) => ui.picked(xs[nearest(event)]) : undefined,
