@@ -1,4 +1,5 @@
-"""Callbacks of `/cluster/<id>`: the figures and tables, built after the page is shown."""
+"""Callbacks of `/cluster/<id>`: the lower sections once scrolled to, and the first screen when
+it is computed on demand (the layout draws it when it is stored)."""
 
 from __future__ import annotations
 
