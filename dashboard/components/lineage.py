@@ -136,10 +136,8 @@ def lineage_children(version: str, name: str | None, cluster: int) -> list:
     initial_groups = np.asarray(study.array("clustering/initial_groups.npy"))
     nodes = subtree(tree, cluster)
     leaves = {node.cluster for node in nodes} - {nodes[node.parent].cluster for node in nodes[1:]}
-    labels = {
-        leaf: leaf_label(tree, leaf, initial_groups, study.subcomponents["label"].to_numpy())
-        for leaf in leaves
-    }
+    member_labels = study.subcomponents["label"].to_numpy()
+    labels = {leaf: leaf_label(tree, leaf, initial_groups, member_labels) for leaf in leaves}
 
     links = Links.of({"study": name}, study.default_iteration)
 

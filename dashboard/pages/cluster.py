@@ -224,13 +224,12 @@ def first_screen(study: Study, store: dict):
     ]
 
 
-def elsewhere_notice(
-    study: Study, name: str | None, tree: MergeTree, cluster: int, iteration: int
-) -> html.Div:
+def elsewhere_notice(links: Links, tree: MergeTree, cluster: int, iteration: int) -> html.Div:
     """Cluster `cluster` is in the merge history but not at `iteration`: when it was formed and
     merged away, with links to both, and where its members are at `iteration`."""
-    links = Links.of({"study": name}, study.default_iteration)
     formed, ended = tree.formed(cluster), tree.ended(cluster)
+    parent = int(tree.parent[cluster])
+    parts = tree.parts_at(cluster, iteration)
     size = int(tree.size[cluster])
     merge = tree.merge_of(cluster)
     origin = (
@@ -263,9 +262,8 @@ def elsewhere_notice(
                     else [
                         html.Li(
                             dcc.Link(
-                                f"Cluster {int(tree.parent[cluster])} at iteration {ended}, "
-                                f"which it was merged into",
-                                href=links.at(ended).cluster(int(tree.parent[cluster])),
+                                f"Cluster {parent} at iteration {ended}, which it was merged into",
+                                href=links.at(ended).cluster(parent),
                                 id="elsewhere-merged",
                             )
                         )
@@ -276,7 +274,7 @@ def elsewhere_notice(
         html.P(
             [
                 f"At iteration {iteration} its members are in cluster"
-                + ("s " if len(parts := tree.parts_at(cluster, iteration)) > 1 else " "),
+                + ("s " if len(parts) > 1 else " "),
                 *[
                     item
                     for i, part in enumerate(parts)
@@ -305,9 +303,10 @@ def layout(cluster_id: str | None = None, **query: str | list[str]) -> html.Div:
     name, study, iteration = opened.name, opened.study, opened.iteration
     cluster = parse_index(cluster_id)
     members = members_of(study, iteration, cluster) if cluster is not None else []
-    tree = study_merge_tree(study)
-    if len(members) == 0 and cluster is not None and tree.is_cluster(cluster):
-        return elsewhere_notice(study, name, tree, cluster, iteration)
+    if len(members) == 0 and cluster is not None:
+        tree = study_merge_tree(study)  # the id may name a cluster of another iteration
+        if tree.is_cluster(cluster):
+            return elsewhere_notice(opened.links, tree, cluster, iteration)
     if len(members) == 0:
         return not_found_notice(
             f"There is no cluster {cluster_id!r} at iteration {iteration} of study {study.name}."

@@ -80,9 +80,16 @@ def study_merge_tree(study: Study) -> MergeTree:
     return _merge_tree(study, study.version)
 
 
-def mdl_curve(study: Study) -> tuple[np.ndarray, np.ndarray] | None:
-    """MDL total after each iteration (from 1), if the history records it."""
+@lru_cache(maxsize=4)
+def _mdl_curve(study: Study, version: str) -> tuple[np.ndarray, np.ndarray] | None:
+    del version
     merges = study.table("clustering/merges.parquet")
     if "mdl_total" not in merges:
         return None
     return np.arange(1, len(merges) + 1), merges["mdl_total"].to_numpy(np.float64)
+
+
+def mdl_curve(study: Study) -> tuple[np.ndarray, np.ndarray] | None:
+    """MDL total after each iteration (from 1), if the history records it; read once per study
+    version (the list page draws it on every visit)."""
+    return _mdl_curve(study, study.version)
