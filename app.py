@@ -70,7 +70,7 @@ def create_app(manager: object) -> dash.Dash:
     # that ends (a 500 for "dash is not a registered library"): set it up now, in one thread
     dash_app.server.test_client().get("/_dash-layout")
     if status.study is not None:
-        from dashboard.page_data import warm_list
+        from dashboard.study_view import warm_list
 
         started = time.perf_counter()
         try:

@@ -18,7 +18,8 @@ import pandas as pd
 from bench.cluster import structured_store
 from bench.smoke import parse_arguments
 from dashboard.analysis.cluster_map import cluster_map
-from dashboard.analysis.lens_decode import LensMatrices, decode_clusters
+from dashboard.analysis.lens_decode import decode_clusters
+from dashboard.analysis.lenses import LENSES
 from dashboard.analysis.measures import MeasureInputs, analyse_clusters
 
 WINDOW = 128
@@ -136,13 +137,13 @@ def bench_lens_decodings(analyses, n_clusters: int, d_model: int, vocab: int) ->
     rng = np.random.default_rng(2)
     members = analyses.members
     n_subcomponents = int(members["subcomponent"].max()) + 1
-    matrices = LensMatrices(
-        logit=rng.normal(size=(d_model, vocab)).astype(np.float16),
-        embedding=rng.normal(size=(vocab, d_model)).astype(np.float16),
-        tuned_weights=(rng.normal(size=(LAYERS, d_model, d_model)) * 0.01).astype(np.float32),
-        sae_points=np.arange(LAYERS + 1, dtype=np.int32),
-        sae_decoder=rng.normal(size=(LAYERS + 1, 8 * d_model, d_model)).astype(np.float32),
-    )
+    matrices = {
+        "logit": rng.normal(size=(d_model, vocab)).astype(np.float16),
+        "embedding": rng.normal(size=(vocab, d_model)).astype(np.float16),
+        "tuned_weights": (rng.normal(size=(LAYERS, d_model, d_model)) * 0.01).astype(np.float32),
+        "sae_points": np.arange(LAYERS + 1, dtype=np.int32),
+        "sae_decoder": rng.normal(size=(LAYERS + 1, 8 * d_model, d_model)).astype(np.float32),
+    }
     directions = {
         side: rng.normal(size=(n_subcomponents, d_model)).astype(np.float32)
         for side in ("read", "write")
@@ -169,7 +170,7 @@ def bench_lens_decodings(analyses, n_clusters: int, d_model: int, vocab: int) ->
         "clusters": n_clusters,
         "d_model": d_model,
         "vocab": vocab,
-        "lenses": 4,
+        "lenses": len(LENSES),
         "sides": 2,
         "device": device.type,
         "numpy_s": round(numpy_s, 2),

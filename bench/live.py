@@ -75,9 +75,7 @@ def embedded_probe(study: Study, text: str, repeats: int) -> list[float]:
         settings = Settings.from_env({**os.environ, "ATLAS_DATA_DIR": data_dir})
         service = ResidentService(settings)  # uncached: every request reaches the model
         try:
-            return timed(
-                lambda: service.run(study, "probe", {"text": text, "threshold": 0.1}), repeats
-            )
+            return timed(lambda: service.probe(study, text, 0.1), repeats)
         finally:
             connection = resident.connect(settings)
             if connection is not None:

@@ -3,20 +3,17 @@ it is computed on demand (the layout draws it when it is stored)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
 from dash import Input, Output, State, callback, clientside_callback, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard.analysis.lens_decode import LENSES, SIDES, decode_members
+from dashboard.analysis.lens_decode import SIDES, decode_members
+from dashboard.analysis.lenses import LENSES
 from dashboard.analysis.plane import DegeneratePlaneError, plane_view
 from dashboard.analysis.sae_features import encode
 from dashboard.analysis.study_analyses import (
-    cluster_decodings,
-    has_file,
     lens_matrices,
     residual_directions,
     sampled_token_groups,
@@ -26,24 +23,11 @@ from dashboard.components import figures, lineage
 from dashboard.components.cluster_overview import members_grid, overview_children
 from dashboard.components.tables import small_table
 from dashboard.components.token_text import example_records, threshold_to_rows
-from dashboard.page_data import (
-    analyses_at,
-    examples_of,
-    links_of,
-    loaded_study,
-    members_of,
-)
 from dashboard.pages import cluster as page
 from dashboard.study import Study
 from dashboard.study.summary import vocab_tokens
+from dashboard.study_view import StudyView, links_of, loaded_study, per_study
 from dashboard.urls import Links
-
-LENS_TITLES = {
-    "logit": "Logit lens",
-    "embedding": "Embedding lens",
-    "tuned": "Tuned lens",
-    "sae": "SAE features",
-}
 
 
 def tokens_section(study: Study, analyses, cluster: int) -> dbc.Row:
@@ -68,11 +52,7 @@ def tokens_section(study: Study, analyses, cluster: int) -> dbc.Row:
     columns = [dbc.Col(dcc.Graph(figure=token_figure, id="cluster-top-tokens"), lg=6)]
     if "token_group_histogram" in analyses.arrays:
         counts = analyses.arrays["token_group_histogram"][analyses.row_of(cluster)]
-        labels = (
-            study.table("analyses/token_group_labels.parquet")["label"].tolist()
-            if has_file(study, "analyses/token_group_labels.parquet")
-            else [f"group {g}" for g in range(len(counts))]
-        )
+        labels = study.token_group_labels() or [f"group {g}" for g in range(len(counts))]
         order = np.argsort(-counts)[:12]
         columns.append(
             dbc.Col(
@@ -112,12 +92,12 @@ def fill_overview(store: dict):
     )
 
 
-def study_once_shown(shown: bool, store: dict) -> Study:
-    """The page's study, for a lower section's callback once the section has been scrolled to;
-    before that, no update."""
+def view_once_shown(shown: bool, store: dict) -> StudyView:
+    """The page's study at its iteration, for a lower section's callback once the section has
+    been scrolled to; before that, no update."""
     if not shown:
         raise PreventUpdate
-    return loaded_study(store["version"])
+    return StudyView.of(store)
 
 
 @callback(
@@ -127,9 +107,8 @@ def study_once_shown(shown: bool, store: dict) -> Study:
     prevent_initial_call=True,  # filled once scrolled to (assets/lazy_sections.js)
 )
 def fill_members(store: dict, shown: bool):
-    study = study_once_shown(shown, store)
-    analyses = analyses_at(study, store["iteration"])
-    return members_grid(study, analyses, store["cluster"], links_of(study, store))
+    view = view_once_shown(shown, store)
+    return members_grid(view.study, view.analyses(), store["cluster"], links_of(view.study, store))
 
 
 @callback(
@@ -139,8 +118,8 @@ def fill_members(store: dict, shown: bool):
     prevent_initial_call=True,  # filled once scrolled to (assets/lazy_sections.js)
 )
 def fill_tokens(store: dict, shown: bool):
-    study = study_once_shown(shown, store)
-    return tokens_section(study, analyses_at(study, store["iteration"]), store["cluster"])
+    view = view_once_shown(shown, store)
+    return tokens_section(view.study, view.analyses(), store["cluster"])
 
 
 @callback(
@@ -150,9 +129,8 @@ def fill_tokens(store: dict, shown: bool):
     prevent_initial_call=True,  # filled once scrolled to (assets/lazy_sections.js)
 )
 def fill_relations(store: dict, shown: bool):
-    study = study_once_shown(shown, store)
-    analyses = analyses_at(study, store["iteration"])
-    return relations_section(analyses, store["cluster"], links_of(study, store))
+    view = view_once_shown(shown, store)
+    return relations_section(view.analyses(), store["cluster"], links_of(view.study, store))
 
 
 @callback(
@@ -164,8 +142,8 @@ def fill_relations(store: dict, shown: bool):
 def fill_lineage(store: dict, shown: bool):
     """The merges that built the cluster, the two parts that formed it and what it becomes
     (the same at every iteration where the cluster exists: its id names its members)."""
-    study = study_once_shown(shown, store)
-    return lineage.lineage_children(study.version, store.get("study"), store["cluster"])
+    view = view_once_shown(shown, store)
+    return lineage.lineage_children(view.version, store.get("study"), store["cluster"])
 
 
 @callback(
@@ -176,21 +154,21 @@ def fill_lineage(store: dict, shown: bool):
     prevent_initial_call=True,  # filled once scrolled to (assets/lazy_sections.js)
 )
 def fill_examples(store: dict, shown: bool, threshold: float | None):
-    study = study_once_shown(shown, store)
+    view = view_once_shown(shown, store)
     top, quantile = example_rows(
-        store["version"], store["iteration"], store["cluster"], links_of(study, store)
+        view.version, view.iteration, store["cluster"], links_of(view.study, store)
     )
     return page.example_lists(threshold or 0.0, top, quantile)
 
 
-@lru_cache(maxsize=64)
+@per_study(maxsize=64)
 def example_rows(
     version: str, iteration: int, cluster: int, links: Links
 ) -> tuple[list[dict], list[dict]]:
     """Rows of the top and the quantile examples."""
-    study = loaded_study(version)
-    examples, activation = examples_of(study, iteration, cluster)
-    records = example_records(study, activation, examples, links)
+    view = StudyView(loaded_study(version), iteration)
+    examples, activation = view.examples(cluster)
+    records = example_records(view.study, activation, examples, links)
     return (
         [record for record in records if record["kind"] == "top"],
         [record for record in records if record["kind"] == "quantile"],
@@ -206,33 +184,19 @@ clientside_callback(
 )
 
 
-def item_labels(study: Study, lens: str, items: pd.Series) -> list[str]:
-    if lens != "sae":
-        tokens = vocab_tokens(study)
-        return [repr(tokens[i]) for i in items]
-    features = study.table("lenses/sae_features.parquet")
-    n_features = int((features["point"] == features["point"].iloc[0]).sum())
-    points = np.asarray(study.array("lenses/sae_points.npy"))
-    labelled = features.set_index(["point", "feature"])["label"]
-    return [
-        f"p{points[i // n_features]} f{i % n_features}: "
-        f"{labelled.get((points[i // n_features], i % n_features), '')[:40]}"
-        for i in items
-    ]
-
-
 def lens_tables(study: Study, decodings: pd.DataFrame) -> dbc.Tabs:
     tabs = []
-    for lens in LENSES:
+    tokens = vocab_tokens(study)
+    for lens in LENSES.values():
         columns, header = [], []
         for side in SIDES:
             for end in ("top", "bottom"):
                 chosen = decodings[
-                    (decodings["lens"] == lens)
+                    (decodings["lens"] == lens.name)
                     & (decodings["side"] == side)
                     & (decodings["end"] == end)
                 ].sort_values("rank")
-                labels = item_labels(study, lens, chosen["item"])
+                labels = lens.item_labels(study, tokens, chosen["item"])
                 columns.append(
                     [
                         f"{label} ({score:.2f})"
@@ -245,8 +209,8 @@ def lens_tables(study: Study, decodings: pd.DataFrame) -> dbc.Tabs:
         body = (
             small_table(header, rows) if depth else html.P("Nothing to decode.", className="small")
         )
-        tabs.append(dbc.Tab(body, label=LENS_TITLES[lens], tab_id=f"lens-{lens}"))
-    return dbc.Tabs(tabs, id="lens-tabs", active_tab="lens-logit")
+        tabs.append(dbc.Tab(body, label=lens.title, tab_id=f"lens-{lens.name}"))
+    return dbc.Tabs(tabs, id="lens-tabs", active_tab=f"lens-{next(iter(LENSES))}")
 
 
 @callback(
@@ -256,8 +220,8 @@ def lens_tables(study: Study, decodings: pd.DataFrame) -> dbc.Tabs:
     prevent_initial_call=True,  # filled once scrolled to (assets/lazy_sections.js)
 )
 def show_lens_controls(shown: bool, store: dict):
-    study = study_once_shown(shown, store)
-    return page.lens_controls(study, members_of(study, store["iteration"], store["cluster"]))
+    view = view_once_shown(shown, store)
+    return page.lens_controls(view.study, view.members(store["cluster"]))
 
 
 @callback(
@@ -269,30 +233,25 @@ def fill_lenses(member: str | None, store: dict):
     return lens_children(store["version"], store["iteration"], store["cluster"], member or "all")
 
 
-@lru_cache(maxsize=64)
+@per_study(maxsize=64)
 def lens_children(version: str, iteration: int, cluster: int, member: str) -> html.Div:
     """The lens tables of a cluster's directions (`member` "all") or one member's."""
-    study = loaded_study(version)
+    view = StudyView(loaded_study(version), iteration)
+    study = view.study
     matrices = lens_matrices(study)
     if matrices is None:
         return dbc.Alert("This study was built without lenses.", color="secondary")
     if member == "all":
-        decodings = cluster_decodings(study, iteration, cluster)
+        decodings = view.decodings(cluster)
     else:
         subcomponent = int(member)
-        if has_file(study, "lenses/member_decodings.parquet"):
-            decodings = study.table(
-                "lenses/member_decodings.parquet", filters=[("subcomponent", "==", subcomponent)]
-            )
-        else:
-            decodings = pd.DataFrame()
+        decodings = study.stored_member_decodings(subcomponent)
         if decodings.empty:
             directions, points = residual_directions(study)
             decodings = decode_members(matrices, directions, points, np.array([subcomponent]), 10)
-    paths = study.table("lenses/directions.parquet").set_index("subcomponent")
     note = []
     if member != "all":
-        row = paths.loc[int(member)]
+        row = study.direction_paths().loc[int(member)]
         note = html.P(
             f"read at residual point {row['read_point']} ({row['read_path']}); write at point "
             f"{row['write_point']} ({row['write_path']})",
@@ -309,8 +268,8 @@ def lens_children(version: str, iteration: int, cluster: int, member: str) -> ht
     prevent_initial_call=True,  # filled once scrolled to (assets/lazy_sections.js)
 )
 def show_plane_controls(shown: bool, store: dict):
-    study = study_once_shown(shown, store)
-    return page.plane_controls(study, members_of(study, store["iteration"], store["cluster"]))
+    view = view_once_shown(shown, store)
+    return page.plane_controls(view.study, view.members(store["cluster"]))
 
 
 @callback(
@@ -321,20 +280,24 @@ def show_plane_controls(shown: bool, store: dict):
     State(page.STORE, "data"),
 )
 def fill_plane(first: str | None, second: str | None, colour: str, store: dict):
-    study = loaded_study(store["version"])
-    if not first or not second or not has_file(study, "lenses/residual_sample.npy"):
-        return html.P(
-            "Pick two directions (this study needs lenses).", className="small text-muted"
-        )
+    view = StudyView.of(store)
+    study = view.study
+    no_plane = html.P(
+        "Pick two directions (this study needs lenses).", className="small text-muted"
+    )
+    if not first or not second:
+        return no_plane
     directions, points = residual_directions(study)
-    analyses = analyses_at(study, store["iteration"])
-    members = analyses.members[analyses.members["cluster"] == store["cluster"]]
-    subcomponents = members["subcomponent"].to_numpy()
     (side_a, index_a), (side_b, index_b) = (
         (value.split(":")[0], int(value.split(":")[1])) for value in (first, second)
     )
     point = int(points[side_a][index_a])
-    sample = np.asarray(study.array("lenses/residual_sample.npy")[point], np.float32)
+    sample = study.residual_sample(point)
+    if sample is None:
+        return no_plane
+    analyses = view.analyses()
+    members = analyses.members[analyses.members["cluster"] == store["cluster"]]
+    subcomponents = members["subcomponent"].to_numpy()
     try:
         view = plane_view(
             sample,

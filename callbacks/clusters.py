@@ -11,8 +11,8 @@ from dash import Input, Output, State, callback, clientside_callback, no_update
 
 from dashboard.analysis.cluster_table import FilterError
 from dashboard.components import cluster_list
-from dashboard.page_data import loaded_study, map_at
 from dashboard.pages import clusters as page
+from dashboard.study_view import StudyView, loaded_study
 
 MAX_REQUEST_ROWS = 1000
 
@@ -226,7 +226,7 @@ def clicked_cluster(click: dict | None, clusters) -> int | None:
 )
 def select_clicked(click: dict | None, state: dict):
     """A click picks a cluster (opening it is a separate step: its card's "Open" link)."""
-    coordinates = map_at(loaded_study(state["version"]), state["iteration"])
+    coordinates = StudyView.of(state).map()
     cluster = clicked_cluster(click, coordinates["cluster"])
     return no_update if cluster is None else cluster
 

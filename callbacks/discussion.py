@@ -9,13 +9,13 @@ from dash import Input, Output, State, callback, ctx, no_update
 
 from dashboard.app_state import settings
 from dashboard.components.discussion import explanation_list, issue_list
-from dashboard.page_data import loaded_study
 from dashboard.pages import cluster as page
 from dashboard.pages import component as component_page
 from dashboard.stores import database, explanation_store
 from dashboard.stores.database import StoreError
 from dashboard.stores.explanations import NO_ITERATION, Explanation, ExplanationError
 from dashboard.stores.github import GitHubClient, GitHubError, GitHubStore, sync
+from dashboard.study_view import loaded_study
 
 
 def explanation_target(study, store: dict) -> tuple[str, int, str, str]:

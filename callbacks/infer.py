@@ -16,11 +16,12 @@ from dashboard.inference.masks import (
     clusters_switched_off,
     dense_values,
 )
+from dashboard.inference.results import Comparison, WindowComparison
 from dashboard.inference.service import inference_service
-from dashboard.page_data import links_of, loaded_study
 from dashboard.pages import infer as page
 from dashboard.stores import content_store
 from dashboard.study.summary import cluster_assignments
+from dashboard.study_view import links_of, loaded_study
 
 LISTED_CLUSTERS = 60
 
@@ -43,7 +44,7 @@ admit_jobs(
 def heldout(_clicks, store: dict):
     """The study's held-out prompts (corpus text the decomposition was not trained on)."""
     study = loaded_study(store["version"])
-    return "\n".join(inference_service(settings()).run(study, "heldout_prompts", {}))
+    return "\n".join(inference_service(settings()).heldout_prompts(study).prompts)
 
 
 SIGNED = {"function": "params.value == null ? '' : d3.format('+.3f')(params.value)"}
@@ -62,22 +63,22 @@ TOKEN_COLUMNS = [
 ]
 
 
-def token_rows(prompts: list[dict], numbers: list[int] | None = None) -> list[dict]:
+def token_rows(prompts: list[Comparison], numbers: list[int] | None = None) -> list[dict]:
     """One grid row per token of every prompt (numbered from 1, or by `numbers`)."""
     return [
         {
             "prompt": number,
             "position": i,
             "token": token,
-            "target_next": " ".join(repr(t) for t in result["target_top"][i][:3]),
-            "masked_next": " ".join(repr(t) for t in result["masked_top"][i][:3]),
-            "kl": round(float(result["kl"][i]), 4),
-            "loss_change": round(float(result["masked_loss"][i] - result["target_loss"][i]), 4)
-            if i < len(result["target_loss"])
+            "target_next": " ".join(repr(t) for t in result.target_top[i][:3]),
+            "masked_next": " ".join(repr(t) for t in result.masked_top[i][:3]),
+            "kl": round(float(result.kl[i]), 4),
+            "loss_change": round(float(result.masked_loss[i] - result.target_loss[i]), 4)
+            if i < len(result.target_loss)
             else None,
         }
         for number, result in zip(numbers or range(1, len(prompts) + 1), prompts, strict=True)
-        for i, token in enumerate(result["tokens"])
+        for i, token in enumerate(result.tokens)
     ]
 
 
@@ -98,15 +99,15 @@ WINDOW_COLUMNS = [
 ]
 
 
-def window_rows(windows: list[dict]) -> list[dict]:
+def window_rows(windows: list[WindowComparison]) -> list[dict]:
     """One grid row per held-out window, with its figures and text."""
     return [
         {
-            "window": window["window"],
-            "mean_kl": round(window["mean_kl"], 5),
-            "loss_difference": round(window["loss_difference"], 5),
-            "top1_agreement": round(window["top1_agreement"], 4),
-            "text": "".join(window["tokens"]),
+            "window": window.window,
+            "mean_kl": round(window.mean_kl, 5),
+            "loss_difference": round(window.loss_difference, 5),
+            "top1_agreement": round(window.top1_agreement, 4),
+            "text": "".join(window.tokens),
         }
         for window in windows
     ]
@@ -160,9 +161,9 @@ def run_inference(_clicks, mask_hash, mode, clusters, text, slice_text, store: d
                 "values": values.tolist(),
                 **parse_slice(slice_text, study.window_shape[1]),
             }
-            result = inference_service(settings()).run(study, "masked_inference_slice", arguments)
+            result = inference_service(settings()).masked_inference_slice(study, **arguments)
             extra["slice"] = f"{arguments['start']}:{arguments['count']}"
-            rows, tokens = result["windows"], window_view(result["windows"], arguments)
+            rows, tokens = result.windows, window_view(result.windows, arguments)
         else:
             prompts = prompt_lines(text)
             if not prompts:
@@ -171,19 +172,19 @@ def run_inference(_clicks, mask_hash, mode, clusters, text, slice_text, store: d
                 )
             extra["prompts"] = content_store().put_text("\n".join(prompts))
             arguments = {"values": values.tolist(), "prompts": prompts}
-            result = inference_service(settings()).run(study, "masked_inference", arguments)
-            rows, tokens = result["prompts"], None
+            result = inference_service(settings()).masked_inference(study, **arguments)
+            rows, tokens = result.prompts, None
     except (ValueError, LookupError, RuntimeError) as error:  # incl. bad or unknown hashes
         return no_update, no_update, str(error), True, no_update
-    summary = result["summary"]
+    summary = result.summary
     off = clusters_switched_off(values, cluster_assignments(study, store["iteration"]))
     links = links_of(study, store)
     view = html.Div(
         [
             dbc.Alert(
-                f"Mean KL {summary['mean_kl']:.4f} nats · loss difference "
-                f"{summary['loss_difference']:+.4f} nats · top-1 agreement "
-                f"{summary['top1_agreement']:.1%}"
+                f"Mean KL {summary.mean_kl:.4f} nats · loss difference "
+                f"{summary.loss_difference:+.4f} nats · top-1 agreement "
+                f"{summary.top1_agreement:.1%}"
                 + (f" · over {len(rows)} held-out windows" if tokens is not None else ""),
                 color="info",
                 id="infer-summary",
@@ -216,7 +217,7 @@ def tokens_grid(rows: list[dict]):
     return list_grid(page.TOKENS, TOKEN_COLUMNS, rows, "28rem")
 
 
-def window_view(windows: list[dict], arguments: dict) -> list:
+def window_view(windows: list[WindowComparison], arguments: dict) -> list:
     """The slice's windows (choose one) and the tokens of the first."""
     first = windows[0]
     return [
@@ -225,8 +226,8 @@ def window_view(windows: list[dict], arguments: dict) -> list:
             f"{arguments['start'] + arguments['count'] - 1}: choose one to see its tokens"
         ),
         windows_grid(window_rows(windows)),
-        html.H6(f"Tokens of window {first['window']}", id="infer-window-title"),
-        tokens_grid(token_rows([first], numbers=[first["window"]])),
+        html.H6(f"Tokens of window {first.window}", id="infer-window-title"),
+        tokens_grid(token_rows([first], numbers=[first.window])),
     ]
 
 
@@ -249,10 +250,8 @@ def show_window(selected: list[dict] | None, job: dict | None, store: dict):
     if not selected or not job:
         return no_update, no_update
     study = loaded_study(store["version"])
-    result = inference_service(settings()).run(study, "masked_inference_slice", job)
-    chosen = [w for w in result["windows"] if w["window"] == selected[0]["window"]]
+    result = inference_service(settings()).masked_inference_slice(study, **job)
+    chosen = [w for w in result.windows if w.window == selected[0]["window"]]
     if not chosen:
         return no_update, no_update
-    return token_rows(
-        chosen, numbers=[chosen[0]["window"]]
-    ), f"Tokens of window {chosen[0]['window']}"
+    return token_rows(chosen, numbers=[chosen[0].window]), f"Tokens of window {chosen[0].window}"

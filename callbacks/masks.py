@@ -19,12 +19,12 @@ from dashboard.inference.masks import (
     thresholded,
 )
 from dashboard.inference.service import inference_service
-from dashboard.page_data import links_of, loaded_study
 from dashboard.pages import masks as page
 from dashboard.stores import content_store
 from dashboard.stores.content import MalformedHashError, UnknownHashError
 from dashboard.stores.database import StoreError
 from dashboard.study.summary import cluster_assignments
+from dashboard.study_view import links_of, loaded_study
 
 admit_jobs(page.COMPUTE, page.REQUEST, Output(page.PROMPT_STATUS, "children"))
 
@@ -51,12 +51,12 @@ def from_prompts(_clicks, text, aggregate, threshold, level, store: dict):
         prompts = prompt_lines(text)
         if not prompts:
             return no_update, "Type at least one prompt.", no_update
-        importance = inference_service(settings()).run(
-            study, "prompt_importance", {"prompts": prompts, "aggregate": aggregate}
-        )
+        importance = inference_service(settings()).prompt_importance(study, prompts, aggregate)
     except (ValueError, LookupError, RuntimeError) as error:
         return no_update, str(error), no_update
-    values = thresholded(importance, float(threshold if threshold is not None else 0.5))
+    values = thresholded(
+        importance.per_subcomponent, float(threshold if threshold is not None else 0.5)
+    )
     if level == "cluster":
         values = cluster_level(values, cluster_assignments(study, store["iteration"]))
     summary = f"{int(values.sum())} subcomponents on from {len(prompts)} prompt(s)."

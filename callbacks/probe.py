@@ -11,11 +11,12 @@ from dashboard.analysis.activity import entries_activity
 from dashboard.app_state import settings
 from dashboard.components.figures import styled
 from dashboard.components.tables import list_grid, markdown_link
+from dashboard.inference.results import ProbeResult
 from dashboard.inference.service import inference_service
-from dashboard.page_data import links_of, loaded_study
 from dashboard.pages import probe as page
 from dashboard.stores import content_store
 from dashboard.study.summary import cluster_assignments
+from dashboard.study_view import links_of, loaded_study
 
 STRIP_CLUSTERS = 12
 
@@ -54,14 +55,12 @@ TOKEN_COLUMNS = [
 ]
 
 
-def result_view(study, store: dict, result: dict) -> html.Div:
+def result_view(study, store: dict, result: ProbeResult) -> html.Div:
     assignments = cluster_assignments(study, store["iteration"])
-    activity = entries_activity(
-        result["subcomponent"], result["position"], result["ci"], assignments
-    ).table()
-    tokens = result["tokens"]
+    activity = entries_activity(result.subcomponent, result.position, result.ci, assignments)
+    tokens = result.tokens
     cluster_links = links_of(study, store)
-    top = activity.sort_values("ci", ascending=False).groupby("position").head(3)
+    top = activity.top_per_position(3)
     links = {
         position: " ".join(
             markdown_link(f"{cluster} ({value:.2f})", cluster_links.cluster(cluster))
@@ -73,14 +72,10 @@ def result_view(study, store: dict, result: dict) -> html.Div:
         {"position": position, "token": token, "clusters": links.get(position, "")}
         for position, token in enumerate(tokens)
     ]
-    strongest = (
-        activity.groupby("cluster")["ci"].max().sort_values(ascending=False).head(STRIP_CLUSTERS)
-    )
+    strongest = activity.strongest_clusters(STRIP_CLUSTERS)
     return html.Div(
         [
-            dcc.Graph(
-                figure=strip_figure(activity, tokens, strongest.index.tolist()), id="probe-strip"
-            ),
+            dcc.Graph(figure=strip_figure(activity.table(), tokens, strongest), id="probe-strip"),
             list_grid("probe-tokens", TOKEN_COLUMNS, rows, "24rem"),
         ]
     )
@@ -105,9 +100,7 @@ def run_probe(_clicks, text: str | None, threshold, store: dict):
     study = loaded_study(store["version"])
     try:
         text_hash = content_store().put_text(text)
-        result = inference_service(settings()).run(
-            study, "probe", {"text": text, "threshold": float(threshold or 0.1)}
-        )
+        result = inference_service(settings()).probe(study, text, float(threshold or 0.1))
     except (ValueError, LookupError, RuntimeError) as error:
         return no_update, no_update, str(error), True
     search = links_of(study, store).query(text=text_hash)

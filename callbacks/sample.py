@@ -6,16 +6,12 @@ import colorsys
 
 import dash_bootstrap_components as dbc
 import numpy as np
-import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard.analysis.activity import entries_activity
 from dashboard.components.token_text import clicked_token, rounded
-from dashboard.page_data import links_of, loaded_study
 from dashboard.pages import sample as page
-from dashboard.study import Study
-from dashboard.study.lookup import entries_between
-from dashboard.study.summary import cluster_assignments, vocab_tokens
+from dashboard.study_view import StudyView, links_of
 
 
 def cluster_colour(cluster: int, strength: float) -> str:
@@ -25,21 +21,6 @@ def cluster_colour(cluster: int, strength: float) -> str:
     return f"rgba({red * 255:.0f}, {green * 255:.0f}, {blue * 255:.0f}, {alpha:.2f})"
 
 
-def window_activity(study: Study, window: int, iteration: int) -> pd.DataFrame:
-    """offset, subcomponent, cluster, ci of every stored entry in the window."""
-    _, length = study.window_shape
-    entries = entries_between(
-        study.array("activations/indptr.npy"),
-        study.array("activations/token_index.npy"),
-        study.array("activations/ci.npy"),
-        window * length,
-        (window + 1) * length,
-    )
-    entries["offset"] = entries.pop("position") - window * length
-    entries["cluster"] = cluster_assignments(study, iteration)[entries["subcomponent"]]
-    return entries
-
-
 @callback(
     Output(page.TEXT, "row"),
     Output(page.CLUSTERS, "children"),
@@ -47,35 +28,28 @@ def window_activity(study: Study, window: int, iteration: int) -> pd.DataFrame:
 )
 def fill_text(store: dict):
     """The window's tokens, each with its strongest cluster; the selected token marked."""
-    study = loaded_study(store["version"])
-    window, iteration = store["window"], store["iteration"]
-    activity = window_activity(study, window, iteration)
-    strongest = (
-        entries_activity(
-            activity["subcomponent"],
-            activity["offset"],
-            activity["ci"],
-            cluster_assignments(study, iteration),
-        )
-        .strongest("offset")
-        .set_index("offset")
+    view = StudyView.of(store)
+    window = store["window"]
+    entries = view.window_entries(window)
+    activity = entries_activity(
+        entries["subcomponent"], entries["offset"], entries["ci"], view.assignments()
     )
-    tokens = vocab_tokens(study)
-    token_ids = np.asarray(study.array("windows/token_ids.npy")[window])
-    clusters = strongest["cluster"].reindex(range(len(token_ids)))
+    strongest = activity.strongest("offset").set_index("offset")
+    tokens = view.window_tokens(window)
+    clusters = strongest["cluster"].reindex(range(len(tokens)))
     row = {
         "window": window,
         "start": 0,
         "focus": store.get("token"),
-        "tokens": [tokens[token_id] for token_id in token_ids.tolist()],
-        "values": rounded(strongest["ci"].reindex(range(len(token_ids)), fill_value=0)),
+        "tokens": tokens,
+        "values": rounded(strongest["ci"].reindex(range(len(tokens)), fill_value=0)),
         "clusters": [None if np.isnan(cluster) else int(cluster) for cluster in clusters],
     }
     shown = strongest["cluster"].value_counts()
     links = [
         dcc.Link(
             f"Cluster {cluster} ({count} tokens)",
-            href=links_of(study, store).cluster(cluster),
+            href=links_of(view.study, store).cluster(cluster),
             className="me-3",
             style={"borderBottom": f"3px solid {cluster_colour(int(cluster), 0.8)}"},
         )
@@ -91,8 +65,7 @@ def fill_text(store: dict):
     prevent_initial_call=True,
 )
 def select_token(clicked: dict | None, store: dict):
-    study = loaded_study(store["version"])
-    token = clicked_token(clicked, study.window_shape)
+    token = clicked_token(clicked, StudyView.of(store).study.window_shape)
     if token is None or token[0] != store["window"]:
         return no_update
     return {**store, "token": token[1]}
@@ -105,15 +78,15 @@ def select_token(clicked: dict | None, store: dict):
     State(page.URL_SYNC, "search"),
 )
 def token_detail(store: dict, search: str | None):
-    study = loaded_study(store["version"])
-    links = links_of(study, store)
+    view = StudyView.of(store)
+    links = links_of(view.study, store)
     wanted = links.query(token=store.get("token"))
     url = no_update if wanted == (search or "") else wanted
     if store.get("token") is None:
         return html.Small("Click a token.", className="text-muted"), url
-    activity = window_activity(study, store["window"], store["iteration"])
-    here = activity[activity["offset"] == store["token"]].sort_values("ci", ascending=False)
-    labels = study.subcomponents["label"]
+    entries = view.window_entries(store["window"])
+    here = entries[entries["offset"] == store["token"]].sort_values("ci", ascending=False)
+    labels = view.study.subcomponents["label"]
     rows = [
         html.Tr(
             [
@@ -131,9 +104,7 @@ def token_detail(store: dict, search: str | None):
         )
         for sub, cluster, ci in zip(here["subcomponent"], here["cluster"], here["ci"], strict=True)
     ]
-    token = vocab_tokens(study)[
-        int(study.array("windows/token_ids.npy")[store["window"], store["token"]])
-    ]
+    token = view.token(store["window"], store["token"])
     return (
         html.Div(
             [

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dash import Input, Output, State, callback, no_update
 
-from dashboard.page_data import links_of, loaded_study
 from dashboard.pages import study as page
+from dashboard.study_view import links_of, loaded_study
 
 
 @callback(

@@ -41,6 +41,11 @@ def open_study(path: Path, manifest_mtime_ns: int) -> Study:
     return study
 
 
+def remember_study(study: Study) -> None:
+    """Make a study opened elsewhere (the command line, a test) findable by its version."""
+    OPENED.setdefault(study.version, study)
+
+
 def opened(path: Path) -> StudyStatus:
     """The study at `path`, or why it cannot be shown: invalid, unreadable, or changed on disk
     since it was opened (files gone or of another size: a partial copy, a truncation)."""

@@ -16,6 +16,7 @@ from dashboard.analysis.lineage import (
 )
 from dashboard.study.clusters import assignments_at
 from dashboard.study.merge_tree import merge_tree
+from dashboard.study.reader import ColumnStore
 
 # subcomponents 0..5; subcomponent 2 is dead; initial groups 0..4 (clusters 0-4)
 INITIAL = np.array([0, 1, -1, 2, 3, 4], dtype=np.int32)
@@ -98,7 +99,7 @@ def test_the_two_parts_of_a_merge_are_profiled_from_the_store() -> None:
     token_index = np.concatenate([np.array(c, dtype=np.int32) for c in columns])
     ci = np.full(len(token_index), 0.5, dtype=np.float16)
     tokens = np.array([10, 11, 11, 12, 12, 13, 13, 14])
-    store = (indptr, token_index, ci)
+    store = ColumnStore(indptr, token_index, ci)
     six, five = formation(TREE, 7, INITIAL, store, tokens)
     assert (six.cluster, six.size, six.firing) == (6, 2, 3)
     assert six.cohesion == pytest.approx(4 / (3 * 2))
@@ -107,7 +108,7 @@ def test_the_two_parts_of_a_merge_are_profiled_from_the_store() -> None:
     assert token_overlap(six, five) == pytest.approx(1 / 4)  # 10 of 10, 11, 13, 14
     assert token_overlap(six, six) == 1.0
     assert formation(TREE, 3, INITIAL, store, tokens) is None
-    assert group_profile(0, np.array([2]), indptr, token_index, ci, tokens).firing == 0
+    assert group_profile(0, np.array([2]), store, tokens).firing == 0
 
 
 def test_the_random_study_s_named_cluster_is_what_the_browser_tests_expect(

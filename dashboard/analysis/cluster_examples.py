@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dashboard.study.clusters import cluster_activations
+from dashboard.analysis.activity import ClusterActivation
 
 EXAMPLE_COLUMNS = {
     "cluster": "int32",
@@ -26,25 +26,6 @@ class Example:
     window: int
     offset: int  # the example token's offset in its window
     activation: float
-
-
-@dataclass(frozen=True)
-class ClusterActivation:
-    positions: np.ndarray  # flat positions where the cluster fires, ascending
-    values: np.ndarray  # its activation there
-
-    def in_window(self, window: int, length: int) -> np.ndarray:
-        """`[length]` activation of every token of a window (0 where it does not fire)."""
-        start, stop = np.searchsorted(self.positions, [window * length, (window + 1) * length])
-        row = np.zeros(length, dtype=np.float32)
-        row[self.positions[start:stop] - window * length] = self.values[start:stop]
-        return row
-
-
-def activation_of(
-    indptr: np.ndarray, token_index: np.ndarray, ci: np.ndarray, members: np.ndarray
-) -> ClusterActivation:
-    return ClusterActivation(*cluster_activations(indptr, token_index, ci, members))
 
 
 def cluster_examples(
@@ -123,39 +104,3 @@ def stored_examples(table: pd.DataFrame, cluster: int) -> list[Example]:
             strict=True,
         )
     ]
-
-
-def activation_in_windows(
-    indptr: np.ndarray,
-    token_index: np.ndarray,
-    ci: np.ndarray,
-    members: np.ndarray,
-    windows: list[int],
-    length: int,
-) -> ClusterActivation:
-    """A cluster's activation on the tokens of `windows` only: a binary search per member and
-    window, so a cluster that fires on every token costs what a small one does."""
-    chosen = np.unique(np.asarray(windows, dtype=np.int64))
-    # searched in the store's own dtype: a wider query makes numpy convert the whole column
-    limit = np.iinfo(token_index.dtype).max
-    starts, stops = (
-        np.minimum(ends, limit).astype(token_index.dtype)
-        for ends in (chosen * length, (chosen + 1) * length)
-    )
-    strongest = np.full(len(chosen) * length, -1.0, dtype=np.float32)  # -1: not firing
-    for member in members:
-        first, last = int(indptr[member]), int(indptr[member + 1])
-        column = token_index[first:last]
-        lows, highs = np.searchsorted(column, starts), np.searchsorted(column, stops)
-        counts = highs - lows
-        if counts.sum() == 0:
-            continue
-        # the entries of every window at once (each range low..high laid end to end), and
-        # where each falls in `strongest`: its window's slot, then its offset
-        entries = np.repeat(lows - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-        slots = np.repeat(np.arange(len(chosen)), counts)
-        where = slots * length + np.asarray(column[entries], dtype=np.int64) % length
-        strongest[where] = np.maximum(strongest[where], ci[first + entries])
-    firing = np.flatnonzero(strongest >= 0)
-    positions = chosen[firing // length] * length + firing % length
-    return ClusterActivation(positions.astype(np.int64), strongest[firing])

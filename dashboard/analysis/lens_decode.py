@@ -1,89 +1,22 @@
-"""Read residual-stream directions as tokens or SAE features, with numpy only.
-
-Every lens here is linear in the (unit-normalized) direction: a direction is first *prepared*
-into the lens's input space (translated by the tuned lens of its residual point, or placed in
-the slot of its point's SAE), then *scored* against the lens's items. A cluster's decoding is
-the member-share-weighted sum of its members' prepared directions, scored the same way.
-
-- logit lens: scores = direction · (final-norm gain ⊙ unembedding rows): promoted / suppressed
-  tokens.
-- embedding lens: cosine of the direction with every token embedding.
-- tuned lens: the logit lens after the point's affine translator `h + A h` (the bias does not
-  act on a direction); directions at the last point use the plain logit lens.
-- SAE: cosine of the direction with every decoder row of the SAE trained at its point.
-"""
+"""Decode residual-stream directions with every lens of the registry (`analysis/lenses.py`),
+with numpy only: top and bottom items of each direction, and of each cluster as the
+member-share-weighted sum of its members' prepared directions."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
-LENSES = ("logit", "embedding", "tuned", "sae")
+from dashboard.analysis.lenses import LENSES, Lens, LensMatrices
+
 SIDES = ("read", "write")
 BATCH_ROWS = 512
 
-
-@dataclass(frozen=True)
-class LensMatrices:
-    logit: np.ndarray  # [d_model, vocab]: final-norm gain folded into the unembedding
-    embedding: np.ndarray  # [vocab, d_model] token embeddings
-    tuned_weights: np.ndarray  # [n_points_tuned, d_model, d_model]: translator h -> h + A h
-    sae_points: np.ndarray  # [P] residual points that have an SAE
-    sae_decoder: np.ndarray  # [P, features, d_model], unit rows
-
-    @property
-    def d_model(self) -> int:
-        return self.logit.shape[0]
-
-    def n_items(self, lens: str) -> int:
-        if lens == "sae":
-            return int(np.prod(self.sae_decoder.shape[:2]))
-        return self.logit.shape[1]
-
-
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length; NaN or zero rows become zero."""
-    vectors = np.nan_to_num(np.asarray(vectors, dtype=np.float32))
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
-
-
-def prepare(lens: str, matrices: LensMatrices, directions: np.ndarray, points: np.ndarray):
-    """Directions `[n, d]` at residual `points [n]` -> the lens's input vectors."""
-    unit = unit_rows(directions)
-    if lens in ("logit", "embedding"):
-        return unit
-    if lens == "tuned":
-        out = unit.copy()
-        translated = points < len(matrices.tuned_weights)
-        for point in np.unique(points[translated]):
-            rows = points == point
-            out[rows] += unit[rows] @ np.asarray(matrices.tuned_weights[point], np.float32).T
-        return out
-    if lens == "sae":
-        slots = np.zeros((len(unit), len(matrices.sae_points), matrices.d_model), np.float32)
-        for slot, point in enumerate(matrices.sae_points):
-            slots[points == point, slot] = unit[points == point]
-        return slots.reshape(len(unit), -1)
-    raise ValueError(f"unknown lens {lens!r}; expected one of {', '.join(LENSES)}")
-
-
-def score(lens: str, matrices: LensMatrices, prepared: np.ndarray) -> np.ndarray:
-    """Prepared vectors `[n, d']` -> scores `[n, items]`."""
-    if lens in ("logit", "tuned"):
-        return prepared @ np.asarray(matrices.logit, np.float32)
-    if lens == "embedding":
-        return prepared @ unit_rows(matrices.embedding).T
-    decoder = np.asarray(matrices.sae_decoder, np.float32)
-    slots = prepared.reshape(len(prepared), len(decoder), -1)
-    return np.concatenate([slots[:, s] @ decoder[s].T for s in range(len(decoder))], axis=1)
-
-
-Scorer = Callable[[str, LensMatrices, np.ndarray], np.ndarray]
+# (lens, matrices, prepared) -> scores: `Lens.score` in numpy, or `pipeline/lens_scoring.py`
+Scorer = Callable[[Lens, LensMatrices, np.ndarray], np.ndarray]
 
 
 def extremes(scores: np.ndarray, top: int) -> pd.DataFrame:
@@ -113,7 +46,11 @@ def extremes(scores: np.ndarray, top: int) -> pd.DataFrame:
 
 
 def decode_rows(
-    lens: str, matrices: LensMatrices, prepared: np.ndarray, top: int, scorer: Scorer = score
+    lens: Lens,
+    matrices: LensMatrices,
+    prepared: np.ndarray,
+    top: int,
+    scorer: Scorer = Lens.score,
 ) -> pd.DataFrame:
     """Top and bottom items of every prepared row, in batches so scores never get large."""
     frames = []
@@ -122,7 +59,7 @@ def decode_rows(
         frame["row"] += start
         frames.append(frame)
     if not frames:
-        return extremes(np.zeros((0, matrices.n_items(lens)), np.float32), top)
+        return extremes(np.zeros((0, lens.n_items(matrices)), np.float32), top)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -132,7 +69,7 @@ def decode_members(
     points: dict[str, np.ndarray],
     subcomponents: np.ndarray,
     top: int,
-    scorer: Scorer = score,
+    scorer: Scorer = Lens.score,
 ) -> pd.DataFrame:
     """Every lens on every side of the given subcomponents (skipping what a lens cannot read):
     subcomponent, side, lens, end, rank, item, score. Each is decoded as a cluster of one."""
@@ -148,21 +85,23 @@ def decode_clusters(
     points: dict[str, np.ndarray],
     members: pd.DataFrame,
     top: int,
-    scorer: Scorer = score,
+    scorer: Scorer = Lens.score,
 ) -> pd.DataFrame:
     """Member-share-weighted decodings of every cluster in `members` (subcomponent, cluster,
-    share): cluster, side, lens, end, rank, item, score."""
+    share) by every lens whose arrays `matrices` hold: cluster, side, lens, end, rank, item,
+    score."""
     clusters, rows = np.unique(members["cluster"].to_numpy(), return_inverse=True)
     subcomponents = members["subcomponent"].to_numpy()
     weights = sparse.csr_matrix(
         (members["share"].to_numpy(np.float32), (rows, np.arange(len(members)))),
         shape=(len(clusters), len(members)),
     )
+    readable = [lens for lens in LENSES.values() if lens.reads_from(matrices)]
     frames = []
     for side in SIDES:
-        for lens in LENSES:
-            prepared = prepare(
-                lens, matrices, directions[side][subcomponents], points[side][subcomponents]
+        for lens in readable:
+            prepared = lens.prepare(
+                matrices, directions[side][subcomponents], points[side][subcomponents]
             )
             aggregated = np.asarray(weights @ prepared)
             has_direction = np.flatnonzero(aggregated.any(axis=1))  # else every member lacks one
@@ -170,6 +109,6 @@ def decode_clusters(
             rows = has_direction[frame.pop("row").to_numpy()]
             frame.insert(0, "cluster", clusters[rows].astype(np.int32))
             frame.insert(1, "side", side)
-            frame.insert(2, "lens", lens)
+            frame.insert(2, "lens", lens.name)
             frames.append(frame)
     return pd.concat(frames, ignore_index=True)

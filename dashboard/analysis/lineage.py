@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dashboard.study.clusters import cluster_activations
+from dashboard.analysis.activity import cluster_activation
 from dashboard.study.merge_tree import MergeTree
+from dashboard.study.reader import ColumnStore
 
 SUBTREE_NODES = 63  # merges drawn at most; the rest of the subtree is folded into its nodes
 TOP_TOKENS = 10
@@ -108,14 +109,13 @@ class GroupProfile:
 def group_profile(
     cluster: int,
     members: np.ndarray,
-    indptr: np.ndarray,
-    token_index: np.ndarray,
-    ci: np.ndarray,
+    store: ColumnStore,
     flat_tokens: np.ndarray,
 ) -> GroupProfile:
     """Size, cohesion and top tokens of any group of members, read from the sparse store."""
-    positions, values = cluster_activations(indptr, token_index, ci, members)
-    entries = int(sum(int(indptr[m + 1]) - int(indptr[m]) for m in members))
+    activation = cluster_activation(store, members)
+    positions, values = activation.positions, activation.values
+    entries = int(sum(int(store.indptr[m + 1]) - int(store.indptr[m]) for m in members))
     firing = len(positions)
     cohesion = entries / (firing * len(members)) if firing and len(members) else 0.0
     tokens = np.asarray(flat_tokens[positions], dtype=np.int64)
@@ -152,22 +152,16 @@ def formation(
     tree: MergeTree,
     cluster: int,
     initial_groups: np.ndarray,
-    store: tuple[np.ndarray, np.ndarray, np.ndarray],
+    store: ColumnStore,
     flat_tokens: np.ndarray,
 ) -> tuple[GroupProfile, GroupProfile] | None:
     """The two clusters that `cluster` was formed from, profiled (None for an initial group)."""
     merge = tree.merge_of(cluster)
     if merge is None:
         return None
-    indptr, token_index, ci = store
     one, other = (
         group_profile(
-            int(part),
-            members_of_cluster(tree, int(part), initial_groups),
-            indptr,
-            token_index,
-            ci,
-            flat_tokens,
+            int(part), members_of_cluster(tree, int(part), initial_groups), store, flat_tokens
         )
         for part in tree.children[merge]
     )

@@ -24,6 +24,7 @@ from dashboard.analysis.statistics import (
     rank_within_groups,
     top_per_group,
 )
+from dashboard.study.reader import ColumnStore
 
 TOKEN_RANKINGS = ("count", "mass")
 TOP_TOKEN_SHARE = 0.1  # token concentration: activation mass on the top 10% of distinct tokens
@@ -46,6 +47,10 @@ class MeasureInputs:
     bins: int = 20
     token_groups: np.ndarray | None = None  # [vocab] embedding group of each token
     n_token_groups: int = 0
+
+    @property
+    def store(self) -> ColumnStore:
+        return ColumnStore(self.indptr, self.token_index, self.ci)
 
 
 @dataclass
@@ -311,7 +316,7 @@ def analyse_clusters(
 ) -> ClusterAnalyses:
     """All measures of every cluster of one assignment (cluster id per subcomponent, -1 dead);
     with an `ensemble` of clusterings ([runs, subcomponents]), their stability across it."""
-    activity = cluster_activity(inputs.indptr, inputs.token_index, inputs.ci, assignments)
+    activity = cluster_activity(inputs.store, assignments)
     k = activity.n_clusters
     n_windows, length = inputs.token_ids.shape
     n_tokens = n_windows * length

@@ -7,8 +7,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from dashboard.analysis.cluster_map import cluster_map
-from dashboard.analysis.lens_decode import LensMatrices, decode_clusters
+from dashboard.analysis.lens_decode import decode_clusters
+from dashboard.analysis.lenses import LensMatrices, decoding_arrays
 from dashboard.analysis.measures import (
     ClusterAnalyses,
     MeasureInputs,
@@ -71,12 +71,13 @@ def measure_inputs(study: Study) -> MeasureInputs:
         if has_file(study, "activations/ci_histograms.npy")
         else None
     )
+    store = study.activations
     return MeasureInputs(
-        indptr=study.array("activations/indptr.npy"),
-        token_index=study.array("activations/token_index.npy"),
-        ci=study.array("activations/ci.npy"),
-        token_ids=study.array("windows/token_ids.npy"),
-        base_count=study.table("vocab.parquet", columns=["base_count"])["base_count"].to_numpy(),
+        indptr=store.indptr,
+        token_index=store.token_index,
+        ci=store.ci,
+        token_ids=study.token_ids,
+        base_count=study.base_counts,
         subcomponents=study.subcomponents,
         threshold=float(settings.get("harvest", {}).get("threshold", 0.0)),
         bins=histograms.shape[1] if histograms is not None else DEFAULT_HISTOGRAM_BINS,
@@ -98,12 +99,12 @@ def stored_analyses(study: Study) -> ClusterAnalyses | None:
     examples = study.table(EXAMPLES_FILE) if has_file(study, EXAMPLES_FILE) else None
     if "cohesion_null" not in tables["clusters"]:  # stored before the null was measured
         null = independent_cohesion(
-            study.array("activations/indptr.npy"),
+            study.activations.indptr,
             cluster_assignments(
                 study, analysis_settings(study).get("iteration", study.default_iteration)
             ),
             tables["clusters"]["cluster"].to_numpy(),
-            int(np.prod(study.array("windows/token_ids.npy").shape)),
+            int(np.prod(study.window_shape)),
         )
         tables["clusters"] = with_cohesion_null(tables["clusters"], null)
     if "stability" not in tables["clusters"]:  # stored before stability was measured
@@ -136,7 +137,9 @@ def _cluster_analyses(study: Study, version: str, iteration: int) -> ClusterAnal
 
 
 def cluster_analyses(study: Study, iteration: int) -> ClusterAnalyses:
-    """Every per-cluster measure at `iteration`: stored for the default one, else computed."""
+    """Every per-cluster measure at `iteration`: stored for the default one, else computed.
+    For the command line (autointerp, reports); pages read `dashboard/study_view.py`, whose
+    cache also serves other processes."""
     return _cluster_analyses(study, study.version, iteration)
 
 
@@ -151,15 +154,13 @@ def write_cluster_analyses(write_table, write_array, analyses: ClusterAnalyses) 
 
 
 def lens_matrices(study: Study) -> LensMatrices | None:
-    if not has_file(study, "lenses/logit.npy"):
-        return None
-    return LensMatrices(
-        logit=study.array("lenses/logit.npy"),
-        embedding=study.array("lenses/embedding.npy"),
-        tuned_weights=study.array("lenses/tuned_weights.npy"),
-        sae_points=np.asarray(study.array("lenses/sae_points.npy")),
-        sae_decoder=study.array("lenses/sae_decoder.npy"),
-    )
+    """The stored arrays the lenses decode with (memory-mapped), or None without lenses."""
+    matrices = {
+        array.name: study.array(array.path)
+        for array in decoding_arrays()
+        if has_file(study, array.path)
+    }
+    return matrices or None
 
 
 def residual_directions(study: Study) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -170,36 +171,41 @@ def residual_directions(study: Study) -> tuple[dict[str, np.ndarray], dict[str, 
     return directions, points
 
 
-def cluster_decodings(
-    study: Study, iteration: int, cluster: int, top: int = DECODING_ITEMS
-) -> pd.DataFrame:
-    """Lens decodings of one cluster: side, lens, end, rank, item, score (empty without lenses).
+def stored_cluster_decodings(study: Study, cluster: int) -> pd.DataFrame | None:
+    """The decodings `build` stored for a cluster of its analysed iteration, if it did."""
+    if not has_file(study, "lenses/cluster_decodings.parquet"):
+        return None
+    return study.table("lenses/cluster_decodings.parquet", filters=[("cluster", "==", cluster)])
 
-    Read from the study at its analysed iteration; computed from the stored directions at any
-    other one."""
-    if iteration == stored_iteration(study) and has_file(study, "lenses/cluster_decodings.parquet"):
-        return study.table("lenses/cluster_decodings.parquet", filters=[("cluster", "==", cluster)])
+
+def computed_decodings(
+    study: Study, members: pd.DataFrame, top: int = DECODING_ITEMS
+) -> pd.DataFrame:
+    """Lens decodings of the clusters of `members` (subcomponent, cluster, share) from the
+    stored directions: cluster, side, lens, end, rank, item, score (empty without lenses)."""
     matrices = lens_matrices(study)
-    members = cluster_analyses(study, iteration).members
-    members = members[members["cluster"] == cluster]
     if matrices is None or members.empty:
         return pd.DataFrame(columns=["cluster", "side", "lens", "end", "rank", "item", "score"])
     directions, points = residual_directions(study)
     return decode_clusters(matrices, directions, points, members, top)
 
 
-@lru_cache(maxsize=4)
-def _cluster_map(study: Study, version: str, iteration: int) -> pd.DataFrame:
-    del version
-    if iteration == stored_iteration(study) and has_file(study, "analyses/map.parquet"):
-        return study.table("analyses/map.parquet")
-    analyses = cluster_analyses(study, iteration)
-    return cluster_map(analyses.clusters, analyses.members, study.subcomponents, analyses.arrays)
+def cluster_decodings(
+    study: Study, iteration: int, cluster: int, top: int = DECODING_ITEMS
+) -> pd.DataFrame:
+    """Lens decodings of one cluster: read from the study at its analysed iteration, computed
+    from the stored directions at any other one."""
+    if iteration == stored_iteration(study):
+        stored = stored_cluster_decodings(study, cluster)
+        if stored is not None:
+            return stored
+    members = cluster_analyses(study, iteration).members
+    return computed_decodings(study, members[members["cluster"] == cluster], top)
 
 
-def cluster_map_at(study: Study, iteration: int) -> pd.DataFrame:
-    """The 3D/2D map of the clusters at `iteration` (UMAP runs when it is not stored)."""
-    return _cluster_map(study, study.version, iteration)
+def stored_map(study: Study) -> pd.DataFrame | None:
+    """The map of the clusters at the analysed iteration, if `build` stored it."""
+    return study.table("analyses/map.parquet") if has_file(study, "analyses/map.parquet") else None
 
 
 def stored_sae(study: Study, point: int) -> TopKSae | None:
@@ -225,5 +231,5 @@ def sampled_token_groups(study: Study) -> np.ndarray | None:
     ):
         return None
     positions = np.asarray(study.array("lenses/residual_positions.npy"))
-    tokens = np.asarray(study.array("windows/token_ids.npy")).reshape(-1)[positions]
+    tokens = study.flat_token_ids[positions]
     return np.asarray(study.array("analyses/token_groups.npy"))[tokens]

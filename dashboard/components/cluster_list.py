@@ -12,11 +12,11 @@ from dash import dcc, html
 from dashboard.analysis.cluster_table import query_table
 from dashboard.components import charts
 from dashboard.components.map_points import map_colorbar, map_points
-from dashboard.page_data import list_table, loaded_study, map_at
 from dashboard.stores import explanation_store
 from dashboard.stores.database import StoreError
 from dashboard.stores.explanations import MEASURES
 from dashboard.study import Study
+from dashboard.study_view import StudyView
 from dashboard.urls import Links
 
 MEASURE_LABELS = {
@@ -86,8 +86,8 @@ def table_columns() -> list[dict]:
 def table_now(state: dict) -> pd.DataFrame:
     """The list table with each cluster's newest explanation and the scores of its newest
     scored one (read per request: they change)."""
-    table = list_table(state["version"], state["iteration"])
-    study = loaded_study(state["version"])
+    view = StudyView.of(state)
+    table, study = view.list_table(), view.study
     try:
         newest, scores = explanation_store().newest(study.name, state["iteration"])
         scores = scores.set_index("cluster")
@@ -114,7 +114,7 @@ def table_block(table: pd.DataFrame, query: dict, start: int, end: int, links: L
 
 def map_props(study: Study, state: dict, table: pd.DataFrame, color: str) -> tuple[dict, dict]:
     """The map's `points` and `colorbar`, coloured by `color`."""
-    coordinates = map_at(study, state["iteration"])
+    coordinates = StudyView(study, state["iteration"]).map()
     placed = table.set_index("cluster").loc[coordinates["cluster"]].reset_index()
     label = MEASURE_LABELS.get(color, color)
     return map_points(coordinates, placed, color), map_colorbar(placed, color, label)

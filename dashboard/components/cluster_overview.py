@@ -3,8 +3,6 @@ with the page when the clusters' measures are stored, else by a callback once co
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 import numpy as np
@@ -16,8 +14,8 @@ from dashboard.analysis.stability import STABLE
 from dashboard.components import charts
 from dashboard.components.atlas_components import Chart
 from dashboard.components.tables import list_grid, markdown_link
-from dashboard.page_data import analyses_at, loaded_study
 from dashboard.study import Study
+from dashboard.study_view import StudyView, loaded_study, per_study
 from dashboard.urls import Links
 
 LARGEST_MEMBERS_SHOWN = 6
@@ -233,11 +231,11 @@ def activation_section(study: Study, analyses, cluster: int) -> dbc.Row:
     )
 
 
-@lru_cache(maxsize=64)
+@per_study(maxsize=64)
 def overview_children(version: str, iteration: int, cluster: int, links: Links) -> list:
     """Makeup and activation of a cluster."""
     study = loaded_study(version)
-    analyses = analyses_at(study, iteration)
+    analyses = StudyView(study, iteration).analyses()
     return [
         titled("Makeup", makeup_section(study, analyses, cluster, links)),
         titled("Activation", activation_section(study, analyses, cluster)),

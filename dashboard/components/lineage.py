@@ -4,9 +4,7 @@ it merges into later (`dashboard/analysis/lineage.py` computes them)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
 
-import numpy as np
 from dash import dcc, html
 
 from dashboard.analysis.lineage import (
@@ -21,8 +19,8 @@ from dashboard.analysis.lineage import (
 )
 from dashboard.components.atlas_components import Lineage
 from dashboard.components.tables import list_grid, markdown_link, small_table
-from dashboard.page_data import loaded_study
 from dashboard.study.summary import study_merge_tree, vocab_tokens
+from dashboard.study_view import loaded_study, per_study
 from dashboard.urls import Links
 
 ClusterHref = Callable[[int, int], str]  # (cluster, iteration) -> the link to its page
@@ -127,13 +125,13 @@ def later_table(cluster: int, later: list[LaterMerge], href: ClusterHref) -> htm
     )
 
 
-@lru_cache(maxsize=64)
+@per_study(maxsize=64)
 def lineage_children(version: str, name: str | None, cluster: int) -> list:
     """The lineage section of a cluster (the same at every iteration where it exists: its id
     names its members), read once per study version and cluster."""
     study = loaded_study(version)
     tree = study_merge_tree(study)
-    initial_groups = np.asarray(study.array("clustering/initial_groups.npy"))
+    initial_groups = study.initial_groups
     nodes = subtree(tree, cluster)
     leaves = {node.cluster for node in nodes} - {nodes[node.parent].cluster for node in nodes[1:]}
     member_labels = study.subcomponents["label"].to_numpy()
@@ -149,8 +147,8 @@ def lineage_children(version: str, name: str | None, cluster: int) -> list:
         tree,
         cluster,
         initial_groups,
-        tuple(study.array(f"activations/{part}.npy") for part in ("indptr", "token_index", "ci")),
-        np.asarray(study.array("windows/token_ids.npy")).reshape(-1),
+        study.activations,
+        study.flat_token_ids,
     )
     if parts is not None:
         merge = tree.merge_of(cluster)

@@ -8,8 +8,8 @@ from dash import html
 
 from dashboard.app_state import study_status
 from dashboard.components.notices import no_study_notice
-from dashboard.page_data import links_of, parse_iteration
 from dashboard.study import Study
+from dashboard.study_view import StudyView, links_of, parse_iteration
 from dashboard.urls import Links, single
 
 
@@ -19,6 +19,10 @@ class StudyPage:
     study: Study
     iteration: int  # the address's `iteration=`, or the study's default
     iteration_problem: str  # why the address's iteration was not read ("" when it was)
+
+    @property
+    def view(self) -> StudyView:
+        return StudyView(self.study, self.iteration)
 
     @property
     def links(self) -> Links:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 from dash import dcc, html
 
-from dashboard.analysis.cluster_examples import ClusterActivation, Example
+from dashboard.analysis.activity import ClusterActivation
+from dashboard.analysis.cluster_examples import Example
 from dashboard.study import Study
 from dashboard.study.summary import vocab_tokens
 from dashboard.urls import Links
@@ -37,7 +38,7 @@ def example_records(
     """The row of each example: `context` tokens either side of the example token, its `kind`
     and `band`, and the address of its sample page."""
     _, length = study.window_shape
-    windows = study.array("windows/token_ids.npy")
+    windows = study.token_ids
     tokens = vocab_tokens(study)
     records = []
     for example in examples:

@@ -1,5 +1,6 @@
-"""The model-side operations of the inference service (torch). Inputs and results are plain
-JSON-ready values, so the same calls run inline or in a Celery worker."""
+"""The model-side operations of the inference service (torch): each is the function named as
+its method of `InferenceService`, taking the decomposition and then that method's arguments,
+and returns that method's result (`dashboard.inference.results`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,16 @@ import torch
 
 from dashboard.decomposition.api import Decomposition
 from dashboard.inference.limits import MAX_SLICE_WINDOWS, MAX_TOKENS, TARGET_CACHE_BYTES
+from dashboard.inference.results import (
+    Comparison,
+    HeldoutPrompts,
+    MaskedInference,
+    MaskedSlice,
+    MaskedSummary,
+    ProbeResult,
+    PromptImportance,
+    WindowComparison,
+)
 from dashboard.models.target import target_logits
 
 
@@ -44,20 +55,22 @@ def flat_ci(decomposition: Decomposition, ids: torch.Tensor) -> np.ndarray:
     )
 
 
-def probe(decomposition: Decomposition, text: str, threshold: float) -> dict:
+def probe(decomposition: Decomposition, text: str, threshold: float) -> ProbeResult:
     """Tokens of `text` and every (position, subcomponent, CI) above `threshold`."""
     ids = encode(decomposition, text)
     ci = flat_ci(decomposition, ids)
     positions, subcomponents = np.nonzero(ci > threshold)
-    return {
-        "tokens": token_strings(decomposition, ids),
-        "position": positions.tolist(),
-        "subcomponent": subcomponents.tolist(),
-        "ci": np.round(ci[positions, subcomponents], 4).tolist(),
-    }
+    return ProbeResult(
+        tokens=token_strings(decomposition, ids),
+        position=positions.tolist(),
+        subcomponent=subcomponents.tolist(),
+        ci=np.round(ci[positions, subcomponents], 4).tolist(),
+    )
 
 
-def prompt_importance(decomposition: Decomposition, prompts: list[str], aggregate: str) -> list:
+def prompt_importance(
+    decomposition: Decomposition, prompts: list[str], aggregate: str
+) -> PromptImportance:
     """Per subcomponent, the max or mean CI over every token of every prompt."""
     if aggregate not in ("max", "mean"):
         raise ValueError(f"aggregate {aggregate!r}: expected max or mean")
@@ -65,7 +78,7 @@ def prompt_importance(decomposition: Decomposition, prompts: list[str], aggregat
         raise ValueError("the prompt set is empty")
     stacked = np.concatenate([flat_ci(decomposition, encode(decomposition, p)) for p in prompts])
     values = stacked.max(axis=0) if aggregate == "max" else stacked.mean(axis=0)
-    return np.round(values, 6).tolist()
+    return PromptImportance(per_subcomponent=np.round(values, 6).tolist())
 
 
 def module_masks(decomposition: Decomposition, values: np.ndarray) -> dict[str, torch.Tensor]:
@@ -133,7 +146,7 @@ def compared(
     weights: dict,
     top_k: int,
     target: TargetOutputs | None = None,
-) -> list[dict]:
+) -> list[Comparison]:
     """Target against masked model on a batch `[rows, seq]`: per row its tokens, per-position
     KL, both losses and top-k next tokens, and the row's means. `target`: the target's outputs
     on `ids`, when already known (read, never changed)."""
@@ -160,21 +173,19 @@ def compared(
     for row in range(rows):
         start = row * length * top_k
         results.append(
-            {
-                "tokens": tokens[row * length : (row + 1) * length],
-                "kl": np.round(kl[row], 5).tolist(),
-                "target_loss": np.round(target_loss[row], 4).tolist(),
-                "masked_loss": np.round(masked_loss[row], 4).tolist(),
-                "target_top": chunks(tops[start : start + length * top_k], top_k),
-                "masked_top": chunks(
-                    tops[per_row + start : per_row + start + length * top_k], top_k
-                ),
-                "mean_kl": float(kl[row].mean()),
-                "loss_difference": float((masked_loss[row] - target_loss[row]).mean())
+            Comparison(
+                tokens=tokens[row * length : (row + 1) * length],
+                kl=np.round(kl[row], 5).tolist(),
+                target_loss=np.round(target_loss[row], 4).tolist(),
+                masked_loss=np.round(masked_loss[row], 4).tolist(),
+                target_top=chunks(tops[start : start + length * top_k], top_k),
+                masked_top=chunks(tops[per_row + start : per_row + start + length * top_k], top_k),
+                mean_kl=float(kl[row].mean()),
+                loss_difference=float((masked_loss[row] - target_loss[row]).mean())
                 if length > 1
                 else None,
-                "top1_agreement": float(agreement[row].mean()),
-            }
+                top1_agreement=float(agreement[row].mean()),
+            )
         )
     return results
 
@@ -190,14 +201,14 @@ def chunks(values: list, size: int) -> list[list]:
     return [values[i : i + size] for i in range(0, len(values), size)]
 
 
-def summary(results: list[dict]) -> dict:
+def summary(results: list[Comparison]) -> MaskedSummary:
     """Means over rows (each row counts once, as each prompt always did)."""
-    differences = [r["loss_difference"] for r in results if r["loss_difference"] is not None]
-    return {
-        "mean_kl": float(np.mean([r["mean_kl"] for r in results])),
-        "loss_difference": float(np.mean(differences)) if differences else 0.0,
-        "top1_agreement": float(np.mean([r["top1_agreement"] for r in results])),
-    }
+    differences = [r.loss_difference for r in results if r.loss_difference is not None]
+    return MaskedSummary(
+        mean_kl=float(np.mean([r.mean_kl for r in results])),
+        loss_difference=float(np.mean(differences)) if differences else 0.0,
+        top1_agreement=float(np.mean([r.top1_agreement for r in results])),
+    )
 
 
 def folded(decomposition: Decomposition, values: list[float]) -> dict[str, torch.Tensor]:
@@ -209,14 +220,14 @@ def folded(decomposition: Decomposition, values: list[float]) -> dict[str, torch
 
 def masked_inference(
     decomposition: Decomposition, values: list[float], prompts: list[str], top_k: int = 5
-) -> dict:
+) -> MaskedInference:
     """For each prompt: both models' top-k next tokens, per-position loss and KL; a summary."""
     weights = folded(decomposition, values)
     results = [
         compared(decomposition, encode(decomposition, prompt), weights, top_k)[0]
         for prompt in prompts
     ]
-    return {"prompts": results, "summary": summary(results)}
+    return MaskedInference(prompts=results, summary=summary(results))
 
 
 def heldout_windows(decomposition: Decomposition, window_length: int) -> np.ndarray:
@@ -276,14 +287,14 @@ def masked_inference_slice(
     window_length: int,
     batch_size: int = 8,
     top_k: int = 3,
-) -> dict:
+) -> MaskedSlice:
     """Masked inference on held-out windows `start .. start + count - 1`, `batch_size` at a
     time: the summary over the slice, and each window's figures and tokens."""
     windows = heldout_windows(decomposition, window_length)
     check_slice(start, count, len(windows))
     weights = folded(decomposition, values)
     chosen = torch.as_tensor(windows[start : start + count], dtype=torch.long)
-    results = []
+    results: list[Comparison] = []
     for first in range(0, len(chosen), batch_size):
         batch = chosen[first : first + batch_size].to(decomposition.device)
         key = (str(decomposition.directory), window_length, start + first, len(batch), top_k)
@@ -291,9 +302,11 @@ def masked_inference_slice(
         if target is None:
             target = TARGET_ON_WINDOWS.put(key, target_outputs(decomposition, batch, top_k))
         results += compared(decomposition, batch, weights, top_k, target)
-    for offset, result in enumerate(results):
-        result["window"] = start + offset
-    return {"windows": results, "summary": summary(results), "available": len(windows)}
+    numbered = [
+        WindowComparison(**vars(result), window=start + offset)
+        for offset, result in enumerate(results)
+    ]
+    return MaskedSlice(windows=numbered, summary=summary(results), available=len(windows))
 
 
 def check_slice(start: int, count: int, available: int) -> None:
@@ -306,20 +319,15 @@ def check_slice(start: int, count: int, available: int) -> None:
         )
 
 
-def heldout_prompts(decomposition: Decomposition, count: int = 8, characters: int = 240) -> list:
+def heldout_prompts(
+    decomposition: Decomposition, count: int = 8, characters: int = 240
+) -> HeldoutPrompts:
     """Openings of documents the models never trained on (the corpus's held-out split)."""
     from dashboard.models.corpus import split_documents, wiki_documents
     from dashboard.models.datasets import HELDOUT_FRACTION
 
     del decomposition  # the split is the same for every model trained here
     held_out = split_documents(wiki_documents(), HELDOUT_FRACTION, seed=0).heldout
-    return [document[:characters].rsplit(" ", 1)[0] for document in held_out[:count]]
-
-
-OPERATIONS = {
-    "heldout_prompts": heldout_prompts,
-    "probe": probe,
-    "prompt_importance": prompt_importance,
-    "masked_inference": masked_inference,
-    "masked_inference_slice": masked_inference_slice,
-}
+    return HeldoutPrompts(
+        prompts=[document[:characters].rsplit(" ", 1)[0] for document in held_out[:count]]
+    )

@@ -167,6 +167,7 @@ class Resident:
     def answer(self, connection: Connection) -> None:
         """Read one job from `connection`, run it, send its result or its error."""
         from dashboard.app_state import open_study
+        from dashboard.inference.results import to_json
         from dashboard.inference.service import logged_job
 
         try:
@@ -195,7 +196,7 @@ class Resident:
                         )
                 finally:
                     self.running = None
-            reply = {"status": "ok", "result": result}
+            reply = {"status": "ok", "result": to_json(result)}
         except (ValueError, LookupError) as error:  # the operation refused its input
             status = "lookup" if isinstance(error, LookupError) else "input"
             reply = {"status": status, "message": str(error)}

@@ -1,21 +1,35 @@
 """One interface, three backends: the resident inference process (embedded mode), Celery over
 Redis (scaled mode: the worker of `spd-atlas worker`, on queue `gpu`, holds the model), and
-inline, the model in this process, which both of those run."""
+inline, the model in this process, which both of those run.
+
+Every operation is a typed method of `InferenceService` returning a dataclass of
+`dashboard.inference.results`; the operation table, `OPERATIONS`, is read from those methods."""
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Protocol
+from typing import Any, TypeVar, get_type_hints
 
+from dashboard.inference.results import (
+    HeldoutPrompts,
+    MaskedInference,
+    MaskedSlice,
+    ProbeResult,
+    PromptImportance,
+    from_json,
+)
 from dashboard.settings import Settings
 from dashboard.study import Study
 
@@ -31,8 +45,94 @@ class InferenceUnavailableError(RuntimeError):
     """The service cannot run now (worker down, Redis unreachable, no decomposition)."""
 
 
-class InferenceService(Protocol):
-    def run(self, study: Study, operation: str, arguments: dict) -> dict | list: ...
+@dataclass(frozen=True)
+class Operation:
+    """An operation: its name (its method's, and its model function's in `compute`), the type
+    of its result and its parameters after the study."""
+
+    name: str
+    result: type
+    parameters: tuple[str, ...]
+
+
+OPERATIONS: dict[str, Operation] = {}
+Method = TypeVar("Method", bound=Callable)
+
+
+def operation(method: Method) -> Method:
+    """Enter a typed method of InferenceService in OPERATIONS, as its signature declares it."""
+    OPERATIONS[method.__name__] = Operation(
+        name=method.__name__,
+        result=get_type_hints(method)["return"],
+        parameters=tuple(inspect.signature(method).parameters)[2:],  # after self and study
+    )
+    return method
+
+
+class InferenceService(ABC):
+    """Every operation as a typed method: the study, then the operation's JSON-ready
+    arguments. A backend runs them by name (`call`); ValueError is bad input, LookupError a
+    missing decomposition, InferenceUnavailableError a service that cannot run now."""
+
+    @abstractmethod
+    def call(self, study: Study, operation: str, arguments: dict[str, Any]) -> Any:
+        """Run `operation` (a name of OPERATIONS) with these arguments; its result's type is
+        the operation's."""
+
+    @operation
+    def heldout_prompts(
+        self, study: Study, count: int = 8, characters: int = 240
+    ) -> HeldoutPrompts:
+        """Openings of `count` documents the models never trained on, about `characters` long."""
+        return self.call(study, "heldout_prompts", {"count": count, "characters": characters})
+
+    @operation
+    def probe(self, study: Study, text: str, threshold: float) -> ProbeResult:
+        """Tokens of `text` and every (position, subcomponent, CI) above `threshold`."""
+        return self.call(study, "probe", {"text": text, "threshold": threshold})
+
+    @operation
+    def prompt_importance(
+        self, study: Study, prompts: list[str], aggregate: str
+    ) -> PromptImportance:
+        """Per subcomponent, the max or mean (`aggregate`) CI over every token of `prompts`."""
+        return self.call(study, "prompt_importance", {"prompts": prompts, "aggregate": aggregate})
+
+    @operation
+    def masked_inference(
+        self, study: Study, values: list[float], prompts: list[str], top_k: int = 5
+    ) -> MaskedInference:
+        """The target against the model masked by `values` (one per subcomponent) on each
+        prompt: both models' `top_k` next tokens, per-position loss and KL; their means."""
+        return self.call(
+            study, "masked_inference", {"values": values, "prompts": prompts, "top_k": top_k}
+        )
+
+    @operation
+    def masked_inference_slice(
+        self,
+        study: Study,
+        values: list[float],
+        start: int,
+        count: int,
+        window_length: int,
+        batch_size: int = 8,
+        top_k: int = 3,
+    ) -> MaskedSlice:
+        """Masked inference on held-out windows `start .. start + count - 1` of
+        `window_length` tokens, `batch_size` windows per forward."""
+        return self.call(
+            study,
+            "masked_inference_slice",
+            {
+                "values": values,
+                "start": start,
+                "count": count,
+                "window_length": window_length,
+                "batch_size": batch_size,
+                "top_k": top_k,
+            },
+        )
 
 
 @contextmanager
@@ -48,7 +148,7 @@ def logged_job(operation: str, study: Study) -> Iterator[None]:
         JOB_LOG.info("job %s on %s: %s in %.0f ms", operation, study.name, outcome, milliseconds)
 
 
-class InlineService:
+class InlineService(InferenceService):
     """Runs operations in this process, one at a time; models loaded lazily under a lock, at
     most `keep` of them (the oldest is dropped first: a new study's model replaces the last)."""
 
@@ -70,20 +170,20 @@ class InlineService:
             self.loaded[key] = load_decomposition(directory, device=self.settings.device)
         return self.loaded[key]
 
-    def compute(self, study: Study, operation: str, arguments: dict) -> dict | list:
-        """Run `operation`; the caller holds the lock."""
-        from dashboard.inference.compute import OPERATIONS
+    def compute(self, study: Study, operation: str, arguments: dict[str, Any]) -> Any:
+        """Run `operation` by its model function of the same name; the caller holds the lock."""
+        from dashboard.inference import compute
 
         if operation not in OPERATIONS:
             raise ValueError(f"unknown operation {operation!r}")
-        return OPERATIONS[operation](self.decomposition(study), **arguments)
+        return getattr(compute, operation)(self.decomposition(study), **arguments)
 
-    def run(self, study: Study, operation: str, arguments: dict) -> dict | list:
+    def call(self, study: Study, operation: str, arguments: dict[str, Any]) -> Any:
         with self.lock, logged_job(operation, study):
             return self.compute(study, operation, arguments)
 
 
-class ResidentService:
+class ResidentService(InferenceService):
     """Sends operations to this data directory's resident inference process (starting one when
     none answers) and waits for the answer. A process that dies during the job is reported at
     once (its connection closes); one that passes the job's time limit stops itself, or is
@@ -94,7 +194,7 @@ class ResidentService:
     def __init__(self, settings: Settings):
         self.settings = settings
 
-    def run(self, study: Study, operation: str, arguments: dict) -> dict | list:
+    def call(self, study: Study, operation: str, arguments: dict[str, Any]) -> Any:
         from dashboard.inference import resident
 
         limit = self.settings.job_limit(operation)
@@ -115,7 +215,7 @@ class ResidentService:
                     "one; what you typed is kept"
                 ) from error
         if reply["status"] == "ok":
-            return reply["result"]
+            return from_json(OPERATIONS[operation].result, reply["result"])
         if reply["status"] == "input":
             raise ValueError(reply["message"])
         if reply["status"] == "lookup":
@@ -138,7 +238,7 @@ class ResidentService:
         return connection.recv()
 
 
-class CeleryService:
+class CeleryService(InferenceService):
     """Sends operations to the worker on queue `gpu` and waits for the answer."""
 
     def __init__(self, settings: Settings):
@@ -169,7 +269,7 @@ class CeleryService:
                 "`spd-atlas worker`; what you typed is kept"
             )
 
-    def run(self, study: Study, operation: str, arguments: dict) -> dict | list:
+    def call(self, study: Study, operation: str, arguments: dict[str, Any]) -> Any:
         self.check_reachable()
         limit = self.settings.job_limit(operation)
         job = self.celery.send_task(
@@ -180,23 +280,26 @@ class CeleryService:
         while time.monotonic() < deadline:
             try:
                 # the caller may itself be a task (a background callback of the scaled mode)
-                return job.get(timeout=POLL_SECONDS, disable_sync_subtasks=False)
+                found = job.get(timeout=POLL_SECONDS, disable_sync_subtasks=False)
             except self.exceptions.TimeoutError:
                 self.check_reachable()  # a worker that died mid-job is reported, not awaited
             except (ValueError, LookupError) as error:  # the operation refused its input
                 raise type(error)(str(error)) from None
             except Exception as error:
                 raise InferenceUnavailableError(f"the inference job failed: {error}") from error
+            else:
+                return from_json(OPERATIONS[operation].result, found)
         job.revoke()
         raise InferenceUnavailableError(
             f"the inference job waited and ran over {QUEUED_JOBS_ALLOWED * limit:g} s"
         )
 
 
-class CachedService:
+class CachedService(InferenceService):
     """Any backend, with results kept in the configured cache (files, or Redis when scaled) by
-    (study version, operation, hash of the arguments): a repeated request costs no model time.
-    Errors are not cached."""
+    (study version, operation, hash of the arguments, defaults included): a repeated request
+    costs no model time. Errors are not cached; an entry that is not of the operation's result
+    type (one an earlier version wrote) is a miss."""
 
     TIMEOUT_SECONDS = 7 * 24 * 3600
 
@@ -217,20 +320,20 @@ class CachedService:
             self.cache = FileSystemCache(str(settings.cache_dir / "inference"), threshold=5000)
 
     @staticmethod
-    def key(study: Study, operation: str, arguments: dict) -> str:
+    def key(study: Study, operation: str, arguments: dict[str, Any]) -> str:
         digest = hashlib.sha256(json.dumps(arguments, sort_keys=True).encode()).hexdigest()
         return f"{study.version}:{operation}:{digest[:32]}"
 
-    def run(self, study: Study, operation: str, arguments: dict) -> dict | list:
+    def call(self, study: Study, operation: str, arguments: dict[str, Any]) -> Any:
         key = self.key(study, operation, arguments)
         try:
             found = self.cache.get(key)
         except self.cache_errors as error:  # a cache that is away is a miss
             JOB_LOG.warning("inference cache unreadable, computing: %s", error)
             found = None
-        if found is not None:
+        if isinstance(found, OPERATIONS[operation].result):
             return found
-        result = self.backend.run(study, operation, arguments)
+        result = self.backend.call(study, operation, arguments)
         try:
             self.cache.set(key, result, timeout=self.TIMEOUT_SECONDS)
         except self.cache_errors as error:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dashboard.app_state import open_study, settings
 from dashboard.inference.resident import LIMIT_EXIT_CODE
+from dashboard.inference.results import to_json
 from dashboard.inference.service import QUEUE, TASK, InlineService
 from dashboard.runtime import make_celery
 
@@ -55,12 +56,13 @@ def stopped_past(limit: float | None, task_id: str, operation: str) -> Iterator[
 @celery_app.task(name=TASK, bind=True)
 def run_operation(
     task, study_path: str, operation: str, arguments: dict, limit: float | None = None
-):
-    """Run one operation on the study's decomposition, loading it on first use."""
+) -> dict:
+    """Run one operation on the study's decomposition, loading it on first use; its result in
+    JSON form."""
     global SERVICE
     if SERVICE is None:
         SERVICE = InlineService(settings(), keep=1)
     path = Path(study_path)
     study = open_study(path, (path / "study.json").stat().st_mtime_ns)
     with stopped_past(limit, task.request.id, operation):
-        return SERVICE.run(study, operation, arguments)
+        return to_json(SERVICE.call(study, operation, arguments))

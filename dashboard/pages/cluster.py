@@ -24,7 +24,6 @@ from dashboard.components.notices import not_found_notice
 from dashboard.components.quality import quality_details
 from dashboard.components.study_page import StudyPage, open_study_page
 from dashboard.components.token_text import threshold_slider
-from dashboard.page_data import is_stored, links_of, members_of
 from dashboard.stores import explanation_store
 from dashboard.stores.database import StoreError
 from dashboard.stores.github import discussion_body, discussion_title, new_issue_url
@@ -32,6 +31,7 @@ from dashboard.study import Study
 from dashboard.study.merge_tree import MergeTree
 from dashboard.study.quality import decomposition_quality
 from dashboard.study.summary import study_merge_tree
+from dashboard.study_view import StudyView, links_of
 from dashboard.urls import Links, parse_index
 
 dash.register_page(__name__, path_template="/cluster/<cluster_id>", title="Cluster · SPD Atlas")
@@ -97,9 +97,9 @@ def example_lists(threshold: float, top: list[dict], quantile: list[dict]) -> db
 def direction_options(study: Study, members) -> list[dict]:
     labels = study.subcomponents["label"]
     options = []
-    if "lenses/directions.parquet" not in study.manifest["files"]:
+    table = study.direction_paths()
+    if table is None:
         return options
-    table = study.table("lenses/directions.parquet").set_index("subcomponent")
     for member in members:
         for side in ("read", "write"):
             if not table.loc[member, f"{side}_path"].startswith("no residual path"):
@@ -211,7 +211,7 @@ def first_screen(study: Study, store: dict):
     """Makeup and activation, drawn with the page when the clusters' measures at this iteration
     are stored; else computed by a callback (`OVERVIEW_PENDING`), with progress shown."""
     iteration = store["iteration"]
-    if is_stored(study, iteration):
+    if StudyView(study, iteration).is_stored:
         children = overview_children(
             study.version, iteration, store["cluster"], links_of(study, store)
         )
@@ -302,7 +302,7 @@ def layout(cluster_id: str | None = None, **query: str | list[str]) -> html.Div:
         return not_found_notice(opened.iteration_problem)
     name, study, iteration = opened.name, opened.study, opened.iteration
     cluster = parse_index(cluster_id)
-    members = members_of(study, iteration, cluster) if cluster is not None else []
+    members = opened.view.members(cluster) if cluster is not None else []
     if len(members) == 0 and cluster is not None:
         tree = study_merge_tree(study)  # the id may name a cluster of another iteration
         if tree.is_cluster(cluster):

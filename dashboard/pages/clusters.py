@@ -32,14 +32,10 @@ from dashboard.components.computing import computing_loading, computing_message
 from dashboard.components.merge_history import mdl_chart
 from dashboard.components.quality import quality_details
 from dashboard.components.study_page import StudyPage, open_study_page
-from dashboard.page_data import (
-    is_stored,
-    links_of,
-    loaded_study,
-)
 from dashboard.study import Study
 from dashboard.study.quality import decomposition_quality
 from dashboard.study.summary import cluster_assignments, study_counts
+from dashboard.study_view import StudyView, links_of, loaded_study
 from dashboard.urls import Links, single
 
 dash.register_page(__name__, path="/clusters", title="Clusters · SPD Atlas")
@@ -201,7 +197,7 @@ def layout(**query: str | list[str]) -> html.Div:
         return opened
     study = opened.study
     state = query_state(opened, query) | {"study": opened.name, "version": study.version}
-    stored = is_stored(study, state["iteration"])
+    stored = StudyView(study, state["iteration"]).is_stored
     computing = (
         None if stored else computing_message("the clusters' measures and map", state["iteration"])
     )

@@ -15,8 +15,8 @@ from dashboard.components.discussion import explanation_form
 from dashboard.components.notices import not_found_notice
 from dashboard.components.study_page import StudyPage, open_study_page
 from dashboard.components.token_text import threshold_slider
-from dashboard.page_data import links_of
 from dashboard.study.summary import cluster_assignments
+from dashboard.study_view import links_of
 
 dash.register_page(__name__, path_template="/component/<label>", title="Subcomponent · SPD Atlas")
 

@@ -10,11 +10,11 @@ from dash import dcc, html
 from dashboard.components.notices import not_found_notice
 from dashboard.components.study_page import StudyPage, open_study_page
 from dashboard.inference.masks import MaskInputError, clusters_switched_off, dense_values
-from dashboard.page_data import links_of
 from dashboard.stores import content_store
 from dashboard.stores.content import MalformedHashError, UnknownHashError
 from dashboard.stores.database import StoreError
 from dashboard.study.summary import cluster_assignments
+from dashboard.study_view import links_of
 
 dash.register_page(__name__, path_template="/masks/<mask_hash>", title="Mask · SPD Atlas")
 

@@ -15,10 +15,10 @@ from dashboard.components.merge_history import mdl_chart
 from dashboard.components.quality import quality_details
 from dashboard.components.study_page import StudyPage, open_study_page
 from dashboard.components.tables import small_table
-from dashboard.page_data import analyses_at, links_of
 from dashboard.study import Study
 from dashboard.study.quality import decomposition_quality
 from dashboard.study.summary import study_counts
+from dashboard.study_view import StudyView, links_of
 
 dash.register_page(__name__, path="/study", title="Study · SPD Atlas")
 
@@ -57,7 +57,7 @@ def harvest_section(study: Study) -> list:
         ["alive (in a cluster)", f"{counts.alive:,}"],
     ]
     subcomponents = study.subcomponents
-    groups = np.asarray(study.array("clustering/initial_groups.npy"))
+    groups = study.initial_groups
     per_module = (
         subcomponents.assign(alive=groups >= 0)
         .groupby("module", sort=False)["alive"]
@@ -116,7 +116,7 @@ def stability_section(study: Study) -> list:
                 className="text-muted",
             ),
         ]
-    stability = analyses_at(study, iteration).clusters["stability"].to_numpy(np.float64)
+    stability = StudyView(study, iteration).analyses().clusters["stability"].to_numpy(np.float64)
     measured = stability[np.isfinite(stability)]
     quantiles = np.percentile(measured, [10, 25, 50, 75, 90]) if measured.size else []
     return [

@@ -15,7 +15,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from dashboard.analysis.cluster_map import cluster_map
-from dashboard.analysis.lens_decode import LensMatrices, decode_clusters, decode_members
+from dashboard.analysis.lens_decode import decode_clusters, decode_members
+from dashboard.analysis.lenses import LensArray, decoding_arrays, lens_files
 from dashboard.analysis.measures import ClusterAnalyses, MeasureInputs, analyse_clusters
 from dashboard.analysis.sae_features import TopKSae, encode, feature_top_tokens
 from dashboard.analysis.study_analyses import write_cluster_analyses
@@ -117,22 +118,33 @@ def train_lenses(
     return lenses, pd.concat(feature_tables, ignore_index=True)
 
 
+def lens_arrays(
+    lenses: TrainedLenses, logit: np.ndarray, embedding: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Every array the lens registry declares (`dashboard/analysis/lenses.py`), by name."""
+    saes = {
+        f"sae_{name}": np.stack([getattr(sae, name) for sae in lenses.saes])
+        for name in ("encoder", "encoder_bias", "decoder", "decoder_bias")
+    }
+    return {
+        "logit": logit,
+        "embedding": embedding,
+        "tuned_weights": lenses.tuned_weights,
+        "tuned_bias": lenses.tuned_bias,
+        "sae_points": lenses.sae_points,
+        **saes,
+    }
+
+
 def write_lenses(
-    writer: StudyWriter,
-    lenses: TrainedLenses,
-    features: pd.DataFrame,
-    logit: np.ndarray,
-    embedding: np.ndarray,
+    writer: StudyWriter, arrays: dict[str, np.ndarray], tables: dict[str, pd.DataFrame]
 ) -> None:
-    writer.write_array("lenses/logit.npy", logit)
-    writer.write_array("lenses/embedding.npy", embedding)
-    writer.write_array("lenses/tuned_weights.npy", lenses.tuned_weights.astype(np.float32))
-    writer.write_array("lenses/tuned_bias.npy", lenses.tuned_bias.astype(np.float32))
-    writer.write_array("lenses/sae_points.npy", lenses.sae_points)
-    for name in ("encoder", "encoder_bias", "decoder", "decoder_bias"):
-        stacked = np.stack([getattr(sae, name) for sae in lenses.saes]).astype(np.float32)
-        writer.write_array(f"lenses/sae_{name}.npy", stacked)
-    writer.write_table("lenses/sae_features.parquet", features)
+    """Store each file of the lens registry, arrays in their declared dtypes."""
+    for declared in lens_files():
+        if isinstance(declared, LensArray):
+            writer.write_array(declared.path, arrays[declared.name].astype(declared.dtype))
+        else:
+            writer.write_table(declared.path, tables[declared.name])
 
 
 def residual_sample(
@@ -201,7 +213,10 @@ def analyse_study(
     lenses, features = train_lenses(
         decomposition, residuals, windows.reshape(-1), sae_points, vocab, config
     )
-    write_lenses(writer, lenses, features, logit, embedding)
+    arrays = lens_arrays(lenses, logit, embedding)
+    write_lenses(writer, arrays, {"sae_features": features})
+    matrices = {array.name: arrays[array.name] for array in decoding_arrays()}
+    del arrays  # frees the stacked arrays that no lens decodes with (SAE encoders, ...)
     sample, positions = residual_sample(
         residuals, np.arange(windows.size, dtype=np.int64), config.residual_sample, config.seed
     )
@@ -211,13 +226,6 @@ def analyse_study(
     timings["lenses_s"] = time.perf_counter() - started
 
     started = stage("lens decodings")
-    matrices = LensMatrices(
-        logit=logit,
-        embedding=embedding,
-        tuned_weights=lenses.tuned_weights,
-        sae_points=lenses.sae_points,
-        sae_decoder=np.stack([sae.decoder for sae in lenses.saes]),
-    )
     scorer = device_scorer(matrices, decomposition.device)
     side_directions = {"read": directions.read, "write": directions.write}
     points = {side: directions.table[f"{side}_point"].to_numpy() for side in side_directions}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dashboard.analysis.lenses import LensArray, LensFile, lens_files
+
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "study.json"
 PROVENANCE_KEYS = ("target_model", "decomposition", "dataset", "clustering_config")
@@ -158,6 +160,15 @@ def lens_array(name: str, dtype: str, ndim: int, description: str) -> ArraySpec:
     return ArraySpec(f"lenses/{name}.npy", dtype, ndim, required=False, description=description)
 
 
+def lens_file_spec(declared: LensFile) -> FileSpec:
+    """The spec of a file a lens of the registry declares (`dashboard/analysis/lenses.py`)."""
+    if isinstance(declared, LensArray):
+        return lens_array(declared.name, declared.dtype, declared.ndim, declared.description)
+    return TableSpec(
+        declared.path, dict(declared.columns), required=False, description=declared.description
+    )
+
+
 # What `build` precomputes for the default iteration (docs/analyses.md); rows of every
 # `analyses/*.npy` follow the ascending cluster ids of `analyses/clusters.parquet`.
 ANALYSIS_SPECS: tuple[FileSpec, ...] = (
@@ -252,21 +263,8 @@ ANALYSIS_SPECS: tuple[FileSpec, ...] = (
     ),
     lens_array("read_directions", "float32", 2, "[subcomponents, d_model], NaN: no path"),
     lens_array("write_directions", "float32", 2, "[subcomponents, d_model], NaN: no path"),
-    lens_array("logit", "float16", 2, "[d_model, vocab] unembedding with final-norm gain"),
-    lens_array("embedding", "float16", 2, "[vocab, d_model] token embeddings"),
-    lens_array("tuned_weights", "float32", 3, "[points, d, d] tuned-lens translators A"),
-    lens_array("tuned_bias", "float32", 2, "[points, d] tuned-lens translator biases"),
-    lens_array("sae_points", "int32", 1, "[P] residual points with a TopK SAE"),
-    lens_array("sae_encoder", "float32", 3, "[P, d, features]"),
-    lens_array("sae_encoder_bias", "float32", 2, "[P, features]"),
-    lens_array("sae_decoder", "float32", 3, "[P, features, d] unit rows"),
-    lens_array("sae_decoder_bias", "float32", 2, "[P, d]"),
-    TableSpec(
-        "lenses/sae_features.parquet",
-        {"point": "int32", "feature": "int32", "label": "string", "frequency": "double"},
-        required=False,
-        description="every SAE feature labelled by its top-activating tokens",
-    ),
+    # the files of each lens, as the lens registry declares them
+    *(lens_file_spec(declared) for declared in lens_files()),
     lens_array("residual_sample", "float16", 3, "[points, n, d] residual stream sample"),
     lens_array("residual_positions", "int64", 1, "[n] flat token positions of the sample"),
     TableSpec(

@@ -9,13 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard.analysis.cluster_examples import (
-    Example,
-    activation_in_windows,
-    activation_of,
-    cluster_examples,
-    stored_examples,
-)
+from dashboard.analysis.activity import activation_in_windows, cluster_activation
+from dashboard.analysis.cluster_examples import Example, cluster_examples, stored_examples
 from dashboard.analysis.measures import MeasureInputs, analyse_clusters
 from dashboard.analysis.statistics import entropy_rows, gini, top_per_group
 
@@ -160,16 +155,14 @@ def test_stored_examples_are_the_ones_found_on_request(analyses):
     inputs = hand_case_inputs()
     for cluster in (5, 7):
         members = np.flatnonzero(np.equal(ASSIGNMENTS, cluster))
-        full = activation_of(inputs.indptr, inputs.token_index, inputs.ci, members)
+        full = cluster_activation(inputs.store, members)
         examples = stored_examples(analyses.examples, cluster)
         assert examples == [
             Example(e.kind, e.band, e.window, e.offset, pytest.approx(e.activation))
             for e in cluster_examples(full, 4)
         ]
         windows = sorted({example.window for example in examples})
-        narrow = activation_in_windows(
-            inputs.indptr, inputs.token_index, inputs.ci, members, windows, 4
-        )
+        narrow = activation_in_windows(inputs.store, members, windows, 4)
         for window in windows:
             assert narrow.in_window(window, 4).tolist() == full.in_window(window, 4).tolist()
     top = stored_examples(analyses.examples, 5)[0]

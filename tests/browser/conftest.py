@@ -10,8 +10,6 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from bench.serving import CHROMIUM, CHROMIUM_ARGS, ServedApp, serving
-from bench.serving import free_port as free_port  # re-exported for the tests
-from bench.serving import serve as serve  # re-exported for the tests
 
 
 @pytest.fixture(scope="session")

@@ -42,7 +42,12 @@ def floating_filter(page, column: str):
 
 def hover_on_the_map(page, cluster: str) -> str:
     """Move the mouse onto `cluster`'s point, as drawn, and return the cluster the hover label
-    names (the point drawn in front there)."""
+    names (the point drawn in front there). The map is scrolled to the middle of the window
+    first: below the fold, its lower points are off screen."""
+    page.evaluate(  # at once: Bootstrap makes scrolling smooth
+        f"document.querySelector('{MAP_CANVAS}').scrollIntoView("
+        "{block: 'center', behavior: 'instant'})"
+    )
     where = page.evaluate(
         f"document.querySelector('{MAP_CANVAS}').atlasScreenPosition({int(cluster)})"
     )

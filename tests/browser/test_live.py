@@ -187,8 +187,8 @@ def occupy_the_inference_process(app: ServedApp, study_path: Path) -> threading.
     study = Study(study_path)
     service = ResidentService(Settings.from_env({"ATLAS_DATA_DIR": str(app.log_path.parent)}))
     prompts = [f"Busy {i}: " + "The river flows through the old city. " * 25 for i in range(512)]
-    arguments = {"values": [1.0] * len(study.subcomponents), "prompts": prompts}
-    job = threading.Thread(target=service.run, args=(study, "masked_inference", arguments))
+    values = [1.0] * len(study.subcomponents)
+    job = threading.Thread(target=service.masked_inference, args=(study, values, prompts))
     job.start()
     wait_until_running(app, "masked_inference")
     return job

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ServedApp, WatchedPage, show_members
+from tests.browser.conftest import ServedApp, WatchedPage, serving, show_members
 from tests.browser.test_dashboard import MAP_DRAWN
 from tests.study_factory import A_MERGED_CLUSTER
 
@@ -118,22 +118,16 @@ def test_token_text_is_shown_as_text_not_html(
 def test_invalid_study_is_reported(
     tmp_path_factory: pytest.TempPathFactory, watched: WatchedPage
 ) -> None:
-    from tests.browser.conftest import serve
-
     data_dir = tmp_path_factory.mktemp("data-invalid")
     broken = data_dir / "broken"
     broken.mkdir()
     (broken / "study.json").write_text('{"schema_version": 9}')
-    served = serve({"ATLAS_DATA_DIR": str(data_dir), "ATLAS_STUDY": "broken"}, data_dir / "app.log")
-    try:
+    with serving(data_dir, "broken") as served:
         open_page(watched, served.url + "/clusters", "#no-study")
         expect(watched.page.locator("#study-problem")).to_contain_text(
             "schema_version: is 9, this version of SPD Atlas reads schema version 1"
         )
         assert watched.errors == []
-    finally:
-        served.process.terminate()
-        served.process.wait(10)
 
 
 def test_graphs_are_drawn_by_the_lean_plotly_bundle_and_the_list_without_plotly(

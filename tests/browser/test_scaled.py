@@ -5,119 +5,48 @@ that a test can stop it mid-run)."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import redis
 from playwright.sync_api import Browser, expect
 
+from bench.serving import Fleet, ServedApp
 from dashboard.runtime import queue_served
 from dashboard.study import Study
-from tests.browser.conftest import ServedApp, WatchedPage, free_port, serving
+from tests.browser.conftest import WatchedPage
 from tests.browser.test_dashboard import GRID_IDS, open_list
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[2]
 JOB = 120_000  # ms: the first job loads the model
 REPORTED = 5_000  # ms: a stopped worker or Redis is reported within this
 
 
-@dataclass
-class Fleet:
-    """Redis, the two workers and the app of one scaled deployment."""
-
-    data_dir: Path
-    env: dict[str, str]
-    port: int
-    redis_process: subprocess.Popen | None = None
-    workers: dict[str, subprocess.Popen] = field(default_factory=dict)
-
-    def start_redis(self) -> None:
-        self.redis_process = subprocess.Popen(
-            [
-                *("redis-server", "--bind", "127.0.0.1", "--port", str(self.port)),
-                *("--save", "", "--appendonly", "no", "--dir", str(self.data_dir)),
-            ],
-            stdout=(self.data_dir / "redis.log").open("a"),
-            stderr=subprocess.STDOUT,
-        )
-        client = redis.Redis(port=self.port)
-        for _ in range(100):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.1)
-        raise RuntimeError("the module's Redis server did not start")
-
-    def stop_redis(self) -> None:
-        assert self.redis_process is not None
-        self.redis_process.terminate()
-        self.redis_process.wait(10)
-
-    def start_worker(self, queue: str) -> None:
-        self.workers[queue] = subprocess.Popen(
-            [sys.executable, "-m", "dashboard.cli", "worker", "--queue", queue],
-            cwd=REPO,
-            env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **self.env},
-            stdout=(self.data_dir / f"{queue}.log").open("a"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        queue_name = {"web": "celery", "gpu": "gpu"}[queue]
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.workers[queue].poll() is not None:
-                raise RuntimeError(f"the {queue} worker exited during start-up")
-            if queue_served(client, queue_name):
-                return
-            time.sleep(0.3)
-        raise RuntimeError(f"no {queue} worker within 90 s")
-
-    def stop_worker(self, queue: str) -> None:
-        worker = self.workers.pop(queue)
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(30)
-
-
 @pytest.fixture(scope="module")
 def fleet(micro_study: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """Redis and the two workers of one scaled deployment, on a Redis server of its own."""
     data_dir = tmp_path_factory.mktemp("data-scaled")
-    port = free_port()
-    env = {
-        "ATLAS_DATA_DIR": str(data_dir),
-        "ATLAS_STUDY": str(micro_study),
-        "REDIS_URL": f"redis://127.0.0.1:{port}/0",
-        "ATLAS_SECRET_KEY": "scaled-test-secret",
-    }
-    fleet = Fleet(data_dir, env, port)
-    fleet.start_redis()
+    fleet = Fleet(data_dir, {"ATLAS_DATA_DIR": str(data_dir), "ATLAS_STUDY": str(micro_study)})
     try:
-        fleet.start_worker("web")
-        fleet.start_worker("gpu")
+        fleet.start_scaled_services("scaled-test-secret")
         yield fleet
     finally:
-        for queue in list(fleet.workers):
-            fleet.stop_worker(queue)
-        fleet.stop_redis()
+        fleet.stop_all()
 
 
 @pytest.fixture(scope="module")
-def scaled_app(fleet: Fleet, micro_study: Path) -> Iterator[ServedApp]:
-    with serving(fleet.data_dir, str(micro_study), extra=fleet.env, workers=2) as app:
+def scaled_app(fleet: Fleet) -> Iterator[ServedApp]:
+    app = fleet.start_app(workers=2)
+    try:
         yield app
+    finally:
+        fleet.stop("app")
 
 
 def scaled_app_study(fleet: Fleet) -> Path:
@@ -166,7 +95,7 @@ def test_web_workers_share_the_cache_and_all_reach_the_gpu_worker(
 ) -> None:
     texts = [f"Probe number {i} sat on the mat." for i in range(6)]
     other_iteration = Study(scaled_app_study(fleet)).default_iteration - 10  # computed, cached
-    jobs_before = (fleet.data_dir / "gpu.log").read_text().count("atlas.inference.run[")
+    jobs_before = fleet.log("worker-gpu").count("atlas.inference.run[")
     for text in texts:  # fresh browsers: new connections, spread over the web workers
         page = browser.new_context().new_page()
         try:
@@ -176,9 +105,9 @@ def test_web_workers_share_the_cache_and_all_reach_the_gpu_worker(
     callback = r'"POST /_dash-update-component\S* HTTP/1.1" 200 .* pid <(\d+)>'
     callback_pids = set(re.findall(callback, scaled_app.log()))
     assert len(callback_pids) >= 2, "one web worker served every callback"
-    jobs = (fleet.data_dir / "gpu.log").read_text().count("atlas.inference.run[") - jobs_before
+    jobs = fleet.log("worker-gpu").count("atlas.inference.run[") - jobs_before
     assert jobs >= 2 * len(texts)  # each job reached the GPU worker: received, then succeeded
-    client = redis.Redis(port=fleet.port)
+    client = redis.Redis(port=fleet.redis_port)
     page_cache = [
         k
         for k in client.scan_iter("atlas:*")
@@ -194,7 +123,7 @@ def test_a_stopped_worker_is_reported_within_seconds_and_a_restart_restores_serv
 ) -> None:
     page = watched.page
     for queue, command in (("web", "--queue web"), ("gpu", "worker`")):
-        fleet.stop_worker(queue)
+        fleet.stop(f"worker-{queue}")
         try:
             status, report = health(scaled_app)
             assert status == 503 and not report["checks"]["workers"]["ok"], report
@@ -213,7 +142,7 @@ def test_redis_stopped_mid_run_is_reported_and_its_return_restores_service(
     fleet: Fleet, scaled_app: ServedApp, watched: WatchedPage
 ) -> None:
     page = watched.page
-    fleet.stop_redis()
+    fleet.stop("redis")
     try:
         open_list(watched, scaled_app.url + "/clusters")  # pages serve on: cache misses
         cluster = page.locator(GRID_IDS).first.inner_text()
@@ -229,7 +158,7 @@ def test_redis_stopped_mid_run_is_reported_and_its_return_restores_service(
     finally:
         fleet.start_redis()
     deadline = time.monotonic() + 60  # the workers reconnect and announce themselves again
-    client = redis.Redis(port=fleet.port)
+    client = redis.Redis(port=fleet.redis_port)
     while not (queue_served(client, "celery") and queue_served(client, "gpu")):
         assert time.monotonic() < deadline, "the workers did not come back after Redis did"
         time.sleep(0.5)

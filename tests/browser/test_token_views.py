@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import Page, Request, expect
 
-from dashboard.analysis.cluster_examples import activation_of
+from dashboard.analysis.activity import cluster_activation
 from dashboard.study import Study
 from dashboard.study.summary import cluster_assignments
 from tests.browser.conftest import ServedApp, WatchedPage
@@ -27,12 +27,7 @@ def stored_activation(study_dir, cluster: int, window: int) -> np.ndarray:
     """A cluster's activation on every token of a window, read from the study's store."""
     study = Study(study_dir)
     members = np.flatnonzero(cluster_assignments(study, study.default_iteration) == cluster)
-    activation = activation_of(
-        study.array("activations/indptr.npy"),
-        study.array("activations/token_index.npy"),
-        study.array("activations/ci.npy"),
-        members,
-    )
+    activation = cluster_activation(study.activations, members)
     return activation.in_window(window, study.window_shape[1])
 
 

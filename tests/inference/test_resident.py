@@ -79,26 +79,26 @@ def test_resident_values_equal_inline(micro_study: Path, data_dir: Path, owned) 
     study = Study(micro_study)
     remote = ResidentService(settings_for(data_dir))
     local = InlineService(settings_for(data_dir))
-    arguments = {"text": TEXT, "threshold": 0.1}
-    assert remote.run(study, "probe", arguments) == local.run(study, "probe", arguments)
-    importance = {"prompts": [TEXT, "It was cold."], "aggregate": "mean"}
+    assert remote.probe(study, TEXT, 0.1) == local.probe(study, TEXT, 0.1)
+    prompts = [TEXT, "It was cold."]
     np.testing.assert_allclose(
-        remote.run(study, "prompt_importance", importance),
-        local.run(study, "prompt_importance", importance),
+        remote.prompt_importance(study, prompts, "mean").per_subcomponent,
+        local.prompt_importance(study, prompts, "mean").per_subcomponent,
         atol=1e-5,
     )
     values = [0.0 if i % 3 else 1.0 for i in range(len(study.subcomponents))]
-    masked = {"values": values, "prompts": [TEXT, "In 1990 the team won the cup."]}
-    far, near = (
-        remote.run(study, "masked_inference", masked),
-        local.run(study, "masked_inference", masked),
-    )
-    for key, value in near["summary"].items():
-        assert abs(far["summary"][key] - value) <= 1e-5
-    for far_prompt, near_prompt in zip(far["prompts"], near["prompts"], strict=True):
-        np.testing.assert_allclose(far_prompt["kl"], near_prompt["kl"], atol=1e-5)
+    prompts = [TEXT, "In 1990 the team won the cup."]
+    far = remote.masked_inference(study, values, prompts)
+    near = local.masked_inference(study, values, prompts)
+    for key, value in vars(near.summary).items():
+        assert abs(getattr(far.summary, key) - value) <= 1e-5
+    for far_prompt, near_prompt in zip(far.prompts, near.prompts, strict=True):
+        np.testing.assert_allclose(far_prompt.kl, near_prompt.kl, atol=1e-5)
+    far_slice = remote.masked_inference_slice(study, values, 2, 3, 16)
+    assert far_slice == local.masked_inference_slice(study, values, 2, 3, 16)
+    assert remote.heldout_prompts(study, count=2) == local.heldout_prompts(study, count=2)
     with pytest.raises(ValueError, match="the limit is 512"):
-        remote.run(study, "probe", {"text": "word " * 2000, "threshold": 0.1})
+        remote.probe(study, "word " * 2000, 0.1)
 
 
 def test_every_client_shares_one_process(micro_study: Path, data_dir: Path, owned) -> None:
@@ -107,9 +107,7 @@ def test_every_client_shares_one_process(micro_study: Path, data_dir: Path, owne
     pids, results = set(), []
 
     def client() -> None:
-        results.append(
-            ResidentService(settings).run(study, "probe", {"text": TEXT, "threshold": 0.1})
-        )
+        results.append(ResidentService(settings).probe(study, TEXT, 0.1))
         pids.add(resident_pid(settings))
 
     threads = [threading.Thread(target=client) for _ in range(4)]  # each may start one
@@ -127,17 +125,13 @@ def test_a_killed_process_is_reported_at_once_and_the_next_job_works(
     study = Study(micro_study)
     settings = settings_for(data_dir)
     service = ResidentService(settings)
-    service.run(study, "probe", {"text": TEXT, "threshold": 0.1})  # started, model loaded
+    service.probe(study, TEXT, 0.1)  # started, model loaded
     first = resident_pid(settings)
     outcome: dict = {}
 
     def long_job() -> None:
         try:
-            service.run(
-                study,
-                "masked_inference",
-                {"values": [1.0] * len(study.subcomponents), "prompts": LONG_PROMPTS},
-            )
+            service.masked_inference(study, [1.0] * len(study.subcomponents), LONG_PROMPTS)
         except InferenceUnavailableError as error:
             outcome["error"] = str(error)
         outcome["at"] = time.monotonic()
@@ -150,7 +144,7 @@ def test_a_killed_process_is_reported_at_once_and_the_next_job_works(
     job.join(30)
     assert "stopped during the job" in outcome.get("error", ""), outcome
     assert outcome["at"] - killed_at < 5
-    assert service.run(study, "probe", {"text": TEXT, "threshold": 0.1})["tokens"]
+    assert service.probe(study, TEXT, 0.1).tokens
     assert resident_pid(settings) not in (None, first)
 
 
@@ -160,18 +154,14 @@ def test_a_job_past_its_limit_is_reported_and_its_process_stopped(
     study = Study(micro_study)
     settings = settings_for(data_dir, ATLAS_JOB_SECONDS="masked_inference=1")
     service = ResidentService(settings)
-    service.run(study, "probe", {"text": TEXT, "threshold": 0.1})
+    service.probe(study, TEXT, 0.1)
     first = resident_pid(settings)
     started = time.monotonic()
     with pytest.raises(InferenceUnavailableError, match="time limit of 1 s"):
-        service.run(
-            study,
-            "masked_inference",
-            {"values": [1.0] * len(study.subcomponents), "prompts": LONG_PROMPTS},
-        )
+        service.masked_inference(study, [1.0] * len(study.subcomponents), LONG_PROMPTS)
     assert time.monotonic() - started < 1 + 5
     assert gone_within(first, 5)
-    assert service.run(study, "probe", {"text": TEXT, "threshold": 0.1})["tokens"]
+    assert service.probe(study, TEXT, 0.1).tokens
 
 
 def test_the_process_stops_with_its_owner(data_dir: Path) -> None:

@@ -82,39 +82,39 @@ def test_operations_through_the_worker_match_inline(
     study = Study(micro_study)
     remote = CeleryService(scaled_settings(micro_data_dir))
     local = InlineService(Settings.from_env({"ATLAS_DATA_DIR": str(micro_data_dir)}))
-    arguments = {"text": TEXT, "threshold": 0.1}
-    assert remote.run(study, "probe", arguments) == local.run(study, "probe", arguments)
-    importance = remote.run(study, "prompt_importance", {"prompts": [TEXT], "aggregate": "max"})
+    assert remote.probe(study, TEXT, 0.1) == local.probe(study, TEXT, 0.1)
+    importance = remote.prompt_importance(study, [TEXT], "max").per_subcomponent
     values = [1.0 if v > 0.5 else 0.0 for v in importance]
-    masked = {"values": values, "prompts": [TEXT, "It was cold."]}
-    far, near = (
-        remote.run(study, "masked_inference", masked),
-        local.run(study, "masked_inference", masked),
-    )
-    for key, value in near["summary"].items():  # the same values as inline, within 1e-5
-        assert abs(far["summary"][key] - value) <= 1e-5, key
-    for far_prompt, near_prompt in zip(far["prompts"], near["prompts"], strict=True):
+    prompts = [TEXT, "It was cold."]
+    far = remote.masked_inference(study, values, prompts)
+    near = local.masked_inference(study, values, prompts)
+    for key, value in vars(near.summary).items():  # the same values as inline, within 1e-5
+        assert abs(getattr(far.summary, key) - value) <= 1e-5, key
+    for far_prompt, near_prompt in zip(far.prompts, near.prompts, strict=True):
         for key in ("kl", "target_loss", "masked_loss"):
-            np.testing.assert_allclose(far_prompt[key], near_prompt[key], atol=1e-5)
-        assert far_prompt["masked_top"] == near_prompt["masked_top"]
+            np.testing.assert_allclose(
+                getattr(far_prompt, key), getattr(near_prompt, key), atol=1e-5
+            )
+        assert far_prompt.masked_top == near_prompt.masked_top
+    far_slice = remote.masked_inference_slice(study, values, 2, 3, 16)
+    assert far_slice == local.masked_inference_slice(study, values, 2, 3, 16)
+    assert remote.heldout_prompts(study, count=2) == local.heldout_prompts(study, count=2)
     with pytest.raises(ValueError, match="the limit is 512"):
-        remote.run(study, "probe", {"text": "word " * 2000, "threshold": 0.1})
+        remote.probe(study, "word " * 2000, 0.1)
 
 
 def test_no_worker_is_reported_within_five_seconds(micro_study: Path, micro_data_dir) -> None:
     study = Study(micro_study)
     started = time.monotonic()
     with pytest.raises(InferenceUnavailableError, match="spd-atlas worker"):
-        CeleryService(scaled_settings(micro_data_dir)).run(
-            study, "probe", {"text": TEXT, "threshold": 0.1}
-        )
+        CeleryService(scaled_settings(micro_data_dir)).probe(study, TEXT, 0.1)
     assert time.monotonic() - started < 5
     unreachable = Settings.from_env(
         {"ATLAS_DATA_DIR": str(micro_data_dir), "REDIS_URL": "redis://127.0.0.1:1/0"}
     )
     started = time.monotonic()
     with pytest.raises(InferenceUnavailableError):
-        CeleryService(unreachable).run(study, "probe", {"text": TEXT, "threshold": 0.1})
+        CeleryService(unreachable).probe(study, TEXT, 0.1)
     assert time.monotonic() - started < 5
 
 
@@ -156,7 +156,7 @@ def test_a_worker_killed_mid_job_is_reported_and_a_restart_restores_service(
     def waiting_job() -> None:
         started = time.monotonic()
         try:
-            service.run(study, "probe", {"text": TEXT, "threshold": 0.1})
+            service.probe(study, TEXT, 0.1)
             outcome["finished"] = True
         except InferenceUnavailableError as error:
             outcome["error"] = str(error)
@@ -171,8 +171,7 @@ def test_a_worker_killed_mid_job_is_reported_and_a_restart_restores_service(
     assert outcome["seconds"] < 2 + 8  # reported a few seconds after the kill, not awaited
     restarted = start_worker(micro_data_dir, tmp_path / "second.log")
     try:
-        result = service.run(study, "probe", {"text": TEXT, "threshold": 0.1})
-        assert result["tokens"]
+        assert service.probe(study, TEXT, 0.1).tokens
     finally:
         stop(restarted)
 
@@ -183,11 +182,10 @@ def test_a_job_past_its_limit_is_reported_and_the_worker_starts_afresh(
     study = Study(micro_study)
     service = CeleryService(scaled_settings(micro_data_dir))
     limited = CeleryService(scaled_settings(micro_data_dir, ATLAS_JOB_SECONDS="masked_inference=1"))
-    service.run(study, "probe", {"text": TEXT, "threshold": 0.1})  # the model is loaded
+    service.probe(study, TEXT, 0.1)  # the model is loaded
     started = time.monotonic()
-    arguments = {"values": [1.0] * len(study.subcomponents), "prompts": LONG_PROMPTS * 16}
     with pytest.raises(InferenceUnavailableError, match="time limit of 1 s"):
-        limited.run(study, "masked_inference", arguments)
+        limited.masked_inference(study, [1.0] * len(study.subcomponents), LONG_PROMPTS * 16)
     assert time.monotonic() - started < 1 + 5
     assert worker.poll() is None  # `spd-atlas worker` started a fresh Celery worker ...
-    assert service.run(study, "probe", {"text": "It was cold.", "threshold": 0.1})["tokens"]
+    assert service.probe(study, "It was cold.", 0.1).tokens

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from dashboard.analysis.distributions import measure_distributions
-from dashboard.analysis.lens_decode import decode_clusters, prepare, score
+from dashboard.analysis.lens_decode import decode_clusters
+from dashboard.analysis.lenses import LENSES
 from dashboard.analysis.measures import analyse_clusters, makeup_matrix, member_coactivation
 from dashboard.analysis.plane import plane_view
 from dashboard.analysis.sae_features import encode
@@ -21,7 +22,6 @@ from dashboard.analysis.study_analyses import (
     analysis_settings,
     cluster_analyses,
     cluster_decodings,
-    cluster_map_at,
     lens_matrices,
     measure_inputs,
     residual_directions,
@@ -34,6 +34,7 @@ from dashboard.decomposition import load_decomposition
 from dashboard.pipeline.anatomy import anatomy_of
 from dashboard.study import Study
 from dashboard.study.summary import cluster_assignments
+from dashboard.study_view import StudyView
 
 
 @pytest.fixture(scope="module")
@@ -113,15 +114,16 @@ def test_directions_match_the_modules_they_compose(study: Study, decomposition) 
 
 def test_logit_lens_recovers_tokens_planted_through_the_unembedding(study: Study) -> None:
     matrices = lens_matrices(study)
-    unembedding = np.asarray(matrices.logit, np.float64).T  # [vocab, d] gain folded in
+    unembedding = np.asarray(matrices["logit"], np.float64).T  # [vocab, d] gain folded in
     planted = np.linalg.pinv(unembedding).T  # row t: the least-squares direction for token t
     vocab = len(unembedding)
-    last = np.full(vocab, len(matrices.tuned_weights))  # past every translator: the logit lens
-    for lens, points in (("logit", np.zeros(vocab, int)), ("tuned", last)):
-        top = score(lens, matrices, prepare(lens, matrices, planted, points)).argmax(axis=1)
+    last = np.full(vocab, len(matrices["tuned_weights"]))  # past every translator: logit lens
+    for lens, points in ((LENSES["logit"], np.zeros(vocab, int)), (LENSES["tuned"], last)):
+        top = lens.score(matrices, lens.prepare(matrices, planted, points)).argmax(axis=1)
         assert (top == np.arange(vocab)).mean() > 0.8
-    embedding = np.asarray(matrices.embedding, np.float32)
-    top = score("embedding", matrices, prepare("embedding", matrices, embedding, last))
+    embedding = np.asarray(matrices["embedding"], np.float32)
+    lens = LENSES["embedding"]
+    top = lens.score(matrices, lens.prepare(matrices, embedding, last))
     assert (top.argmax(axis=1) == np.arange(vocab)).all()
 
 
@@ -177,7 +179,7 @@ def test_on_demand_reads_at_other_iterations(study: Study) -> None:
     other_cluster = int(other.clusters["cluster"].iloc[-1])
     assert not cluster_decodings(study, 3, other_cluster).empty
     assert cluster_decodings(study, 3, 10_000).empty
-    other_map = cluster_map_at(study, 3)
+    other_map = StudyView(study, 3).map()
     assert other_map["cluster"].tolist() == other.clusters["cluster"].tolist()
 
 

@@ -18,7 +18,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from dashboard.analysis.cluster_examples import ClusterActivation
+from dashboard.analysis.activity import ClusterActivation
 from dashboard.analysis.study_analyses import cluster_analyses
 from dashboard.cli import main
 from dashboard.pipeline.autointerp.clients import (

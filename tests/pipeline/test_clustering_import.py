@@ -22,16 +22,15 @@ from dashboard.analysis.study_analyses import (
     ITERATION_FILES,
     analysis_settings,
     cluster_analyses,
-    cluster_map_at,
     lens_matrices,
     measure_inputs,
     residual_directions,
     stored_analyses,
 )
-from dashboard.page_data import is_stored
 from dashboard.pipeline.clustering_import import ClusteringImportError, replace_clustering
 from dashboard.study import Study, validate_study
 from dashboard.study.summary import cluster_assignments
+from dashboard.study_view import StudyView
 
 
 @pytest.fixture
@@ -147,7 +146,7 @@ def test_import_stores_the_analyses_of_its_default_iteration(
 
     assert validate_study(study_copy) == []
     study = Study(study_copy)
-    assert is_stored(study, study.default_iteration)
+    assert StudyView(study, study.default_iteration).is_stored
     settings = analysis_settings(study)
     assert settings["iteration"] == default
     assert settings["config"] == analysis_settings(before)["config"]
@@ -162,7 +161,7 @@ def test_import_stores_the_analyses_of_its_default_iteration(
     assert stored.clusters["cluster"].tolist() == clusters
 
     stored_map = study.table("analyses/map.parquet")
-    assert cluster_map_at(study, default).equals(stored_map)
+    assert StudyView(study, default).map().equals(stored_map)
     computed_map = cluster_map(
         computed.clusters, computed.members, study.subcomponents, computed.arrays
     )
@@ -182,7 +181,7 @@ def test_import_into_a_study_without_lenses(random_study: Path) -> None:
     _, default = replace_clustering(random_study, mapping, 0, None)
     assert validate_study(random_study) == []
     study = Study(random_study)
-    assert is_stored(study, default)
+    assert StudyView(study, default).is_stored
     assert_same_analyses(stored_analyses(study), computed_on_demand(study, default))
     assert study.table("analyses/map.parquet")["cluster"].tolist() == sorted(
         set(cluster_assignments(study, default).tolist()) - {-1}

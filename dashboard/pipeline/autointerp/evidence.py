@@ -9,12 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dashboard.analysis.cluster_examples import (
-    ClusterActivation,
-    Example,
-    activation_of,
-    cluster_examples,
-)
+from dashboard.analysis.activity import ClusterActivation, cluster_activation
+from dashboard.analysis.cluster_examples import Example, cluster_examples
 from dashboard.analysis.study_analyses import cluster_analyses, cluster_decodings
 from dashboard.study.reader import Study
 from dashboard.study.summary import vocab_tokens
@@ -183,13 +179,8 @@ def cluster_evidence(
     analyses = cluster_analyses(study, iteration)
     analyses.row_of(cluster)  # KeyError for a cluster that does not exist at this iteration
     members = analyses.members[analyses.members["cluster"] == cluster]["subcomponent"]
-    activation = activation_of(
-        study.array("activations/indptr.npy"),
-        study.array("activations/token_index.npy"),
-        study.array("activations/ci.npy"),
-        members.to_numpy(),
-    )
-    windows = study.array("windows/token_ids.npy")
+    activation = cluster_activation(study.activations, members.to_numpy())
+    windows = study.token_ids
     n_windows, length = windows.shape
     tokens = vocab_tokens(study)
     examples = cluster_examples(activation, length)
