@@ -31,6 +31,36 @@ TOP_TOKEN_SHARE = 0.1  # token concentration: activation mass on the top 10% of 
 ALWAYS_ON_SHARE = 0.5  # a cluster or member firing on more than this share of tokens: always on
 LUMP_EXCESS = 0.05  # chance-corrected cohesion under this (two members or more): a lump
 LABELS = ("always-on", "lump", "stable")  # reliability_labels, in this order
+# Every per-cluster measure the list and the cluster page show, in column order, with its label
+# (a column of `ClusterAnalyses.clusters`, or an explanation score the list joins to it)
+MEASURE_LABELS = {
+    "size": "members",
+    "firing_frequency": "firing frequency",
+    "window_frequency": "window frequency",
+    "mean_activation": "mean activation",
+    "token_entropy": "token entropy (nats)",
+    "token_concentration": "token concentration",
+    "distinct_tokens": "distinct tokens",
+    "position_entropy": "position entropy",
+    "depth_mean": "depth (mean layer)",
+    "depth_spread": "depth spread",
+    "attention_share": "attention share",
+    "module_entropy": "module entropy",
+    "top_module_share": "top module share",
+    "n_modules": "modules",
+    "member_gini": "member Gini",
+    "cohesion": "cohesion",
+    "cohesion_null": "cohesion if independent",
+    "cohesion_ratio": "cohesion / independent",
+    "cohesion_excess": "cohesion above chance",
+    "always_on_members": "always-on members",
+    "stability": "stability (pairs kept together)",
+    "detection": "detection (explanation)",
+    "detection_baseline": "detection (random explanation)",
+    "fuzzing": "fuzzing (explanation)",
+    "fuzzing_baseline": "fuzzing (random explanation)",
+    "intruder": "intruder (chance 0.2)",
+}
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import pandas as pd
 from dash import dcc, html
 
 from dashboard.analysis.cluster_table import query_table
+from dashboard.analysis.measures import MEASURE_LABELS
 from dashboard.components import charts
 from dashboard.components.map_points import map_colorbar, map_points
 from dashboard.stores import explanation_store
@@ -19,34 +20,6 @@ from dashboard.study import Study
 from dashboard.study_view import StudyView
 from dashboard.urls import Links
 
-MEASURE_LABELS = {
-    "size": "members",
-    "firing_frequency": "firing frequency",
-    "window_frequency": "window frequency",
-    "mean_activation": "mean activation",
-    "token_entropy": "token entropy (nats)",
-    "token_concentration": "token concentration",
-    "distinct_tokens": "distinct tokens",
-    "position_entropy": "position entropy",
-    "depth_mean": "depth (mean layer)",
-    "depth_spread": "depth spread",
-    "attention_share": "attention share",
-    "module_entropy": "module entropy",
-    "top_module_share": "top module share",
-    "n_modules": "modules",
-    "member_gini": "member Gini",
-    "cohesion": "cohesion",
-    "cohesion_null": "cohesion if independent",
-    "cohesion_ratio": "cohesion / independent",
-    "cohesion_excess": "cohesion above chance",
-    "always_on_members": "always-on members",
-    "stability": "stability (pairs kept together)",
-    "detection": "detection (explanation)",
-    "detection_baseline": "detection (random explanation)",
-    "fuzzing": "fuzzing (explanation)",
-    "fuzzing_baseline": "fuzzing (random explanation)",
-    "intruder": "intruder (chance 0.2)",
-}
 HISTOGRAM_BINS = 40
 BLOCK_ROWS = 100  # rows the table is sent at a time
 TEXT_COLUMNS = [  # (field, header, width) between the cluster and the measures

@@ -17,10 +17,10 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard.analysis.cluster_table import FilterError
+from dashboard.analysis.measures import MEASURE_LABELS
 from dashboard.components.atlas_components import Chart, ClusterMap, ServerTable
 from dashboard.components.cluster_list import (
     BLOCK_ROWS,
-    MEASURE_LABELS,
     distribution_chart,
     map_props,
     selection_summary,

@@ -100,4 +100,4 @@ def test_lenses_whose_arrays_are_missing_are_left_out(matrices):
     directions = {side: matrices["embedding"][[1, 2]] for side in ("read", "write")}
     points = {side: np.array([0, 1]) for side in ("read", "write")}
     table = decode_members(without_sae, directions, points, np.arange(2), top=1)
-    assert set(table["lens"]) == {"logit", "embedding", "tuned"}
+    assert set(table["lens"]) == set(LENSES) - {"sae"}
