@@ -1,25 +1,8 @@
-"""Dash callbacks, one module per page; importing this package registers them all."""
+"""Dash callbacks, one module per page; importing this package registers them all (every module
+in it, so a new page's callbacks need no line here)."""
 
-from callbacks import (
-    cluster,
-    clusters,
-    component,
-    discussion,
-    infer,
-    masks,
-    probe,
-    sample,
-    study,
-)
+import importlib
+import pkgutil
 
-__all__ = [
-    "cluster",
-    "clusters",
-    "component",
-    "discussion",
-    "infer",
-    "masks",
-    "probe",
-    "sample",
-    "study",
-]
+for found in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{found.name}")
