@@ -34,7 +34,8 @@ CHROMIUM_ARGS = [
 REPO = Path(__file__).resolve().parents[1]
 READY_SECONDS = 120.0  # a process that does not serve within this failed to start
 STOP_SECONDS = 15.0  # a group still there this long after SIGTERM is killed
-CELERY_QUEUES = {"web": "celery", "gpu": "gpu"}  # `spd-atlas worker --queue` -> Celery queue
+# `spd-atlas worker --queue NAME` -> the Celery queue it serves
+CELERY_QUEUES = {"web": "celery", "gpu": "gpu", "harvest": "harvest"}
 
 
 def free_port() -> int:
@@ -149,16 +150,19 @@ class Fleet:
         self.wait_until("redis", answers, 0.1)
         return port
 
-    def start_worker(self, queue: str) -> None:
-        """`spd-atlas worker --queue QUEUE` (`web` or `gpu`), once it serves its queue."""
+    def start_worker(self, queue: str, name: str | None = None, *options: str) -> str:
+        """`spd-atlas worker --queue QUEUE OPTIONS` (`web`, `gpu` or `harvest`) as `name`, once
+        it serves its queue beside the workers already there; its name."""
         import redis
 
-        from dashboard.runtime import queue_served
+        from dashboard.runtime import live_workers
 
         client = redis.Redis(port=self.redis_port)
-        name = f"worker-{queue}"
-        self.start(name, cli("worker", "--queue", queue))
-        self.wait_until(name, lambda: queue_served(client, CELERY_QUEUES[queue]), 0.3)
+        name = name or f"worker-{queue}"
+        before = live_workers(client, CELERY_QUEUES[queue])
+        self.start(name, cli("worker", "--queue", queue, *options))
+        self.wait_until(name, lambda: live_workers(client, CELERY_QUEUES[queue]) > before, 0.3)
+        return name
 
     def start_scaled_services(self, secret: str) -> None:
         """The scaled mode's services: a private Redis (REDIS_URL and ATLAS_SECRET_KEY set for

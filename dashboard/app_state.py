@@ -8,7 +8,13 @@ from pathlib import Path
 
 from dashboard.settings import Settings
 from dashboard.study import Study, StudyValidationError
-from dashboard.study.locate import StudyNotFoundError, configured_study_path, study_in_data_dir
+from dashboard.study.locate import (
+    StudyNotFoundError,
+    configured_directory,
+    configured_study_path,
+    named_directory,
+    study_in_data_dir,
+)
 from dashboard.study.schema import MANIFEST_NAME
 
 
@@ -79,6 +85,20 @@ def study_status(name: str | None) -> StudyStatus:
         return opened(study_in_data_dir(settings().data_dir, name))
     except StudyNotFoundError as error:
         return StudyStatus(None, str(error))
+
+
+def study_directory(name: str | None) -> Path | None:
+    """The directory a URL's `study=` (else ATLAS_STUDY) names, built or not; None when it
+    names none."""
+    current = settings()
+    try:
+        if name:
+            return named_directory(current.data_dir, name)
+        if current.study is not None:
+            return configured_directory(current.data_dir, current.study)
+    except StudyNotFoundError:
+        pass
+    return None
 
 
 def study_by_version(version: str) -> Study:

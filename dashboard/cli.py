@@ -68,11 +68,13 @@ ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(B)s bytes %(M)s ms pid %(p)s'
 WORKER_APPS = {
     "gpu": "dashboard.inference.worker:celery_app",  # inference operations, one model
     "web": "app:celery",  # Dash background callbacks of the scaled mode
+    "harvest": "dashboard.pipeline.harvest_workers:celery_app",  # `build --workers celery`
 }
 
 
 def command_worker(args: argparse.Namespace) -> int:
-    """A Celery worker on Redis: `gpu` holds the model; `web` runs the pages' background jobs."""
+    """A Celery worker on Redis: `gpu` holds the model; `web` runs the pages' background jobs;
+    `harvest` computes harvest shards (several may run on one host: each has its own name)."""
     from dashboard.inference.service import QUEUE as INFERENCE_QUEUE
     from dashboard.runtime import WEB_QUEUE
 
@@ -80,7 +82,10 @@ def command_worker(args: argparse.Namespace) -> int:
     if settings.redis_url is None:
         print("a worker needs REDIS_URL (the scaled mode)", file=sys.stderr)
         return 2
-    queue = INFERENCE_QUEUE if args.queue == "gpu" else WEB_QUEUE
+    if args.threads is not None:  # read by the worker's settings, in the child process
+        os.environ["ATLAS_TORCH_THREADS"] = str(args.threads)
+    queue = {"gpu": INFERENCE_QUEUE, "web": WEB_QUEUE}.get(args.queue, args.queue)
+    node = f"atlas-{args.queue}-{os.getpid()}" if args.queue == "harvest" else f"atlas-{args.queue}"
     argv = [
         sys.executable,
         "-m",
@@ -97,7 +102,7 @@ def command_worker(args: argparse.Namespace) -> int:
         "--loglevel",
         "INFO",
         "-n",
-        f"atlas-{args.queue}@%h",
+        f"{node}@%h",
     ]
     print(f"worker for queue {queue!r} on {settings.redis_url}", flush=True)
     return supervise(argv)
@@ -172,6 +177,8 @@ def command_import_spd(args: argparse.Namespace) -> int:
 
 
 def command_build(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from dashboard.models.loading import resolve_device
     from dashboard.pipeline.build import build_study
     from dashboard.pipeline.presets import BUILD_PRESETS
@@ -182,14 +189,22 @@ def command_build(args: argparse.Namespace) -> int:
     if out.exists() and not (out / "study.json").exists():
         print(f"spd-atlas build: {out} exists and is not a study", file=sys.stderr)
         return 2
+    preset = BUILD_PRESETS[args.preset]
+    if args.shard_batches is not None:
+        if args.shard_batches < 1:
+            print("spd-atlas build: --shard-batches must be at least 1", file=sys.stderr)
+            return 2
+        preset = dataclasses.replace(preset, shard_batches=args.shard_batches)
     path = build_study(
         name,
-        BUILD_PRESETS[args.preset],
+        preset,
         settings.data_dir,
         out,
         resolve_device(args.device or settings.device),
         force=args.force,
         decomposition_dir=args.decomposition,
+        workers=args.workers,
+        settings=settings,
     )
     print(f"study {name} at {path}")
     if args.science_doc:
@@ -424,6 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="run a Celery worker (scaled mode)")
     worker.add_argument("--queue", choices=sorted(WORKER_APPS), default="gpu")
+    worker.add_argument(
+        "--threads", type=int, help="torch's threads in the worker (ATLAS_TORCH_THREADS)"
+    )
     worker.set_defaults(run=command_worker)
 
     decompose = commands.add_parser(
@@ -455,6 +473,15 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--name", help="study name (default: the preset's)")
     build.add_argument("--out", type=Path, help="default: <data dir>/<name>")
     build.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    build.add_argument(
+        "--workers",
+        choices=("local", "celery"),
+        default="local",
+        help="harvest here, or send its shards to `spd-atlas worker --queue harvest` (REDIS_URL)",
+    )
+    build.add_argument(
+        "--shard-batches", type=int, help="batches per harvest shard (default: the preset's)"
+    )
     build.add_argument(
         "--force", action="store_true", help="replace a study built from other inputs"
     )

@@ -120,11 +120,15 @@ def redis_client(redis_url: str, seconds: float = 2.0) -> Any:
     return redis.Redis.from_url(redis_url, socket_timeout=seconds, socket_connect_timeout=seconds)
 
 
-def queue_served(client: Any, queue: str) -> bool:
-    """Whether a live worker consumes from `queue` (see announce_presence); `client` is a
+def live_workers(client: Any, queue: str) -> int:
+    """How many live workers consume from `queue` (see announce_presence); `client` is a
     redis.Redis, and its errors propagate."""
     seconds, _ = client.time()
-    return client.zcount(presence_key(queue), seconds, "+inf") > 0
+    return client.zcount(presence_key(queue), seconds, "+inf")
+
+
+def queue_served(client: Any, queue: str) -> bool:
+    return live_workers(client, queue) > 0
 
 
 def unserved_queues(redis_url: str, queues: tuple[str, ...], seconds: float = 2.0) -> list[str]:

@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 Mode = Literal["embedded", "scaled"]
@@ -41,6 +41,9 @@ class Settings:
     github_api: str = "https://api.github.com"
     github_token: str | None = field(default=None, repr=False)  # never reaches the browser
     job_seconds: tuple[tuple[str, float], ...] = tuple(JOB_SECONDS.items())
+    torch_threads: int | None = None  # torch's intra-op threads in a worker (None: torch's own)
+    # a harvest shard whose worker has not finished it this long after taking it goes to another
+    harvest_visibility_seconds: float = 600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -66,6 +69,11 @@ class Settings:
             github_api=(env.get("ATLAS_GITHUB_API", "") or "https://api.github.com").rstrip("/"),
             github_token=env.get("GITHUB_TOKEN") or None,
             job_seconds=job_seconds(env.get("ATLAS_JOB_SECONDS", "")),
+            torch_threads=positive_number(env, "ATLAS_TORCH_THREADS", int),
+            harvest_visibility_seconds=positive_number(
+                env, "ATLAS_HARVEST_VISIBILITY_SECONDS", float
+            )
+            or 600.0,
         )
 
     def job_limit(self, operation: str) -> float:
@@ -102,6 +110,8 @@ class Settings:
             ("ATLAS_GITHUB_API", self.github_api),
             ("GITHUB_TOKEN", "*** (set)" if self.github_token else "(unset: public access)"),
             ("ATLAS_JOB_SECONDS", ",".join(f"{k}={v:g}" for k, v in self.job_seconds)),
+            ("ATLAS_TORCH_THREADS", str(self.torch_threads or "(unset: torch's default)")),
+            ("ATLAS_HARVEST_VISIBILITY_SECONDS", f"{self.harvest_visibility_seconds:g}"),
         ]
         width = max(len(name) for name, _ in rows)
         return "\n".join(f"  {name.ljust(width)}  {value}" for name, value in rows)
@@ -125,6 +135,23 @@ def job_seconds(text: str) -> tuple[tuple[str, float], ...]:
             raise SettingsError(f"ATLAS_JOB_SECONDS: {part!r}: expected operation=seconds > 0")
         limits[operation.strip()] = value
     return tuple(limits.items())
+
+
+Number = TypeVar("Number", int, float)
+
+
+def positive_number(env: Mapping[str, str], name: str, kind: type[Number]) -> Number | None:
+    """The variable `name` as a number above 0, or None when unset; SettingsError otherwise."""
+    text = env.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = kind(text)
+    except ValueError:
+        value = kind(0)
+    if not value > 0:
+        raise SettingsError(f"{name}={text!r}: expected a {kind.__name__} above 0")
+    return value
 
 
 def github_repo(text: str) -> str | None:

@@ -98,9 +98,14 @@ def test_decompose(micro_data_dir: Path, micro_decomposition: Path) -> None:
 
 
 def test_harvest(micro_data_dir: Path, micro_decomposition: Path) -> None:
-    figures = smoke("harvest", micro_data_dir, "--data-dir", micro_data_dir)
-    assert figures["preset"] == "micro"
-    assert figures["ratio"] > 0
+    output = smoke_output("harvest", micro_data_dir, "--data-dir", micro_data_dir)
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    forward, workers = lines[0], lines[-1]
+    assert forward["preset"] == "micro" and forward["ratio"] > 0
+    assert workers["benchmark"] == "harvest.workers" and workers["shards"] == 4
+    assert workers["identical"] is True
+    assert workers["workers"].keys() == {"1", "2"} and workers["ratio_2_over_1"] > 0
+    assert workers["single_process_tokens_per_s"] > 0
 
 
 def test_live(micro_study: Path, tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """`/study`: what a study is: its provenance and the decomposition's quality, the harvest, the
 clustering's configuration and MDL curve, and the stability of its clusters. `?study=` picks a
 study of the data dir. Everything is read in the layout: nothing here needs a callback but the
-MDL curve's click, which opens the list at that iteration (`callbacks/study.py`)."""
+MDL curve's click, which opens the list at that iteration, and the panel of a build in progress,
+which shows the harvest's figures, also before the study exists (`callbacks/study.py`)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,19 @@ import numpy as np
 from dash import dcc, html
 
 from dashboard.analysis.study_analyses import analysis_settings, stored_iteration
+from dashboard.app_state import study_directory
 from dashboard.components.atlas_components import Chart
+from dashboard.components.build_progress import build_progress_section
 from dashboard.components.merge_history import mdl_chart
 from dashboard.components.quality import quality_details
 from dashboard.components.study_page import StudyPage, open_study_page
 from dashboard.components.tables import small_table
 from dashboard.study import Study
+from dashboard.study.build_progress import read_progress
 from dashboard.study.quality import decomposition_quality
 from dashboard.study.summary import study_counts
 from dashboard.study_view import StudyView, links_of
+from dashboard.urls import single
 
 dash.register_page(__name__, path="/study", title="Study · SPD Atlas")
 
@@ -148,13 +153,20 @@ def analyses_section(study: Study) -> list:
     ]
 
 
+def build_in_progress(name: str | None) -> html.Div:
+    directory = study_directory(name)
+    return build_progress_section(name, None if directory is None else read_progress(directory))
+
+
 def layout(**query: str | list[str]) -> html.Div:
+    building = build_in_progress(single(query.get("study")))
     opened = open_study_page("Study", query)
     if not isinstance(opened, StudyPage):
-        return opened
+        return html.Div([building, opened])
     name, study = opened.name, opened.study
     return html.Div(
         [
+            building,
             dcc.Location(id=GO, refresh="callback-nav"),
             dcc.Store(id=STATE, data={"study": name, "version": study.version}),
             html.H2(f"Study {study.name}", id="study-title"),

@@ -1,9 +1,12 @@
 """`spd-atlas build`: decompose, harvest, cluster, analyse, write the study; skip what is current.
 
 Work lives under `<data dir>/work/`, named by the hash of each stage's inputs, so a stage reruns
-only when something it depends on changed, and an interrupted harvest resumes with its first
-missing chunk. The harvest chunks are kept for later builds (delete `work/` to reclaim space).
-The study itself is written by `StudyWriter` into a draft directory and renamed into place.
+only when something it depends on changed, and an interrupted harvest resumes with its missing
+shards. The harvest's shards are computed in this process, or by Celery workers on any host that
+sees the data directory (`--workers celery`, `harvest_workers.py`), with the same bytes either
+way; they are kept for later builds (delete `work/` to reclaim space). The study itself is
+written by `StudyWriter` into a draft directory and renamed into place. While it runs, the build
+records its stage and the harvest's progress beside the study, for the study page to show.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import re
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -30,11 +34,13 @@ from dashboard.models.corpus import wiki_summaries_path
 from dashboard.pipeline.analyse import analyse_study, stage
 from dashboard.pipeline.clustering import MergeResult, merge_to_the_end
 from dashboard.pipeline.examples import subcomponent_examples
-from dashboard.pipeline.harvest import harvest_windows, run_harvest
+from dashboard.pipeline.harvest import HarvestFigures, harvest_windows, run_harvest
 from dashboard.pipeline.presets import BuildPreset
 from dashboard.pipeline.sparse_store import ColumnStore, assemble, subcomponent_stats
 from dashboard.pipeline.stability import cluster_share, ensemble_assignments
+from dashboard.settings import Settings
 from dashboard.study import Study, StudyExistsError, StudyWriter
+from dashboard.study.build_progress import clear_progress, write_progress
 from dashboard.study.clusters import assignments_at
 from dashboard.study.provenance import sha256_directory, sha256_file, sha256_json
 from dashboard.study.quality import REPORT as QUALITY_REPORT
@@ -141,8 +147,11 @@ def build_study(
     device: torch.device,
     force: bool = False,
     decomposition_dir: Path | None = None,
+    workers: Workers = "local",
+    settings: Settings | None = None,
 ) -> Path:
-    """Run every stage that is not current and write the study; return its path."""
+    """Run every stage that is not current and write the study; return its path. With
+    `workers="celery"` the harvest's shards go to the harvest queue on `settings.redis_url`."""
     if decomposition_dir is None:
         decomposition_dir = data_dir / "decompositions" / preset.decomposition
         if not is_complete(decomposition_dir):
@@ -162,6 +171,56 @@ def build_study(
                 return out
             print(f"{out}: its analyses name clusters by older ids; rebuilding", flush=True)
         force = True  # the same inputs, rewritten
+    try:
+        write_study(name, preset, data_dir, out, device, force, decomposition_dir, provenance,
+                    workers, settings)  # fmt: skip
+    finally:
+        clear_progress(out)
+    return out
+
+
+Workers = Literal["local", "celery"]
+
+
+def harvest_shards(
+    preset: BuildPreset,
+    decomposition: Decomposition,
+    decomposition_dir: Path,
+    work_dir: Path,
+    windows: np.ndarray,
+    out: Path,
+    workers: Workers,
+    settings: Settings | None,
+) -> list[Path]:
+    """Every shard of the harvest, computed here or by the harvest queue's workers."""
+
+    def report(figures: HarvestFigures) -> None:
+        write_progress(out, "harvest", workers=workers, harvest=figures.to_json())
+
+    if workers == "local":
+        return run_harvest(
+            decomposition, preset.harvest, work_dir, windows, preset.shard_batches, report
+        )
+    if settings is None or settings.redis_url is None:
+        raise ValueError("--workers celery needs REDIS_URL: the Redis the harvest workers serve")
+    from dashboard.pipeline.harvest_workers import harvest_on_workers
+
+    return harvest_on_workers(decomposition_dir, preset.harvest, work_dir, windows,
+                              preset.shard_batches, settings, report)  # fmt: skip
+
+
+def write_study(
+    name: str,
+    preset: BuildPreset,
+    data_dir: Path,
+    out: Path,
+    device: torch.device,
+    force: bool,
+    decomposition_dir: Path,
+    provenance: dict[str, str],
+    workers: Workers,
+    settings: Settings | None,
+) -> None:
     decomposition = load_decomposition(decomposition_dir, device=str(device))
     harvest_work = (
         data_dir
@@ -169,12 +228,15 @@ def build_study(
         / f"harvest-{sha256_json([provenance['decomposition'], provenance['dataset']])[:16]}"
     )
     windows = harvest_windows(decomposition, preset.harvest)
-    chunks = run_harvest(decomposition, preset.harvest, harvest_work, windows)
+    shards = harvest_shards(
+        preset, decomposition, decomposition_dir, harvest_work, windows, out, workers, settings
+    )
     n_tokens = windows.size
 
     with StudyWriter(out, name, provenance, default_iteration=0, overwrite=force) as writer:
         writer.write_array("windows/token_ids.npy", windows)
-        store = assemble(chunks, len(decomposition.labels), writer.open_array)
+        write_progress(out, "assembling the shards", workers=workers)
+        store = assemble(shards, len(decomposition.labels), writer.open_array)
         examples = preset.examples
         stats = subcomponent_stats(
             store, n_tokens, preset.harvest.threshold, examples.histogram_bins
@@ -196,6 +258,7 @@ def build_study(
             / "work"
             / f"clustering-{sha256_json([harvest_work.name, asdict(preset.clustering)])[:16]}"
         )
+        write_progress(out, "clustering", workers=workers)
         result = cached_clustering(clustering_work, store, n_tokens, preset)
         writer.write_array("clustering/initial_groups.npy", result.initial_groups)
         writer.write_table("clustering/merges.parquet", result.merges)
@@ -221,6 +284,7 @@ def build_study(
         assignments = assignments_at(result.initial_groups, result.merges, result.default_iteration)
         ensemble = None
         if preset.stability.runs > 1:
+            write_progress(out, "stability", workers=workers)
             started = stage(
                 f"stability: clustering {preset.stability.runs} disjoint window subsets"
             )
@@ -234,5 +298,5 @@ def build_study(
             )
             writer.write_array(ENSEMBLE_FILE, ensemble)
             print(f"analyse: stability took {time.perf_counter() - started:.0f} s", flush=True)
+        write_progress(out, "analyses", workers=workers)
         analyse_study(writer, decomposition, inputs, assignments, preset.analyses, ensemble)
-    return out

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from dashboard.pipeline.analyse import AnalysisConfig
 from dashboard.pipeline.clustering import ClusteringConfig
-from dashboard.pipeline.harvest import HarvestConfig
+from dashboard.pipeline.harvest import DEFAULT_SHARD_BATCHES, HarvestConfig
 from dashboard.pipeline.sae import SaeConfig
 from dashboard.pipeline.stability import StabilityConfig
 from dashboard.pipeline.tuned_lens import TunedLensConfig
@@ -28,12 +28,15 @@ class BuildPreset:
     examples: ExampleConfig = ExampleConfig()
     analyses: AnalysisConfig = field(default_factory=AnalysisConfig)
     stability: StabilityConfig = field(default_factory=StabilityConfig)
+    # batches per harvest shard, the unit a worker computes: it changes no byte of the study
+    shard_batches: int = DEFAULT_SHARD_BATCHES
 
 
 BUILD_PRESETS: dict[str, BuildPreset] = {
     "micro": BuildPreset(
         decomposition="micro",
         harvest=HarvestConfig(n_tokens=8192, window_length=32, batch_size=64, threshold=0.1),
+        shard_batches=1,  # four shards, so the tests exercise sharding
         clustering=ClusteringConfig(activation_threshold=0.2, alpha=1.0),
         examples=ExampleConfig(top_k=5, quantile_bands=4, per_band=2, histogram_bins=10),
         analyses=AnalysisConfig(

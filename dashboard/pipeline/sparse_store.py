@@ -22,31 +22,39 @@ class ColumnStore:
         return self.token_index[start:stop], self.ci[start:stop]
 
 
-def assemble(chunks: list[Path], n_subcomponents: int, make_array: ArrayFactory) -> ColumnStore:
-    """Two passes over the chunks: count entries per subcomponent, then place them.
+def load_shard(directory: Path) -> ColumnStore:
+    """A harvest shard's own column store (`harvest.harvest_shard`), memory-mapped."""
+    return ColumnStore(
+        *(
+            np.load(directory / f"{name}.npy", mmap_mode="r")
+            for name in ("indptr", "token_index", "ci")
+        )
+    )
+
+
+def assemble(shards: list[Path], n_subcomponents: int, make_array: ArrayFactory) -> ColumnStore:
+    """Join the shards' column stores (in position order) into one: sizes from their `indptr`s,
+    then each shard's entries placed after the earlier shards' entries of the same subcomponent.
 
     `make_array(name, dtype, shape)` provides the (memory-mapped) output arrays, so the store is
     written straight into the study draft without a second copy in memory.
     """
     counts = np.zeros(n_subcomponents, dtype=np.int64)
-    for path in chunks:
-        with np.load(path) as chunk:
-            counts += np.bincount(chunk["subcomponent"], minlength=n_subcomponents)
+    for directory in shards:
+        counts += np.diff(load_shard(directory).indptr)
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     total = int(indptr[-1])
     token_index = make_array("activations/token_index.npy", "int32", (total,))
     ci = make_array("activations/ci.npy", "float16", (total,))
     cursor = indptr[:-1].copy()
-    for path in chunks:
-        with np.load(path) as chunk:
-            subcomponents = chunk["subcomponent"]
-            chunk_counts = np.bincount(subcomponents, minlength=n_subcomponents)
-            chunk_starts = np.concatenate([[0], np.cumsum(chunk_counts)[:-1]])
-            rank = np.arange(len(subcomponents)) - chunk_starts[subcomponents]
-            destination = cursor[subcomponents] + rank
-            token_index[destination] = chunk["position"]
-            ci[destination] = chunk["ci"]
-            cursor += chunk_counts
+    for directory in shards:
+        shard = load_shard(directory)
+        shard_counts = np.diff(shard.indptr)
+        owner = np.repeat(np.arange(n_subcomponents), shard_counts)
+        destination = cursor[owner] + (np.arange(len(owner)) - shard.indptr[owner])
+        token_index[destination] = shard.token_index
+        ci[destination] = shard.ci
+        cursor += shard_counts
     return ColumnStore(indptr, token_index, ci)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -123,7 +124,6 @@ def test_a_study_stored_under_the_older_cluster_ids_is_rebuilt(
     """Analyses stored before stable cluster ids (no `cluster_ids` in their settings) are not
     read as stored, and `build` rewrites the study rather than call it up to date."""
     import json
-    import shutil
 
     from dashboard.analysis.study_analyses import stored_iteration
 
@@ -148,14 +148,17 @@ def test_an_interrupted_harvest_resumes(
     micro_study: Path, micro_data_dir: Path, tmp_path: Path
 ) -> None:
     work = next((micro_data_dir / "work").glob("harvest-*"))
-    chunks = sorted((work / "chunks").glob("chunk_*.npz"))
-    kept = {path.name: path.stat().st_mtime_ns for path in chunks[:2]}
-    for path in chunks[2:]:
-        path.unlink()
+    shards = sorted((work / "shards").glob("windows_*"))
+    assert len(shards) == 4  # the micro preset's shards hold one batch each
+    kept = {path.name: (path / "ci.npy").stat().st_mtime_ns for path in shards[:2]}
+    for path in shards[2:]:
+        shutil.rmtree(path)
+    (work / "shards" / f".{shards[2].name}.killed.partial").mkdir()  # a worker's draft
     out = tmp_path / "again"
     build_study("again", MICRO, micro_data_dir, out, CPU)
-    assert {path.name: path.stat().st_mtime_ns for path in chunks[:2]} == kept
-    assert len(list((work / "chunks").glob("chunk_*.npz"))) == len(chunks)
+    assert {path.name: (path / "ci.npy").stat().st_mtime_ns for path in shards[:2]} == kept
+    assert sorted(path.name for path in (work / "shards").iterdir()) == [p.name for p in shards]
+    assert not (tmp_path / ".again.build.json").exists()  # the progress record goes at the end
     assert (out / "activations/ci.npy").read_bytes() == (
         micro_study / "activations/ci.npy"
     ).read_bytes()

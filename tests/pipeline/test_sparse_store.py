@@ -1,4 +1,4 @@
-"""The column store assembled from harvest chunks, its stats, and the examples drawn from it."""
+"""The column store assembled from harvest shards, its stats, and the examples drawn from it."""
 
 from pathlib import Path
 
@@ -10,14 +10,14 @@ from dashboard.pipeline.harvest import HarvestConfig
 from dashboard.pipeline.sparse_store import assemble, subcomponent_stats
 
 
-def write_chunk(path: Path, entries: list[tuple[int, int, float]]) -> Path:
+def write_shard(path: Path, entries: list[tuple[int, int, float]], n_subcomponents: int) -> Path:
+    """A shard's own column store, as `harvest.harvest_shard` writes it."""
     entries = sorted(entries)  # by subcomponent, then position
-    np.savez(
-        path,
-        subcomponent=np.array([e[0] for e in entries], dtype=np.int32),
-        position=np.array([e[1] for e in entries], dtype=np.int32),
-        ci=np.array([e[2] for e in entries], dtype=np.float16),
-    )
+    counts = np.bincount([e[0] for e in entries], minlength=n_subcomponents)
+    path.mkdir()
+    np.save(path / "indptr.npy", np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
+    np.save(path / "token_index.npy", np.array([e[1] for e in entries], dtype=np.int32))
+    np.save(path / "ci.npy", np.array([e[2] for e in entries], dtype=np.float16))
     return path
 
 
@@ -27,11 +27,11 @@ def in_memory(name: str, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
 
 @pytest.fixture
 def store(tmp_path: Path):
-    chunks = [
-        write_chunk(tmp_path / "a.npz", [(0, 1, 0.5), (2, 0, 0.25), (2, 3, 1.0), (0, 2, 0.75)]),
-        write_chunk(tmp_path / "b.npz", [(2, 4, 0.5), (0, 7, 0.125)]),
+    shards = [
+        write_shard(tmp_path / "a", [(0, 1, 0.5), (2, 0, 0.25), (2, 3, 1.0), (0, 2, 0.75)], 4),
+        write_shard(tmp_path / "b", [(2, 4, 0.5), (0, 7, 0.125)], 4),
     ]
-    return assemble(chunks, n_subcomponents=4, make_array=in_memory)
+    return assemble(shards, n_subcomponents=4, make_array=in_memory)
 
 
 def test_entries_are_grouped_by_subcomponent_in_position_order(store) -> None:
