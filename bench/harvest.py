@@ -176,7 +176,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preset", choices=sorted(BUILD_PRESETS), default="demo")
     parser.add_argument("--batches", type=int, default=8)
-    parser.add_argument("--workers", help="comma-separated counts of harvest workers, e.g. 1,2")
+    parser.add_argument(
+        "--workers", default="1,2", help="counts of harvest workers to time ('': none)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     parser.add_argument("--tokens", type=int, help="harvest this many (default: the preset's)")
     parser.add_argument("--shard-batches", type=int, help="default: the preset's")

@@ -68,7 +68,7 @@ ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(B)s bytes %(M)s ms pid %(p)s'
 WORKER_APPS = {
     "gpu": "dashboard.inference.worker:celery_app",  # inference operations, one model
     "web": "app:celery",  # Dash background callbacks of the scaled mode
-    "harvest": "dashboard.pipeline.harvest_workers:celery_app",  # `build --workers celery`
+    "harvest": "dashboard.pipeline.harvest_worker:celery_app",  # `build --workers celery`
 }
 
 

@@ -43,7 +43,7 @@ def test_the_compose_fleet_is_the_scaled_mode() -> None:
     queues = {
         s["command"][-1] for s in compose.values() if s.get("command", [""])[1:2] == ["worker"]
     }
-    assert {"web", "gpu"} <= queues
+    assert {"web", "gpu", "harvest"} <= queues
     for name in ("web", "web-jobs", "gpu-worker"):
         environment = compose[name]["environment"]
         assert str(environment["REDIS_URL"]).startswith("redis://redis:"), name

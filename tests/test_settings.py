@@ -79,3 +79,18 @@ def test_describe_masks_secrets(tmp_path: Path) -> None:
 
 def test_mask_url_password_leaves_plain_urls() -> None:
     assert mask_url_password("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_worker_settings(tmp_path: Path) -> None:
+    base = {"ATLAS_DATA_DIR": str(tmp_path)}
+    assert Settings.from_env(base).torch_threads is None
+    assert Settings.from_env(base).harvest_visibility_seconds == 600
+    settings = Settings.from_env(
+        base | {"ATLAS_TORCH_THREADS": "2", "ATLAS_HARVEST_VISIBILITY_SECONDS": "7.5"}
+    )
+    assert settings.torch_threads == 2 and settings.harvest_visibility_seconds == 7.5
+    assert "ATLAS_HARVEST_VISIBILITY_SECONDS  7.5" in settings.describe()
+    for name, value in (("ATLAS_TORCH_THREADS", "two"), ("ATLAS_TORCH_THREADS", "0"),
+                        ("ATLAS_HARVEST_VISIBILITY_SECONDS", "-1")):  # fmt: skip
+        with pytest.raises(SettingsError, match=f"{name}='{value}'"):
+            Settings.from_env(base | {name: value})

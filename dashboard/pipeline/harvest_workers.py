@@ -1,15 +1,12 @@
-"""The harvest sharded over Celery workers: one task per shard on queue `harvest`.
+"""The harvest sharded over Celery workers, as `spd-atlas build --workers celery` runs it: one
+task per missing shard on queue `harvest`, served by `spd-atlas worker --queue harvest`
+(`harvest_worker.py`) on any host that sees the data directory at the same path.
 
-`spd-atlas worker --queue harvest` serves the queue on any host that sees the data directory at
-the same path. A worker loads the decomposition on its first task (never before a fork: the
-pool is `solo`), reads its windows from the harvest's work directory, and writes its shard as
-`harvest.harvest_shard` does in one process, so the result is the same byte for byte.
-
-A message is acknowledged only when its shard is written (`acks_late`): the shard of a worker
-killed mid-way goes back to the queue once ATLAS_HARVEST_VISIBILITY_SECONDS have passed, and
-another worker computes it. A shard that raises is tried MAX_ATTEMPTS times; then the worker
-writes `<shard>.failed` beside the shards and `spd-atlas build` stops, naming the shard and the
-error. The coordinator reads only the work directory: a shard is done when its directory is.
+A task is acknowledged only when its shard is written (`acks_late`): the shard of a worker killed
+mid-way goes back to the queue once ATLAS_HARVEST_VISIBILITY_SECONDS have passed, and another
+worker computes it. A shard that raises is tried MAX_ATTEMPTS times; then its worker writes
+`<shard>.failed` beside the shards and the build stops, naming the shard and the error. The build
+reads only the work directory: a shard is done when its directory is there.
 """
 
 from __future__ import annotations
@@ -18,7 +15,6 @@ import json
 import os
 import time
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +26,6 @@ from dashboard.pipeline.harvest import (
     HarvestFigures,
     Shard,
     ShardProgress,
-    harvest_shard,
     missing_shards,
     plan_shards,
     remove_drafts,
@@ -74,52 +69,9 @@ def harvest_app(settings: Settings) -> Any:
     return app
 
 
-celery_app = harvest_app(Settings.from_env())
-
-
 def failure_path(work_dir: Path, shard: Shard) -> Path:
+    """Where the worker of a shard's last failed attempt leaves its error."""
     return work_dir / "shards" / f"{shard.name}.failed"
-
-
-@lru_cache(maxsize=1)
-def worker_decomposition(decomposition_dir: str) -> Any:
-    """The decomposition on this worker's device, loaded on the first task and kept."""
-    import torch
-
-    from dashboard.decomposition import load_decomposition
-    from dashboard.models.loading import resolve_device
-
-    settings = Settings.from_env()
-    if settings.torch_threads:
-        torch.set_num_threads(settings.torch_threads)
-    return load_decomposition(Path(decomposition_dir), device=str(resolve_device(settings.device)))
-
-
-class ShardTask(celery_app.Task):
-    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
-        """The last attempt failed: leave the error where the coordinator looks."""
-        work_dir, shard = Path(args[2]), Shard(**args[3])
-        record = {"shard": shard.index, "error": f"{type(exc).__name__}: {exc}"}
-        write_atomically(
-            failure_path(work_dir, shard), lambda draft: draft.write_text(json.dumps(record))
-        )
-
-
-@celery_app.task(
-    name=TASK,
-    base=ShardTask,
-    autoretry_for=(Exception,),
-    max_retries=MAX_ATTEMPTS - 1,
-    default_retry_delay=1,
-)
-def harvest_shard_task(decomposition_dir: str, config: dict, work_dir: str, shard: dict) -> None:
-    """Compute one shard of a harvest and write it into the work directory."""
-    work = Path(work_dir)
-    windows = np.load(work / WINDOWS_FILE, mmap_mode="r")
-    harvest_shard(
-        worker_decomposition(decomposition_dir), HarvestConfig(**config), windows, Shard(**shard),
-        work,
-    )  # fmt: skip
 
 
 def save_windows(work_dir: Path, windows: np.ndarray) -> None:
@@ -187,12 +139,14 @@ def wait_for_shards(
                 f"{work_dir} and {decomposition_dir}"
             )
         time.sleep(POLL_SECONDS)
+    app = harvest_app(settings)
     for shard in missing:
-        celery_app.send_task(
+        app.send_task(
             TASK,
             args=[str(decomposition_dir), config.to_json(), str(work_dir), shard.__dict__],
             queue=QUEUE,
         )
+    app.close()
     pending = {shard.name: shard for shard in missing}
     unserved_since = None
     while pending:
