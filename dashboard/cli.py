@@ -181,6 +181,7 @@ def command_build(args: argparse.Namespace) -> int:
 
     from dashboard.models.loading import resolve_device
     from dashboard.pipeline.build import build_study
+    from dashboard.pipeline.harvest import HarvestStoppedError
     from dashboard.pipeline.presets import BUILD_PRESETS
 
     settings = Settings.from_env()
@@ -195,17 +196,28 @@ def command_build(args: argparse.Namespace) -> int:
             print("spd-atlas build: --shard-batches must be at least 1", file=sys.stderr)
             return 2
         preset = dataclasses.replace(preset, shard_batches=args.shard_batches)
-    path = build_study(
-        name,
-        preset,
-        settings.data_dir,
-        out,
-        resolve_device(args.device or settings.device),
-        force=args.force,
-        decomposition_dir=args.decomposition,
-        workers=args.workers,
-        settings=settings,
-    )
+    if args.workers == "celery" and settings.redis_url is None:
+        print(
+            "spd-atlas build: --workers celery needs REDIS_URL, the Redis that "
+            "`spd-atlas worker --queue harvest` serves",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        path = build_study(
+            name,
+            preset,
+            settings.data_dir,
+            out,
+            resolve_device(args.device or settings.device),
+            force=args.force,
+            decomposition_dir=args.decomposition,
+            workers=args.workers,
+            settings=settings,
+        )
+    except HarvestStoppedError as error:
+        print(f"spd-atlas build: {error}", file=sys.stderr)
+        return 1
     print(f"study {name} at {path}")
     if args.science_doc:
         write_science_report(path, args.science_doc, settings)

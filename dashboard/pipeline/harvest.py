@@ -103,6 +103,10 @@ class Shard:
 DEFAULT_SHARD_BATCHES = 8
 
 
+class HarvestStoppedError(RuntimeError):
+    """The harvest cannot finish: what stopped it, and how to resume."""
+
+
 def plan_shards(n_windows: int, batch_size: int, shard_batches: int) -> list[Shard]:
     """The shards of `shard_batches` batches (the last may be short) that cover every window."""
     if shard_batches < 1:

@@ -24,6 +24,7 @@ from dashboard.atomic import write_atomically
 from dashboard.pipeline.harvest import (
     HarvestConfig,
     HarvestFigures,
+    HarvestStoppedError,
     Shard,
     ShardProgress,
     missing_shards,
@@ -41,11 +42,11 @@ WINDOWS_FILE = "windows.npy"
 POLL_SECONDS = 0.25
 
 
-class HarvestShardError(RuntimeError):
+class HarvestShardError(HarvestStoppedError):
     """A shard failed MAX_ATTEMPTS times."""
 
 
-class NoHarvestWorkerError(RuntimeError):
+class NoHarvestWorkerError(HarvestStoppedError):
     """No worker serves the harvest queue."""
 
 
@@ -100,6 +101,8 @@ def harvest_on_workers(
 ) -> list[Path]:
     """Send every missing shard to the harvest queue and wait for all of them; return all shard
     directories in order. `report` gets the progress (`HarvestFigures`) as shards finish."""
+    # the workers may run elsewhere: they get absolute paths
+    decomposition_dir, work_dir = decomposition_dir.resolve(), work_dir.resolve()
     shards = plan_shards(len(windows), config.batch_size, shard_batches)
     (work_dir / "shards").mkdir(parents=True, exist_ok=True)
     missing = missing_shards(work_dir, shards)
