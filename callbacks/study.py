@@ -1,5 +1,6 @@
 """Callbacks of `/study`: a click on the MDL curve opens the list at that iteration; the panel
-of a build in progress is read again every two seconds until the build ends."""
+of a build in progress is read again every two seconds until the build ends (and, for a study
+not built yet, until its build starts)."""
 
 from __future__ import annotations
 
@@ -28,12 +29,17 @@ def open_picked_iteration(picked: dict | None, state: dict):
 
 @callback(
     Output(build_progress.PANEL, "children"),
+    Output(build_progress.PANEL, "is_open"),
     Output(build_progress.POLL, "disabled"),
     Input(build_progress.POLL, "n_intervals"),
     State(build_progress.NAME, "data"),
+    State(build_progress.PANEL, "is_open"),
     prevent_initial_call=True,
 )
-def refresh_build_progress(_: int, name: str | None):
+def refresh_build_progress(_: int, name: str | None, shown: bool):
+    """The build's figures; when it ends, say so and stop (a panel never shown keeps waiting)."""
     directory = study_directory(name)
     record = None if directory is None else read_progress(directory)
-    return build_progress.progress_body(record), record is None
+    if record is None and not shown:
+        return no_update, False, False
+    return build_progress.progress_body(record), True, record is None

@@ -53,14 +53,15 @@ def progress_body(record: dict | None) -> list:
     return body
 
 
-def build_progress_section(name: str | None, record: dict | None) -> html.Div:
-    """The panel, refreshed while a build runs; nothing at all when none does."""
-    if record is None:
+def build_progress_section(name: str | None, record: dict | None, watch: bool) -> html.Div:
+    """The panel, refreshed while a build runs. With no build now: nothing, or (`watch`: the
+    study does not exist yet) a hidden panel that appears when a build starts."""
+    if record is None and not watch:
         return html.Div()
     return html.Div(
         [
             dcc.Store(id=NAME, data=name),
             dcc.Interval(id=POLL, interval=POLL_MILLISECONDS),
-            dbc.Alert(progress_body(record), id=PANEL, color="info"),
+            dbc.Alert(progress_body(record), id=PANEL, color="info", is_open=record is not None),
         ]
     )

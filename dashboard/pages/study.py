@@ -153,17 +153,22 @@ def analyses_section(study: Study) -> list:
     ]
 
 
-def build_in_progress(name: str | None) -> html.Div:
+def build_in_progress(name: str | None, study_exists: bool) -> html.Div:
+    """The panel of a build of this study in progress; where the study does not exist yet, one
+    that appears when its build starts."""
     directory = study_directory(name)
-    return build_progress_section(name, None if directory is None else read_progress(directory))
+    if directory is None:
+        return html.Div()
+    return build_progress_section(name, read_progress(directory), watch=not study_exists)
 
 
 def layout(**query: str | list[str]) -> html.Div:
-    building = build_in_progress(single(query.get("study")))
+    name = single(query.get("study"))
     opened = open_study_page("Study", query)
     if not isinstance(opened, StudyPage):
-        return html.Div([building, opened])
-    name, study = opened.name, opened.study
+        return html.Div([build_in_progress(name, study_exists=False), opened])
+    building = build_in_progress(name, study_exists=True)
+    study = opened.study
     return html.Div(
         [
             building,
