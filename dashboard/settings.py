@@ -17,6 +17,7 @@ DEVICES = ("auto", "cpu", "cuda")
 JOB_SECONDS = {
     "heldout_prompts": 60.0,
     "probe": 60.0,
+    "attribution_graph": 120.0,
     "prompt_importance": 120.0,
     "masked_inference": 300.0,
     "masked_inference_slice": 600.0,

@@ -11,6 +11,7 @@ from dashboard.components.notices import CALLBACK_ERROR
 NAV_ITEMS = (
     ("Clusters", "/clusters"),
     ("Probe", "/probe"),
+    ("Graph", "/graph"),
     ("Masks", "/masks"),
     ("Masked inference", "/infer"),
     ("Study", "/study"),

@@ -46,7 +46,16 @@ class Subcomponents(nn.Module):
         delta: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """`((x @ V) * mask) @ U`, plus `delta_mask * (x @ (W - V U).T)` and the bias."""
-        acts = self.inner_acts(x)
+        return self.from_inner_acts(x, self.inner_acts(x), mask, delta)
+
+    def from_inner_acts(
+        self,
+        x: torch.Tensor,
+        acts: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        delta: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """`forward` given `acts = inner_acts(x)`."""
         if mask is not None:
             acts = acts * mask
         out = acts @ self.U

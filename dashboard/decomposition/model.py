@@ -138,11 +138,13 @@ class DecomposedModel(nn.Module):
         input_ids: torch.Tensor,
         masks: Masks,
         deltas: Deltas | None = None,
+        record: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Logits with each module in `masks` replaced by its masked subcomponents.
 
         `masks[module]` is `[..., C]` (broadcast over batch and sequence); `deltas[module]` is
-        `(W - V U, delta_mask[batch, seq])`. Modules not in `masks` run unchanged.
+        `(W - V U, delta_mask[batch, seq])`. Modules not in `masks` run unchanged. `record`, when
+        given, receives each module's inner activations `x @ V` (`[batch, seq, C]`).
         """
         unknown = set(masks) - set(self.module_paths)
         if unknown:
@@ -151,7 +153,14 @@ class DecomposedModel(nn.Module):
 
         def replacement(path: str) -> Callable[[torch.Tensor], torch.Tensor]:
             component = self.component(path)
-            return lambda x: component(x, masks[path], deltas.get(path))
+
+            def run(x: torch.Tensor) -> torch.Tensor:
+                acts = component.inner_acts(x)
+                if record is not None:
+                    record[path] = acts
+                return component.from_inner_acts(x, acts, masks[path], deltas.get(path))
+
+            return run
 
         with self._replaced({path: replacement(path) for path in masks}):
             return target_logits(self.target, input_ids)

@@ -4,6 +4,7 @@ and returns that method's result (`dashboard.inference.results`)."""
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ import torch
 from dashboard.decomposition.api import Decomposition
 from dashboard.inference.limits import MAX_SLICE_WINDOWS, MAX_TOKENS, TARGET_CACHE_BYTES
 from dashboard.inference.results import (
+    AttributionGraph,
     Comparison,
     HeldoutPrompts,
     MaskedInference,
@@ -330,4 +332,98 @@ def heldout_prompts(
     held_out = split_documents(wiki_documents(), HELDOUT_FRACTION, seed=0).heldout
     return HeldoutPrompts(
         prompts=[document[:characters].rsplit(" ", 1)[0] for document in held_out[:count]]
+    )
+
+
+def module_depth(path: str) -> float:
+    """The layer of a module's path (`model.layers.3.mlp.up_proj`: 3.5; attention: 3.0)."""
+    found = LAYER.search(path)
+    layer = int(found.group(1)) if found else 0
+    return layer + (0.5 if ".mlp." in path else 0.0)
+
+
+LAYER = re.compile(r"\.(\d+)\.")
+
+
+def output_of(decomposition: Decomposition, ids: torch.Tensor, target: str) -> tuple[int, int]:
+    """(position, token id) of the output a graph explains. `target`: empty, the likeliest next
+    token after the text; `@P`, at position P the token that follows it in the text (the
+    likeliest one at the last position); anything else, that token (one token) after the text."""
+    last = ids.shape[1] - 1
+    if target.startswith("@"):
+        try:
+            position = int(target[1:])
+        except ValueError:
+            raise ValueError(f"target {target!r}: expected @ and a position") from None
+        if not 0 <= position <= last:
+            raise ValueError(f"target position {position} is outside the text's 0 to {last}")
+        if position < last:
+            return position, int(ids[0, position + 1])
+        target = ""
+    if not target:
+        with torch.no_grad():
+            logits = target_logits(decomposition.target, ids)
+        return last, int(logits[0, last].argmax())
+    token = decomposition.tokenizer(target, add_special_tokens=False)["input_ids"]
+    if len(token) != 1:
+        raise ValueError(f"target {target!r} is {len(token)} tokens; a target is one token")
+    return last, int(token[0])
+
+
+def attribution_graph(
+    decomposition: Decomposition,
+    text: str,
+    assignments: list[int],
+    target: str = "",
+    threshold: float = 0.1,
+    node_share: float = 0.8,
+    edge_share: float = 0.8,
+) -> AttributionGraph:
+    """Which clusters (`assignments`: a cluster per subcomponent, -1 dead) at which positions
+    drove the target logit, through which earlier ones; the ablation check of its top nodes."""
+    from dashboard.inference.attribution import GraphSettings, cluster_graph
+
+    ids = encode(decomposition, text)
+    clusters = np.asarray(assignments, dtype=np.int64)
+    if len(clusters) != len(decomposition.labels):
+        raise ValueError(
+            f"{len(clusters)} assignments for {len(decomposition.labels)} subcomponents"
+        )
+    for name, share in (
+        ("threshold", threshold),
+        ("node share", node_share),
+        ("edge share", edge_share),
+    ):
+        if not 0 < share <= 1:
+            raise ValueError(f"{name} {share} is outside (0, 1]")
+    position, token = output_of(decomposition, ids, target)
+    modules, model = decomposition.module_paths, decomposition.model
+    with torch.no_grad():
+        ci = {path: values[0] for path, values in decomposition.causal_importances(ids).items()}
+
+    def forward(masks: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        acts: dict[str, torch.Tensor] = {}
+        logits = model.forward_masked(ids, {p: m[None] for p, m in masks.items()}, record=acts)
+        return logits[0, position, token], {path: a[0] for path, a in acts.items()}
+
+    def batched(masks: dict[str, torch.Tensor]) -> torch.Tensor:
+        rows = next(iter(masks.values())).shape[0]
+        return model.forward_masked(ids.expand(rows, -1), masks)[:, position, token]
+
+    depth = np.concatenate([np.full(ci[path].shape[-1], module_depth(path)) for path in modules])
+    settings = GraphSettings(threshold=threshold, node_share=node_share, edge_share=edge_share)
+    with torch.enable_grad():
+        nodes, edges, figures = cluster_graph(
+            forward, batched, ci, modules, clusters, depth, position, settings
+        )
+        with torch.no_grad():
+            logit = float(forward(ci)[0])
+    return AttributionGraph(
+        tokens=token_strings(decomposition, ids),
+        output_position=position,
+        output_token=decomposition.tokenizer.decode([token]),
+        output_logit=logit,
+        nodes=nodes,
+        edges=edges,
+        **figures,
     )

@@ -83,6 +83,46 @@ class MaskedSlice:
     available: int
 
 
+@dataclass(frozen=True)
+class GraphNode:
+    """A cluster at a position: its activation (max member CI), depth (CI-weighted mean layer of
+    its members active there; MLP half a layer above attention), its attribution to the output,
+    and the measured effect of switching it off there (None when not checked)."""
+
+    position: int
+    cluster: int
+    depth: float
+    ci: float
+    attribution: float
+    ablation: float | None
+
+
+@dataclass(frozen=True)
+class GraphEdge:
+    """Attribution from node `source` to node `target` (indices in `nodes`; -1: the output)."""
+
+    source: int
+    target: int
+    weight: float
+
+
+@dataclass(frozen=True)
+class AttributionGraph:
+    """Which clusters, where, drove one output logit, and through which earlier clusters
+    (`dashboard/inference/attribution.py`); the ablation check of its top nodes."""
+
+    tokens: list[str]
+    output_position: int
+    output_token: str
+    output_logit: float  # of the CI-masked model, which the attributions differentiate
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+    active_nodes: int  # (position, cluster) pairs above the threshold, before pruning
+    kept_share: float  # of the total |attribution| of the active nodes, carried by `nodes`
+    checked: int  # nodes whose ablation was measured
+    spearman: float | None  # attribution against measured ablation effect, over `checked`
+
+
 def to_json(result: Any) -> dict:
     """A result as plain dicts, lists and numbers."""
     return asdict(result)

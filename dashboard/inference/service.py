@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any, TypeVar, get_type_hints
 
 from dashboard.inference.results import (
+    AttributionGraph,
     HeldoutPrompts,
     MaskedInference,
     MaskedSlice,
@@ -106,6 +107,33 @@ class InferenceService(ABC):
         prompt: both models' `top_k` next tokens, per-position loss and KL; their means."""
         return self.call(
             study, "masked_inference", {"values": values, "prompts": prompts, "top_k": top_k}
+        )
+
+    @operation
+    def attribution_graph(
+        self,
+        study: Study,
+        text: str,
+        assignments: list[int],
+        target: str = "",
+        threshold: float = 0.1,
+        node_share: float = 0.8,
+        edge_share: float = 0.8,
+    ) -> AttributionGraph:
+        """The cluster attribution graph of `text` for `target` (empty: the likeliest next
+        token; `@P`: the next token at position P; else one token), with `assignments` a
+        cluster per subcomponent; its top nodes checked by ablation."""
+        return self.call(
+            study,
+            "attribution_graph",
+            {
+                "text": text,
+                "assignments": assignments,
+                "target": target,
+                "threshold": threshold,
+                "node_share": node_share,
+                "edge_share": edge_share,
+            },
         )
 
     @operation
