@@ -37,10 +37,11 @@ BENCHMARKS = (
     "analyses",
     "app",
     "live",
+    "graph",
     "browser",
     "load",
 )
-STUDY_BENCHMARKS = ("live", "browser", "load")  # those that take --study
+STUDY_BENCHMARKS = ("live", "graph", "browser", "load")  # those that take --study
 
 
 def machine() -> dict:

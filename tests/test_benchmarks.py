@@ -117,6 +117,14 @@ def test_live(micro_study: Path, tmp_path: Path) -> None:
     assert figures["ratio_masked_another_mask_over_forward"] > 0
 
 
+def test_graph(micro_study: Path, tmp_path: Path) -> None:
+    figures = smoke("graph", tmp_path, "--study", micro_study)
+    assert figures["prompts"] == 3 and figures["tokens_mean"] > 0
+    assert figures["graph_p50_s"] > 0 and figures["ratio_graph_over_forward"] > 0
+    assert figures["nodes_mean"] > 0
+    assert set(figures["goals"]) == {"graph_within_5_s", "spearman_at_least_0.6"}
+
+
 @pytest.mark.browser
 def test_browser(micro_study: Path, tmp_path: Path) -> None:
     figures = smoke("browser", tmp_path, "--study", micro_study)

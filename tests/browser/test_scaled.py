@@ -90,6 +90,22 @@ def test_probe_in_the_scaled_mode(scaled_app: ServedApp, watched: WatchedPage) -
     assert watched.errors == []
 
 
+def test_the_attribution_graph_runs_on_the_gpu_queue_worker(
+    fleet: Fleet, scaled_app: ServedApp, watched: WatchedPage
+) -> None:
+    page = watched.page
+    page.goto(scaled_app.url + "/graph")
+    page.locator("#graph-text").fill("The cat sat on the mat and the dog")
+    page.locator("#graph-run").click()
+    expect(page.locator("#graph-summary")).to_contain_text(
+        "active (position, cluster)", timeout=JOB
+    )
+    expect(page.locator("#graph-faithfulness")).to_contain_text("Spearman rho")
+    ran = re.findall(r"job attribution_graph on \S+: done", fleet.log("worker-gpu"))
+    assert ran, fleet.log("worker-gpu")[-2000:]
+    assert watched.errors == []
+
+
 def test_web_workers_share_the_cache_and_all_reach_the_gpu_worker(
     fleet: Fleet, scaled_app: ServedApp, browser: Browser
 ) -> None:

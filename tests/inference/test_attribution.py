@@ -118,3 +118,54 @@ def test_spearman() -> None:
     assert spearman(np.array([1.0, 2, 3]), np.array([3.0, 2, 1])) == pytest.approx(-1)
     assert spearman(np.array([1.0, 2]), np.array([1.0, 2])) is None
     assert spearman(np.array([1.0, 1, 1]), np.array([1.0, 2, 3])) is None
+
+
+PROMPT = "The river flows through the old city and the people of the town walk along the"
+
+
+@pytest.fixture(scope="module")
+def micro(micro_study, micro_decomposition):
+    from dashboard.decomposition import load_decomposition
+    from dashboard.study import Study
+    from dashboard.study.summary import cluster_assignments
+
+    study = Study(micro_study)
+    assignments = cluster_assignments(study, study.default_iteration)
+    return load_decomposition(micro_decomposition), [int(a) for a in assignments]
+
+
+def test_a_graph_of_the_micro_model(micro) -> None:
+    from dashboard.inference.compute import attribution_graph
+
+    decomposition, assignments = micro
+    graph = attribution_graph(decomposition, PROMPT, assignments)
+    n = len(graph.nodes)
+    assert graph.output_position == len(graph.tokens) - 1
+    assert 0 < n <= 40 and graph.checked == min(20, n) and n <= graph.active_nodes
+    assert [abs(node.attribution) for node in graph.nodes] == sorted(
+        (abs(node.attribution) for node in graph.nodes), reverse=True
+    )
+    assert all(node.ablation is not None for node in graph.nodes[: graph.checked])
+    assert all(0 <= e.source < n and -1 <= e.target < n for e in graph.edges)
+    assert sorted(e.source for e in graph.edges if e.target == -1) == list(range(n))
+    for edge in graph.edges:  # from an earlier or the same position only
+        if edge.target >= 0:
+            assert graph.nodes[edge.source].position <= graph.nodes[edge.target].position
+    assert 0 < graph.kept_share <= 1
+
+
+def test_targets(micro) -> None:
+    from dashboard.inference.compute import encode, output_of
+
+    decomposition, _ = micro
+    ids = encode(decomposition, PROMPT)
+    last = ids.shape[1] - 1
+    assert output_of(decomposition, ids, "@3") == (3, int(ids[0, 4]))
+    assert output_of(decomposition, ids, "")[0] == last
+    assert output_of(decomposition, ids, f"@{last}") == output_of(decomposition, ids, "")
+    the = decomposition.tokenizer(" the", add_special_tokens=False)["input_ids"]
+    assert output_of(decomposition, ids, " the") == (last, the[0])
+    with pytest.raises(ValueError, match="a target is one token"):
+        output_of(decomposition, ids, " the old city")
+    with pytest.raises(ValueError, match="expected @ and a position"):
+        output_of(decomposition, ids, "@x")
