@@ -63,7 +63,7 @@ LARGEST_LIMIT = 4.0
 DOM_LIMIT = 1500
 CALLBACK_LIMIT_MS = {"cold": 1000, "warm": 300}  # a cluster page's slowest callback
 NAVIGATIONS = ("floor", "clusters", "cluster_largest", "cluster", "component", "sample")
-JOBS = ("probe_result", "infer_result")
+JOBS = ("probe_result", "graph_result", "infer_result")
 # The page's main content, beyond what every page is checked for (graphs and grids in view).
 READY = {
     "floor": "#probe-text",
@@ -73,9 +73,10 @@ READY = {
     "component": "#component-tokens > *",
     "sample": "#sample-text .token",
     "probe_result": "#probe-result > *",
+    "graph_result": "#graph-result #graph-figure .nsewdrag",
     "infer_result": "#infer-result > *",
 }
-JOB_PAGE_READY = "#probe-run, #infer-run"  # a job's page, ready for its inputs
+JOB_PAGE_READY = "#probe-run, #graph-run, #infer-run"  # a job's page, ready for its inputs
 LAZY_PAGES = ("cluster", "cluster_largest")  # with lower sections filled once scrolled to
 
 # Installed before any page script: counts fetches under way, notes the last DOM change and
@@ -336,6 +337,16 @@ def probe_job(text: str) -> Callable[[Page], None]:
     return run
 
 
+def graph_job(text: str) -> Callable[[Page], None]:
+    """Type `text` into the attribution graph's page, then click Build."""
+
+    def run(page: Page) -> None:
+        page.locator("#graph-text").fill(text)
+        page.locator("#graph-run").click()
+
+    return run
+
+
 def infer_job(page: Page) -> None:
     """Fill the held-out prompts (the cluster to ablate is in the URL), then click Run."""
     page.locator("#infer-heldout").click()
@@ -398,6 +409,8 @@ def visit_all(runner: Runner, pages: Plan, warm: int, floor_visits: int) -> None
         if pages.probe_texts:
             text = pages.probe_texts[number]
             runner.run("probe_result", FLOOR + pages.suffix, state, probe_job(text))
+            graph = "/graph" + pages.suffix
+            runner.run("graph_result", graph, state, graph_job(" ".join(text.split()[:24])))
             infer = f"/infer?mode=ablate&clusters={pages.ablated_clusters[number]}"
             runner.run("infer_result", infer + pages.suffix.replace("?", "&"), state, infer_job)
 
@@ -561,7 +574,7 @@ def main() -> None:
         n_clusters = len(study.table("analyses/clusters.parquet", columns=["cluster"]))
         live = has_model(study)
         pages = plan(study, args, live)
-        per_pass = sum(map(len, pages.navigations.values())) + (2 if live else 0)
+        per_pass = sum(map(len, pages.navigations.values())) + (len(JOBS) if live else 0)
         total = sum(floors + per_pass for _, floors in passes(args.warm, args.floor_visits))
         data_dir = work / "data"
         data_dir.mkdir()

@@ -131,7 +131,7 @@ def test_browser(micro_study: Path, tmp_path: Path) -> None:
     assert figures["errors"] == []
     assert figures["floor_ms"] > 0
     kinds = {"floor", "clusters", "cluster_largest", "cluster", "component", "sample"}
-    assert kinds | {"probe_result", "infer_result"} == figures["pages"].keys()
+    assert kinds | {"probe_result", "graph_result", "infer_result"} == figures["pages"].keys()
     for page in figures["pages"].values():
         assert page["cold"]["p95_ms"] > 0 and page["dom_nodes_max"] > 0 and page["bytes_p50"] > 0
         assert {"cold", "warm"} == page["ratio_p95_over_floor"].keys()
