@@ -63,9 +63,8 @@ def main() -> None:
         edges.append(len(graph.edges))
         if graph.spearman is not None:
             rhos.append(graph.spearman)
-        checked = [node for node in graph.nodes if node.ablation is not None]
-        pooled_attribution += [node.attribution for node in checked]
-        pooled_effect += [node.ablation for node in checked]
+        pooled_attribution += [check.attribution for check in graph.checks]
+        pooled_effect += [check.ablation for check in graph.checks]
     p50, p50_forward = float(np.median(seconds)), float(np.median(forward_seconds))
     pooled = spearman(np.array(pooled_attribution), np.array(pooled_effect))
     figures = {

@@ -144,25 +144,31 @@ def graph_figure(graph: AttributionGraph) -> Figure:
 
 def faithfulness(graph: AttributionGraph) -> html.Div:
     """The ablation check: attribution against the measured effect of switching each of the
-    top nodes off, and their rank correlation."""
-    checked = [node for node in graph.nodes if node.ablation is not None]
+    top active nodes off, and their rank correlation."""
+    checks = graph.checks
     rho = (
         "n/a (fewer than 3 nodes, or one side constant)"
         if graph.spearman is None
         else (f"{graph.spearman:.2f}")
     )
-    attributions = np.array([node.attribution for node in checked])
-    effects = np.array([node.ablation for node in checked])
+    drawn = {(node.position, node.cluster) for node in graph.nodes}
     rows = [
-        [f"cluster {n.cluster} at {n.position}", f"{n.attribution:+.4g}", f"{n.ablation:+.4g}"]
-        for n in checked
+        [
+            f"cluster {c.cluster} at {c.position} ({graph.tokens[c.position]!r})",
+            "drawn" if (c.position, c.cluster) in drawn else "pruned",
+            f"{c.attribution:+.4g}",
+            f"{c.ablation:+.4g}",
+        ]
+        for c in checks
     ]
     summary = (
-        f"Spearman rho between attribution and the measured change in the logit when the node is "
-        f"switched off (its members' masks at 0 at its position), over the top {len(checked)} "
-        f"nodes: {rho}."
+        "Spearman rho between attribution and the measured change in the logit when the node is "
+        "switched off (its members' masks at 0 at its position), over the top "
+        f"{len(checks)} active nodes by |attribution|: {rho}."
     )
-    if len(checked):
+    if checks:
+        attributions = np.array([c.attribution for c in checks])
+        effects = np.array([c.ablation for c in checks])
         summary += (
             f" Sum of attributions {attributions.sum():+.3g}; of effects {effects.sum():+.3g}."
         )
@@ -170,6 +176,8 @@ def faithfulness(graph: AttributionGraph) -> html.Div:
         [
             html.H4("Checked against ablations", className="mt-3"),
             html.P(summary, id="graph-faithfulness"),
-            small_table(["node", "attribution", "measured effect"], rows, table_id="graph-checks"),
+            small_table(
+                ["node", "in the graph", "attribution", "measured effect"], rows, "graph-checks"
+            ),
         ]
     )

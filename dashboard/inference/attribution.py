@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dashboard.inference.results import GraphEdge, GraphNode
+from dashboard.inference.results import GraphCheck, GraphEdge, GraphNode
 
 # masks {module: [seq, C]} -> (y, {module: inner activations x·V, [seq, C]})
 MaskedForward = Callable[[dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, torch.Tensor]]]
@@ -169,7 +169,7 @@ class GraphSettings:
     edge_share: float = 0.8  # ... and the edges between them that carry this share
     max_nodes: int = 40
     max_edges: int = 200
-    checked: int = 20  # the top nodes whose ablation is measured
+    checked: int = 20  # the top active nodes (drawn or pruned) whose ablation is measured
 
 
 def cluster_graph(
@@ -194,7 +194,8 @@ def cluster_graph(
     kept = kept_by_share(attributions, settings.node_share, settings.max_nodes)
     nodes = [Node(int(positions[i]), int(clusters[i])) for i in kept]
     ablation: dict[Node, float] = {}
-    checked = nodes[: settings.checked]
+    top = kept_by_share(attributions, 1.0, settings.checked)  # drawn or not
+    checked = [Node(int(positions[i]), int(clusters[i])) for i in top]
     if checked:
         effects = ablation_effects(batched, ci, modules, assignments, checked)
         ablation = dict(zip(checked, effects.tolist(), strict=True))
@@ -234,7 +235,10 @@ def cluster_graph(
     figures = {
         "active_nodes": len(positions),
         "kept_share": round(float(np.abs(attributions[kept]).sum()) / total, 4) if total else 0.0,
-        "checked": len(checked),
+        "checks": [
+            GraphCheck(n.position, n.cluster, float(to_output[n.position, n.cluster]), ablation[n])
+            for n in checked
+        ],
         "spearman": spearman(
             np.array([to_output[n.position, n.cluster] for n in checked]),
             np.array([ablation[n] for n in checked]),

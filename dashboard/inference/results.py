@@ -107,6 +107,17 @@ class GraphEdge:
 
 
 @dataclass(frozen=True)
+class GraphCheck:
+    """One of the top active nodes (drawn or pruned) switched off: its attribution beside the
+    measured change in the output logit."""
+
+    position: int
+    cluster: int
+    attribution: float
+    ablation: float
+
+
+@dataclass(frozen=True)
 class AttributionGraph:
     """Which clusters, where, drove one output logit, and through which earlier clusters
     (`dashboard/inference/attribution.py`); the ablation check of its top nodes."""
@@ -119,8 +130,8 @@ class AttributionGraph:
     edges: list[GraphEdge]
     active_nodes: int  # (position, cluster) pairs above the threshold, before pruning
     kept_share: float  # of the total |attribution| of the active nodes, carried by `nodes`
-    checked: int  # nodes whose ablation was measured
-    spearman: float | None  # attribution against measured ablation effect, over `checked`
+    checks: list[GraphCheck]  # the top active nodes by |attribution|, switched off one by one
+    spearman: float | None  # attribution against measured ablation effect, over `checks`
 
 
 def to_json(result: Any) -> dict:

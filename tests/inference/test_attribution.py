@@ -141,11 +141,17 @@ def test_a_graph_of_the_micro_model(micro) -> None:
     graph = attribution_graph(decomposition, PROMPT, assignments)
     n = len(graph.nodes)
     assert graph.output_position == len(graph.tokens) - 1
-    assert 0 < n <= 40 and graph.checked == min(20, n) and n <= graph.active_nodes
+    assert 0 < n <= 40 and n <= graph.active_nodes
+    assert len(graph.checks) == min(20, graph.active_nodes)
+    assert [abs(c.attribution) for c in graph.checks] == sorted(
+        (abs(c.attribution) for c in graph.checks), reverse=True
+    )
     assert [abs(node.attribution) for node in graph.nodes] == sorted(
         (abs(node.attribution) for node in graph.nodes), reverse=True
     )
-    assert all(node.ablation is not None for node in graph.nodes[: graph.checked])
+    checked = {(c.position, c.cluster): c.ablation for c in graph.checks}
+    for node in graph.nodes:  # a drawn node that was checked carries its measured effect
+        assert node.ablation == checked.get((node.position, node.cluster))
     assert all(0 <= e.source < n and -1 <= e.target < n for e in graph.edges)
     assert sorted(e.source for e in graph.edges if e.target == -1) == list(range(n))
     for edge in graph.edges:  # from an earlier or the same position only
