@@ -40,16 +40,19 @@ def build_on_opening(_: int) -> str:
 
 
 def result_view(graph: AttributionGraph, text_hash: str) -> html.Div:
-    order = sorted(range(len(graph.nodes)), key=lambda i: -abs(graph.nodes[i].attribution))
+    positions: dict[int, list] = {}  # cluster -> its nodes, largest |attribution| first
+    for node in sorted(graph.nodes, key=lambda node: -abs(node.attribution)):
+        positions.setdefault(node.cluster, []).append(node)
     options = [
         {
-            "label": f" cluster {graph.nodes[i].cluster} at {graph.nodes[i].position} "
-            f"({graph.tokens[graph.nodes[i].position]!r}): {graph.nodes[i].attribution:+.3g}",
-            "value": f"{graph.nodes[i].cluster}",
+            "label": f" cluster {cluster}: at "
+            + ", ".join(
+                f"{n.position} ({graph.tokens[n.position]!r}, {n.attribution:+.3g})" for n in nodes
+            ),
+            "value": str(cluster),
         }
-        for i in order
+        for cluster, nodes in positions.items()
     ]
-    unique = list({option["value"]: option for option in options}.values())  # a cluster once
     return html.Div(
         [
             dcc.Store(id=RESULT_TEXT, data=text_hash),
@@ -69,7 +72,7 @@ def result_view(graph: AttributionGraph, text_hash: str) -> html.Div:
                 "stored by its hash, and run masked inference with it on this prompt.",
                 className="small text-muted",
             ),
-            dcc.Checklist(id=page.PICK, options=unique, value=[], className="small"),
+            dcc.Checklist(id=page.PICK, options=options, value=[], className="small"),
             dbc.Button("Mask these", id=page.MASK_THESE, size="sm", className="mt-2"),
             html.Div(id="graph-mask-message", className="small text-danger mt-1"),
         ]
@@ -143,6 +146,8 @@ def open_clicked_cluster(click: dict | None, store: dict):
 )
 def mask_these(_clicks: int, chosen: list[str] | None, text_hash: str, store: dict):
     """The chosen clusters off, the rest on: stored by hash, opened in masked inference."""
+    if not _clicks:  # the button was just drawn with a new graph
+        return no_update, no_update
     if not chosen:
         return no_update, "Choose at least one node first."
     study = loaded_study(store["version"])
