@@ -11,10 +11,10 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from dashboard.components.job_inputs import prompt_box, run_and_cancel, setting
 from dashboard.components.study_page import StudyPage, open_study_page
 from dashboard.inference.limits import MAX_TOKENS
 from dashboard.pages.probe import stored_text
-from dashboard.stores.content import MAX_TEXT_CHARS
 from dashboard.urls import single
 
 dash.register_page(__name__, path="/graph", title="Attribution graph · SPD Atlas")
@@ -66,9 +66,6 @@ def layout(**query: str | list[str]) -> html.Div:
     problems = (opened.iteration_problem, text_problem, threshold_problem, share_problem)
     problem = "; ".join(p for p in problems if p)
 
-    def setting(label: str, component) -> dbc.Col:
-        return dbc.Col(dbc.InputGroup([dbc.InputGroupText(label), component], size="sm"), md=3)
-
     return html.Div(
         [
             dcc.Location(id=URL_SYNC, refresh=False),
@@ -88,13 +85,7 @@ def layout(**query: str | list[str]) -> html.Div:
                 className="text-muted",
             ),
             dbc.Alert(problem, id=MESSAGE, color="warning", is_open=bool(problem)),
-            dbc.Textarea(
-                id=TEXT,
-                value=text,
-                maxLength=MAX_TEXT_CHARS,
-                rows=3,
-                placeholder="The river flows through the old city and the people of the",
-            ),
+            prompt_box(TEXT, text, 3, "The river flows through the old city and the people of the"),
             dbc.Row(
                 [
                     setting(
@@ -121,16 +112,7 @@ def layout(**query: str | list[str]) -> html.Div:
                         "keep share",
                         dbc.Input(id=SHARE, type="number", min=0.05, max=1, step=0.05, value=share),
                     ),
-                    dbc.Col(
-                        [
-                            dbc.Button(
-                                "Build", id=RUN, color="primary", size="sm", className="me-2"
-                            ),
-                            dbc.Button(
-                                "Cancel", id=CANCEL, color="secondary", size="sm", disabled=True
-                            ),
-                        ]
-                    ),
+                    run_and_cancel(RUN, CANCEL, "Build"),
                 ],
                 className="my-2 g-2",
             ),

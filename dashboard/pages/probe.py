@@ -7,10 +7,11 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from dashboard.components.job_inputs import prompt_box, run_and_cancel, setting
 from dashboard.components.study_page import StudyPage, open_study_page
 from dashboard.inference.limits import MAX_TOKENS
 from dashboard.stores import content_store
-from dashboard.stores.content import MAX_TEXT_CHARS, MalformedHashError, UnknownHashError
+from dashboard.stores.content import MalformedHashError, UnknownHashError
 from dashboard.stores.database import StoreError
 from dashboard.urls import single
 
@@ -66,35 +67,14 @@ def layout(**query: str | list[str]) -> html.Div:
                 className="text-muted",
             ),
             dbc.Alert(problem, id=MESSAGE, color="warning", is_open=bool(problem)),
-            dbc.Textarea(
-                id=TEXT,
-                value=text,
-                maxLength=MAX_TEXT_CHARS,
-                rows=4,
-                placeholder="The river flows through the old city.",
-            ),
+            prompt_box(TEXT, text, 4, "The river flows through the old city."),
             dbc.Row(
                 [
-                    dbc.Col(
-                        dbc.InputGroup(
-                            [
-                                dbc.InputGroupText("CI above"),
-                                dbc.Input(
-                                    id=THRESHOLD, type="number", min=0, max=1, step=0.05, value=0.1
-                                ),
-                            ],
-                            size="sm",
-                        ),
-                        md=3,
+                    setting(
+                        "CI above",
+                        dbc.Input(id=THRESHOLD, type="number", min=0, max=1, step=0.05, value=0.1),
                     ),
-                    dbc.Col(
-                        [
-                            dbc.Button("Run", id=RUN, color="primary", size="sm", className="me-2"),
-                            dbc.Button(
-                                "Cancel", id=CANCEL, color="secondary", size="sm", disabled=True
-                            ),
-                        ]
-                    ),
+                    run_and_cancel(RUN, CANCEL),
                 ],
                 className="my-2 g-2",
             ),
