@@ -8,7 +8,11 @@ import json
 import pytest
 
 from dashboard.inference.results import (
+    AttributionGraph,
     Comparison,
+    GraphCheck,
+    GraphEdge,
+    GraphNode,
     HeldoutPrompts,
     MaskedInference,
     MaskedSlice,
@@ -50,6 +54,21 @@ EXAMPLES = [
         windows=[WINDOW, WindowComparison(**vars(SINGLE_TOKEN), window=8)],
         summary=SUMMARY,
         available=4096,
+    ),
+    AttributionGraph(
+        tokens=["The", " cat", " sat"],
+        output_position=2,
+        output_token=" on",
+        output_logit=4.25,
+        nodes=[
+            GraphNode(position=0, cluster=3, depth=0.5, ci=1.0, attribution=0.5, ablation=0.75),
+            GraphNode(position=2, cluster=7, depth=1.25, ci=0.5, attribution=-0.25, ablation=None),
+        ],
+        edges=[GraphEdge(source=0, target=1, weight=0.125), GraphEdge(0, -1, 0.5)],
+        active_nodes=9,
+        kept_share=0.8,
+        checks=[GraphCheck(position=0, cluster=3, attribution=0.5, ablation=0.75)],
+        spearman=None,
     ),
 ]
 
