@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from dash import html
 
 from dashboard.components.figures import Figure, styled
@@ -149,7 +148,7 @@ def faithfulness(graph: AttributionGraph) -> html.Div:
     rho = (
         "n/a (fewer than 3 nodes, or one side constant)"
         if graph.spearman is None
-        else (f"{graph.spearman:.2f}")
+        else f"{graph.spearman:.2f}"
     )
     drawn = {(node.position, node.cluster) for node in graph.nodes}
     rows = [
@@ -167,11 +166,9 @@ def faithfulness(graph: AttributionGraph) -> html.Div:
         f"{len(checks)} active nodes by |attribution|: {rho}."
     )
     if checks:
-        attributions = np.array([c.attribution for c in checks])
-        effects = np.array([c.ablation for c in checks])
-        summary += (
-            f" Sum of attributions {attributions.sum():+.3g}; of effects {effects.sum():+.3g}."
-        )
+        attributions = sum(c.attribution for c in checks)
+        effects = sum(c.ablation for c in checks)
+        summary += f" Sum of attributions {attributions:+.3g}; of effects {effects:+.3g}."
     return html.Div(
         [
             html.H4("Checked against ablations", className="mt-3"),

@@ -183,8 +183,9 @@ def cluster_graph(
     settings: GraphSettings,
 ) -> tuple[list[GraphNode], list[GraphEdge], dict]:
     """The pruned graph of the clusters active at positions up to `last_position` (`depth`: a
-    layer per subcomponent), its edges, and figures: active nodes, kept share, checked nodes and
-    the Spearman correlation of their attributions with their measured ablation effects."""
+    layer per subcomponent), its edges, and figures: the output's value, active nodes, kept share,
+    checked nodes and the Spearman correlation of their attributions with their measured
+    ablation effects."""
     run = AttributionRun(forward, ci, modules, assignments)
     to_output = run.to_output()
     activation = cluster_ci(run.ci, assignments, run.n_clusters)
@@ -233,6 +234,7 @@ def cluster_graph(
     ]
     total = float(np.abs(attributions).sum())
     figures = {
+        "output_logit": float(run.output.detach()),
         "active_nodes": len(positions),
         "kept_share": round(float(np.abs(attributions[kept]).sum()) / total, 4) if total else 0.0,
         "checks": [

@@ -416,13 +416,10 @@ def attribution_graph(
         nodes, edges, figures = cluster_graph(
             forward, batched, ci, modules, clusters, depth, position, settings
         )
-        with torch.no_grad():
-            logit = float(forward(ci)[0])
     return AttributionGraph(
         tokens=token_strings(decomposition, ids),
         output_position=position,
         output_token=decomposition.tokenizer.decode([token]),
-        output_logit=logit,
         nodes=nodes,
         edges=edges,
         **figures,

@@ -192,10 +192,11 @@ class ShardProgress:
     def __init__(
         self,
         shards: list[Shard],
+        missing: list[Shard],
         window_length: int,
-        done: list[Shard],
         report: Callable[[HarvestFigures], None] | None = None,
     ) -> None:
+        done = [shard for shard in shards if shard not in missing]
         self.window_length = window_length
         self.shards_total = len(shards)
         self.tokens_total = sum(shard.n_tokens(window_length) for shard in shards)
@@ -263,9 +264,7 @@ def run_harvest(
     """Compute every missing shard in this process; return all shard directories in order."""
     shards = plan_shards(len(windows), config.batch_size, shard_batches)
     missing = missing_shards(work_dir, shards)
-    progress = ShardProgress(
-        shards, config.window_length, [s for s in shards if s not in missing], report
-    )
+    progress = ShardProgress(shards, missing, config.window_length, report)
     for shard in missing:
         harvest_shard(decomposition, config, windows, shard, work_dir)
         progress.shard_done(shard)

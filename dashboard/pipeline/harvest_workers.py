@@ -106,9 +106,7 @@ def harvest_on_workers(
     shards = plan_shards(len(windows), config.batch_size, shard_batches)
     (work_dir / "shards").mkdir(parents=True, exist_ok=True)
     missing = missing_shards(work_dir, shards)
-    progress = ShardProgress(
-        shards, config.window_length, [s for s in shards if s not in missing], report
-    )
+    progress = ShardProgress(shards, missing, config.window_length, report)
     try:
         if missing:
             wait_for_shards(decomposition_dir, config, work_dir, windows, missing, settings,
